@@ -1,0 +1,112 @@
+//! Server configuration: one plain struct, every default sized for a small
+//! board. Each field has a command-line flag of the same name in
+//! kebab-case (`max_connections` is `--max-connections`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything the server can be told. `Config::default()` is what
+/// `switchboard` runs with when given no flags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Address to listen on. Port 0 picks a free port. Default `0.0.0.0:8080`.
+    pub listen: SocketAddr,
+    /// At most this many connections are served at once, each by its own
+    /// worker thread; one more gets `503`. Default 1024.
+    pub max_connections: usize,
+    /// Stack size of every thread the server starts. Default 128 KiB.
+    pub thread_stack: usize,
+    /// Time allowed for the whole HTTP request head. Default 10 s.
+    pub handshake_timeout: Duration,
+    /// Largest HTTP request head; a larger one gets `431`. Default 8 KiB.
+    pub max_header_bytes: usize,
+    /// Largest single frame payload on any route. Default 16 MiB.
+    pub max_frame: u64,
+    /// Largest message on `/chat` (all fragments). Default 64 KiB.
+    pub max_message: u64,
+    /// Largest message on `/echo`. Default 16 MiB.
+    pub echo_max_message: u64,
+    /// Frames waiting for one slow reader before it is cut off (1008).
+    /// Default 1024.
+    pub max_queue: usize,
+    /// Bytes waiting for one slow reader before it is cut off (1008).
+    /// Default 4 MiB.
+    pub max_queue_bytes: usize,
+    /// A connection whose socket accepts no byte for this long is dropped.
+    /// Default 30 s.
+    pub write_timeout: Duration,
+    /// The server pings a connection that has been quiet this long.
+    /// Default 30 s.
+    pub ping_interval: Duration,
+    /// A connection that has sent nothing (not even a pong) for this long
+    /// is closed with 1001. Default 75 s.
+    pub idle_timeout: Duration,
+    /// After sending Close, how long to wait for the peer's Close.
+    /// Default 2 s.
+    pub close_timeout: Duration,
+    /// Serve the web client from this directory instead of the copy built
+    /// into the binary (for development). Default: none.
+    pub web_root: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            max_connections: 1024,
+            thread_stack: 128 * 1024,
+            handshake_timeout: Duration::from_secs(10),
+            max_header_bytes: 8 * 1024,
+            max_frame: 16 * 1024 * 1024,
+            max_message: 64 * 1024,
+            echo_max_message: 16 * 1024 * 1024,
+            max_queue: 1024,
+            max_queue_bytes: 4 * 1024 * 1024,
+            write_timeout: Duration::from_secs(30),
+            ping_interval: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(75),
+            close_timeout: Duration::from_secs(2),
+            web_root: None,
+        }
+    }
+}
+
+impl Config {
+    /// Check that the values make sense together.
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("max-connections", self.max_connections as u64),
+            ("max-header-bytes", self.max_header_bytes as u64),
+            ("max-frame", self.max_frame),
+            ("max-message", self.max_message),
+            ("echo-max-message", self.echo_max_message),
+            ("max-queue", self.max_queue as u64),
+            ("max-queue-bytes", self.max_queue_bytes as u64),
+        ];
+        if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err(format!("--{name} must be at least 1"));
+        }
+        let durations = [
+            ("handshake-timeout", self.handshake_timeout),
+            ("write-timeout", self.write_timeout),
+            ("ping-interval", self.ping_interval),
+            ("idle-timeout", self.idle_timeout),
+            ("close-timeout", self.close_timeout),
+        ];
+        if let Some((name, _)) = durations.iter().find(|(_, d)| d.is_zero()) {
+            return Err(format!("--{name} must be longer than 0"));
+        }
+        if self.thread_stack < 64 * 1024 {
+            return Err("--thread-stack must be at least 64KiB".into());
+        }
+        if self.max_header_bytes < 256 {
+            return Err("--max-header-bytes must be at least 256".into());
+        }
+        // The frame loop reads with a timeout; the OS cannot do less than 1 ms.
+        if self.ping_interval < Duration::from_millis(10) {
+            return Err("--ping-interval must be at least 10ms".into());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,66 @@
+//! Switchboard: a small thread-per-connection WebSocket chat server.
+//!
+//! ```no_run
+//! use switchboard::{Config, Server};
+//!
+//! let config = Config { listen: "127.0.0.1:0".parse().unwrap(), ..Config::default() };
+//! let server = Server::start(config).expect("bind");
+//! println!("listening on {}", server.local_addr());
+//! server.shutdown();
+//! ```
+//!
+//! The crate is layered; each layer is a module that the ones above use:
+//!
+//! | module | what | uses |
+//! |---|---|---|
+//! | [`protocol`] | RFC 6455 with no I/O: handshake, frames, close, sessions | - |
+//! | [`http`] | HTTP/1.1 request head and responses | - |
+//! | `server` | accept loop, worker pool, connections, writers | protocol, http |
+//!
+//! See the README for the architecture and the order to read the source.
+
+#![forbid(unsafe_code)]
+
+mod config;
+pub mod http;
+pub mod protocol;
+mod server;
+
+pub use config::Config;
+pub use server::{Server, Stats};
+
+use std::fmt;
+
+/// Errors that stop the server from starting.
+#[derive(Debug)]
+pub enum Error {
+    /// The configuration is inconsistent; the text says which flag.
+    Config(String),
+    /// The listening socket could not be bound.
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    /// A thread could not be started.
+    Spawn(std::io::Error),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Config(why) => write!(f, "invalid configuration: {why}"),
+            Error::Bind { addr, .. } => write!(f, "cannot listen on {addr}"),
+            Error::Spawn(_) => write!(f, "cannot start a thread"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Config(_) => None,
+            Error::Bind { source, .. } => Some(source),
+            Error::Spawn(source) => Some(source),
+        }
+    }
+}

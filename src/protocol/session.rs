@@ -1,0 +1,283 @@
+//! From frames to messages (RFC 6455 §5.4 fragmentation, §5.5 control
+//! frames, §8.1 UTF-8), with size limits.
+//!
+//! ```text
+//! bytes from the socket ──► Session::read ──► Step { header?, event? }
+//!                              │
+//!   header ─► rules (mask, limits, continuation order)
+//!   payload ─► unmask ─► control buffer (≤125 B) or message buffer
+//!                        └─ text: UTF-8 checked as each chunk arrives
+//!   FIN ─► Event::Message / Ping / Pong / Close
+//! ```
+//!
+//! The session is a push parser: it takes whatever bytes have arrived, even
+//! half a frame, and consumes as many as it can. Payload bytes are unmasked
+//! and UTF-8-checked as they arrive, so a bad byte sequence in a text
+//! message fails the connection at once (§8.1: "When an endpoint is to
+//! interpret a byte stream as UTF-8 but finds that the byte stream is not,
+//! in fact, a valid UTF-8 stream, that endpoint MUST _Fail the WebSocket
+//! Connection_"), not after the last fragment.
+//!
+//! Memory is bounded by the limits: a header that claims more than the
+//! limit is refused before a single payload byte is stored.
+
+use super::close::{self, ClosePayload};
+use super::frame::{self, FrameHeader, OpCode, Status};
+use super::Error;
+
+/// Size limits for one connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest payload of a single frame.
+    pub max_frame: u64,
+    /// The largest message, all fragments together.
+    pub max_message: u64,
+}
+
+/// A complete data message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// A text message; the session has checked it is UTF-8.
+    Text(String),
+    /// A binary message.
+    Binary(Vec<u8>),
+}
+
+/// What a finished frame means to the application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The last fragment of a text or binary message arrived.
+    Message(Message),
+    /// A Ping: answer with a Pong carrying the same payload (§5.5.2).
+    Ping(Vec<u8>),
+    /// A Pong; unsolicited ones are simply ignored (§5.5.3).
+    Pong(Vec<u8>),
+    /// A Close frame with its (checked) code and reason (§5.5.1).
+    Close(ClosePayload),
+}
+
+/// The outcome of one [`Session::read`] call.
+#[derive(Debug, Default)]
+pub struct Step {
+    /// How many input bytes were used; the caller drops them.
+    pub consumed: usize,
+    /// A frame header that was just parsed (for tracing).
+    pub header: Option<FrameHeader>,
+    /// Payload bytes of the current frame consumed by this step.
+    pub payload: std::ops::Range<usize>,
+    /// An event, when a frame finished one.
+    pub event: Option<Event>,
+}
+
+/// The frame whose payload is arriving.
+#[derive(Debug)]
+struct InFrame {
+    header: FrameHeader,
+    /// Payload bytes received so far.
+    received: u64,
+}
+
+/// The data message being assembled from fragments.
+#[derive(Debug)]
+struct InMessage {
+    text: bool,
+    data: Vec<u8>,
+    /// `data[..utf8_ok]` is known to be valid UTF-8 (text only).
+    utf8_ok: usize,
+}
+
+/// Receiving side of one server connection.
+#[derive(Debug)]
+pub struct Session {
+    limits: Limits,
+    frame: Option<InFrame>,
+    message: Option<InMessage>,
+    /// Payload of the control frame in progress (at most 125 bytes).
+    control: Vec<u8>,
+}
+
+impl Session {
+    /// A session for the server side of a connection: every incoming frame
+    /// must be masked (§5.1).
+    pub fn new(limits: Limits) -> Session {
+        Session {
+            limits,
+            frame: None,
+            message: None,
+            control: Vec::new(),
+        }
+    }
+
+    /// The limits this session enforces.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Is a fragmented message open (some fragments read, not the last)?
+    pub fn in_message(&self) -> bool {
+        self.message.is_some()
+    }
+
+    /// Consume bytes from the front of `input`.
+    ///
+    /// Returns how many bytes were used, plus the header that was parsed and
+    /// the event that was completed, if any. When `consumed` is 0 and there
+    /// is no event, more input is needed. Call again with the rest of the
+    /// input until then: one call finishes at most one frame.
+    pub fn read(&mut self, input: &[u8]) -> Result<Step, Error> {
+        let mut step = Step::default();
+        if self.frame.is_none() {
+            let (header, len) = match frame::parse_header(input)? {
+                Status::Complete(header, len) => (header, len),
+                Status::Partial => return Ok(step),
+            };
+            self.start_frame(header)?;
+            step.consumed = len;
+            step.header = Some(header);
+        }
+
+        let Some(current) = self.frame.as_mut() else {
+            return Ok(step);
+        };
+        let header = current.header;
+        let remaining = header.payload_len - current.received;
+        let available = (input.len() - step.consumed) as u64;
+        let take = remaining.min(available) as usize;
+        let chunk = &input[step.consumed..step.consumed + take];
+        let offset = current.received as usize;
+        current.received += take as u64;
+        step.payload = step.consumed..step.consumed + take;
+        step.consumed += take;
+        let finished = current.received == header.payload_len;
+
+        self.take_payload(header, chunk, offset)?;
+        if finished {
+            self.frame = None;
+            step.event = self.finish_frame(header)?;
+        }
+        Ok(step)
+    }
+
+    /// Check a new header against the rules that depend on this side and
+    /// on what came before.
+    fn start_frame(&mut self, header: FrameHeader) -> Result<(), Error> {
+        // §5.1: "The server MUST close the connection upon receiving a
+        // frame that is not masked."
+        if header.mask.is_none() {
+            return Err(Error::UnmaskedFrame);
+        }
+        if header.payload_len > self.limits.max_frame {
+            return Err(Error::FrameTooBig {
+                size: header.payload_len,
+                max: self.limits.max_frame,
+            });
+        }
+        match header.opcode {
+            OpCode::Continuation => {
+                // §5.4: continuation frames only follow a non-final frame.
+                let Some(message) = &self.message else {
+                    return Err(Error::UnexpectedContinuation);
+                };
+                let size = message.data.len() as u64 + header.payload_len;
+                if size > self.limits.max_message {
+                    let max = self.limits.max_message;
+                    return Err(Error::MessageTooBig { size, max });
+                }
+            }
+            OpCode::Text | OpCode::Binary => {
+                // §5.4: fragments of one message are not interleaved with
+                // another message's.
+                if self.message.is_some() {
+                    return Err(Error::ExpectedContinuation);
+                }
+                if header.payload_len > self.limits.max_message {
+                    let max = self.limits.max_message;
+                    return Err(Error::MessageTooBig {
+                        size: header.payload_len,
+                        max,
+                    });
+                }
+                self.message = Some(InMessage {
+                    text: header.opcode == OpCode::Text,
+                    data: Vec::new(),
+                    utf8_ok: 0,
+                });
+            }
+            // §5.4: "Control frames MAY be injected in the middle of a
+            // fragmented message." Their size was checked by parse_header.
+            OpCode::Close | OpCode::Ping | OpCode::Pong => self.control.clear(),
+        }
+        self.frame = Some(InFrame {
+            header,
+            received: 0,
+        });
+        Ok(())
+    }
+
+    /// Unmask a chunk of payload into the right buffer and check text.
+    fn take_payload(
+        &mut self,
+        header: FrameHeader,
+        chunk: &[u8],
+        offset: usize,
+    ) -> Result<(), Error> {
+        let key = header.mask.unwrap_or([0; 4]);
+        if header.opcode.is_control() {
+            let start = self.control.len();
+            self.control.extend_from_slice(chunk);
+            frame::apply_mask(&mut self.control[start..], key, offset);
+            return Ok(());
+        }
+        let Some(message) = self.message.as_mut() else {
+            return Ok(());
+        };
+        let start = message.data.len();
+        message.data.extend_from_slice(chunk);
+        frame::apply_mask(&mut message.data[start..], key, offset);
+        if message.text {
+            check_utf8_prefix(message)?;
+        }
+        Ok(())
+    }
+
+    /// A frame's last payload byte arrived: emit what it completes.
+    fn finish_frame(&mut self, header: FrameHeader) -> Result<Option<Event>, Error> {
+        let control = std::mem::take(&mut self.control);
+        match header.opcode {
+            OpCode::Ping => Ok(Some(Event::Ping(control))),
+            OpCode::Pong => Ok(Some(Event::Pong(control))),
+            OpCode::Close => Ok(Some(Event::Close(close::parse_payload(&control)?))),
+            OpCode::Text | OpCode::Binary | OpCode::Continuation => {
+                if !header.fin {
+                    return Ok(None);
+                }
+                let Some(message) = self.message.take() else {
+                    return Ok(None);
+                };
+                if !message.text {
+                    return Ok(Some(Event::Message(Message::Binary(message.data))));
+                }
+                // A sequence cut off by the end of the message is invalid.
+                if message.utf8_ok != message.data.len() {
+                    return Err(Error::InvalidUtf8);
+                }
+                let text = String::from_utf8(message.data).map_err(|_| Error::InvalidUtf8)?;
+                Ok(Some(Event::Message(Message::Text(text))))
+            }
+        }
+    }
+}
+
+/// Check the bytes of a text message that arrived since the last check.
+///
+/// `from_utf8` tells two failures apart: `error_len() == Some(_)` is a byte
+/// sequence that can never become valid (fail now), `None` is a sequence
+/// cut off by the end of the input (wait for the next bytes).
+fn check_utf8_prefix(message: &mut InMessage) -> Result<(), Error> {
+    match std::str::from_utf8(&message.data[message.utf8_ok..]) {
+        Ok(_) => message.utf8_ok = message.data.len(),
+        Err(e) if e.error_len().is_some() => return Err(Error::InvalidUtf8),
+        Err(e) => message.utf8_ok += e.valid_up_to(),
+    }
+    Ok(())
+}

@@ -1,0 +1,551 @@
+//! One client, from accept to close: an HTTP request, and if it is an
+//! upgrade, a WebSocket frame loop (RFC 6455 §4, §5, §7).
+//!
+//! ```text
+//! worker thread
+//!   read request head (deadline: handshake_timeout, size: max_header_bytes)
+//!   ├─ plain GET /healthz, /, static file ─► response, close
+//!   ├─ bad request ─────────────────────────► 400/404/405/426/431, close
+//!   └─ valid upgrade on /chat or /echo ─────► 101, then the frame loop:
+//!
+//!      loop {
+//!        bytes ─► Session ─► Message ─► handler (echo / chat)
+//!                        ─► Ping    ─► Pong (even mid-message, §5.5.2)
+//!                        ─► Close   ─► echo the code, close TCP (§5.5.1)
+//!                        ─► error   ─► Close 1002/1007/1009 (§7.1.7)
+//!        no bytes for ping_interval ─► Ping, or Close 1001 after idle_timeout
+//!      }
+//! ```
+//!
+//! The worker only ever blocks on its own socket. Everything it sends goes
+//! through the connection's [`Outbound`], which other threads share.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::http::{self, request, static_files, Request, Response};
+use crate::protocol::session::{Event, Step};
+use crate::protocol::{frame, handshake, CloseCode, Limits, Message, OpCode, Session};
+
+use super::outbound::{Bytes, Outbound};
+use super::Shared;
+
+/// The size of the first read buffer; it grows for large messages.
+const READ_CHUNK: usize = 4 * 1024;
+/// The read buffer never grows past this (payload goes to the message).
+const MAX_READ_CHUNK: usize = 64 * 1024;
+/// Payload of the server's heartbeat pings.
+const PING_PAYLOAD: &[u8] = b"switchboard";
+
+/// The WebSocket routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// `/chat`: the chat endpoint.
+    Chat,
+    /// `/echo`: every message back unchanged (the conformance target).
+    Echo,
+}
+
+impl Route {
+    fn path(self) -> &'static str {
+        match self {
+            Route::Chat => "/chat",
+            Route::Echo => "/echo",
+        }
+    }
+}
+
+/// What runs on an open WebSocket: echo, or chat.
+pub trait Handler {
+    /// A complete data message arrived. An error closes the connection
+    /// with that code and reason.
+    fn on_message(&mut self, message: Message) -> Result<(), (CloseCode, &'static str)>;
+    /// The connection is over (whatever the reason).
+    fn on_close(&mut self) {}
+}
+
+/// `/echo`: every message goes back as it came, text as text.
+struct Echo {
+    out: Arc<Outbound>,
+}
+
+impl Handler for Echo {
+    fn on_message(&mut self, message: Message) -> Result<(), (CloseCode, &'static str)> {
+        let frame = match &message {
+            Message::Text(text) => frame::encode(OpCode::Text, text.as_bytes()),
+            Message::Binary(data) => frame::encode(OpCode::Binary, data),
+        };
+        // A closed connection just drops the echo; the loop will notice.
+        let _ = self.out.send_own(Bytes::from(frame));
+        Ok(())
+    }
+}
+
+/// Serve one accepted connection on the current (worker) thread.
+pub fn serve(stream: TcpStream, peer: SocketAddr, id: u64, shared: &Arc<Shared>) {
+    let _ = stream.set_nodelay(true);
+    shared.register(id, &stream);
+    if let Err(e) = serve_http(&stream, peer, id, shared) {
+        log::debug!("conn={id} peer={peer} i/o error: {e}");
+    }
+    shared.unregister(id);
+}
+
+/// Read the request head and answer it.
+fn serve_http(
+    stream: &TcpStream,
+    peer: SocketAddr,
+    id: u64,
+    shared: &Arc<Shared>,
+) -> io::Result<()> {
+    let config = &shared.config;
+    let (request, rest) =
+        match read_head(stream, config.max_header_bytes, config.handshake_timeout)? {
+            Head::Request(request, rest) => (request, rest),
+            Head::Closed => return Ok(()),
+            Head::TimedOut => {
+                return respond(
+                    stream,
+                    peer,
+                    id,
+                    None,
+                    Response::text(408, "request head not received in time"),
+                )
+            }
+            Head::Bad(e) => {
+                return respond(
+                    stream,
+                    peer,
+                    id,
+                    None,
+                    Response::text(e.status(), &e.to_string()),
+                )
+            }
+        };
+    let route = match request.path() {
+        "/chat" => Route::Chat,
+        "/echo" => Route::Echo,
+        path => {
+            return respond(
+                stream,
+                peer,
+                id,
+                Some(&request),
+                plain_route(path, &request, shared),
+            )
+        }
+    };
+    let upgrade = match handshake::check(&request.method, request.minor, request.header_pairs()) {
+        Ok(upgrade) => upgrade,
+        Err(e) => {
+            let mut response = Response::text(e.status(), &e.to_string());
+            match e {
+                handshake::Error::MethodNotGet => response = response.with_header("Allow", "GET"),
+                handshake::Error::NotWebSocket | handshake::Error::UnsupportedVersion => {
+                    response = response
+                        .with_header("Upgrade", "websocket")
+                        .with_header("Sec-WebSocket-Version", handshake::VERSION);
+                }
+                _ => {}
+            }
+            log::debug!("conn={id} peer={peer} handshake refused: {e}");
+            return respond(stream, peer, id, Some(&request), response);
+        }
+    };
+    log::debug!(
+        "conn={id} handshake ok: key={} accept={}",
+        upgrade.key,
+        upgrade.accept
+    );
+    (&*stream).write_all(handshake::response(&upgrade.accept).as_bytes())?;
+    shared.stats.upgrades.fetch_add(1, Relaxed);
+    websocket(stream, peer, id, route, rest, shared)
+}
+
+/// Answer a plain HTTP request and log it.
+fn respond(
+    stream: &TcpStream,
+    peer: SocketAddr,
+    id: u64,
+    request: Option<&Request>,
+    response: Response,
+) -> io::Result<()> {
+    let head_only = request.is_some_and(|r| r.method == "HEAD");
+    let (method, target) = request.map_or(("-", "-"), |r| (r.method.as_str(), r.target.as_str()));
+    log::info!(
+        "conn={id} peer={peer} {method} {target} -> {}",
+        response.status
+    );
+    (&*stream).write_all(&response.to_bytes(head_only))?;
+    linger_close(stream, Duration::from_millis(500));
+    Ok(())
+}
+
+/// Close gracefully: FIN first, then read what the peer still sends until
+/// it closes too (or a short deadline), so that unread request bytes do
+/// not turn our close into a reset that could destroy the response.
+pub fn linger_close(stream: &TcpStream, limit: Duration) {
+    let _ = stream.shutdown(Shutdown::Write);
+    let deadline = Instant::now() + limit;
+    let mut sink = [0u8; 1024];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            return;
+        }
+        match (&*stream).read(&mut sink) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// The routes that are not WebSocket endpoints.
+fn plain_route(path: &str, request: &Request, shared: &Shared) -> Response {
+    let get_or_head = matches!(request.method.as_str(), "GET" | "HEAD");
+    let not_allowed =
+        || Response::text(405, "method not allowed").with_header("Allow", "GET, HEAD");
+    if path == "/healthz" {
+        return if get_or_head {
+            http::health::response()
+        } else {
+            not_allowed()
+        };
+    }
+    let root = shared.config.web_root.as_deref();
+    if static_files::is_static_path(path) || root.is_some() {
+        if let Some(found) = static_files::serve(path, root) {
+            return if get_or_head { found } else { not_allowed() };
+        }
+    }
+    Response::text(404, "not found")
+}
+
+enum Head {
+    Request(Request, Vec<u8>),
+    Closed,
+    TimedOut,
+    Bad(request::ParseError),
+}
+
+/// Read until the request head is complete, within the deadline and the
+/// size limit. Bytes after the head (a client may send its first frames
+/// right behind it) are returned too.
+fn read_head(stream: &TcpStream, max: usize, timeout: Duration) -> io::Result<Head> {
+    let deadline = Instant::now() + timeout;
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    loop {
+        match request::parse(&buf, max) {
+            Ok(Some((request, len))) => return Ok(Head::Request(request, buf.split_off(len))),
+            Ok(None) => {}
+            Err(e) => return Ok(Head::Bad(e)),
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(Head::TimedOut);
+        }
+        stream.set_read_timeout(Some(left))?;
+        // Never read past the limit (plus one byte, to see it was passed).
+        let want = chunk.len().min(max + 1 - buf.len().min(max));
+        match (&*stream).read(&mut chunk[..want]) {
+            // A 0-byte read means the peer closed its side.
+            Ok(0) => return Ok(Head::Closed),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if is_timeout(&e) => return Ok(Head::TimedOut),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+/// Who closed, and with what code: for the log line.
+struct Ending {
+    code: u16,
+    by: &'static str,
+}
+
+/// The WebSocket part of the connection's life.
+fn websocket(
+    stream: &TcpStream,
+    peer: SocketAddr,
+    id: u64,
+    route: Route,
+    rest: Vec<u8>,
+    shared: &Arc<Shared>,
+) -> io::Result<()> {
+    let config = &shared.config;
+    let started = Instant::now();
+    let out = Arc::new(Outbound::new(
+        id,
+        stream.try_clone()?,
+        config.max_queue,
+        config.max_queue_bytes,
+        config.thread_stack,
+        Arc::clone(&shared.threads),
+        Arc::clone(&shared.stats),
+    ));
+    stream.set_write_timeout(Some(config.write_timeout))?;
+    shared.set_outbound(id, &out);
+    shared.stats.open_websockets.fetch_add(1, Relaxed);
+    log::info!("conn={id} peer={peer} route={} open", route.path());
+
+    let max_message = match route {
+        Route::Chat => config.max_message,
+        Route::Echo => config.echo_max_message,
+    };
+    let limits = Limits {
+        max_frame: config.max_frame.min(max_message),
+        max_message,
+    };
+    let mut handler: Box<dyn Handler> = Box::new(Echo {
+        out: Arc::clone(&out),
+    });
+    if shared.shutting_down.load(SeqCst) {
+        out.close(CloseCode::GoingAway, "server shutdown");
+    }
+    let ending = FrameLoop {
+        stream,
+        out: &out,
+        session: Session::new(limits),
+        buf: rest,
+        config,
+        shared,
+    }
+    .run(handler.as_mut());
+    handler.on_close();
+    out.abort();
+    shared.stats.open_websockets.fetch_sub(1, Relaxed);
+    log::info!(
+        "conn={id} peer={peer} route={} closed code={} by={} duration={:.3}s",
+        route.path(),
+        ending.code,
+        ending.by,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// The state of one connection's frame loop.
+struct FrameLoop<'a> {
+    stream: &'a TcpStream,
+    out: &'a Arc<Outbound>,
+    session: Session,
+    /// Bytes read and not yet consumed by the session.
+    buf: Vec<u8>,
+    config: &'a crate::Config,
+    shared: &'a Shared,
+}
+
+/// What happened in one pass over the buffered bytes.
+enum Flow {
+    /// Go on reading.
+    Continue,
+    /// The peer's Close arrived after ours: the handshake is complete.
+    Done(Ending),
+    /// We sent Close (in reply or first): wait for the peer to finish.
+    Closing(Ending),
+}
+
+impl FrameLoop<'_> {
+    fn run(mut self, handler: &mut dyn Handler) -> Ending {
+        let mut last_heard = Instant::now();
+        if self
+            .stream
+            .set_read_timeout(Some(self.config.ping_interval))
+            .is_err()
+        {
+            return Ending {
+                code: 1006,
+                by: "error",
+            };
+        }
+        let mut chunk = vec![0u8; READ_CHUNK];
+        loop {
+            match self.process(handler) {
+                Flow::Continue => {}
+                Flow::Done(ending) => return ending,
+                Flow::Closing(ending) => return self.finish_closing(ending),
+            }
+            if let Some(code) = self.out.close_sent() {
+                // Another thread (shutdown, slow-consumer cut-off) closed us.
+                if self.out.is_dead() {
+                    return Ending {
+                        code: code.as_u16(),
+                        by: "server",
+                    };
+                }
+                return self.finish_closing(Ending {
+                    code: code.as_u16(),
+                    by: "server",
+                });
+            }
+            match (&*self.stream).read(&mut chunk) {
+                // A 0-byte read: the peer closed TCP without a Close frame.
+                Ok(0) => {
+                    return Ending {
+                        code: 1006,
+                        by: "peer",
+                    }
+                }
+                Ok(n) => {
+                    last_heard = Instant::now();
+                    self.buf.extend_from_slice(&chunk[..n]);
+                    if n == chunk.len() && chunk.len() < MAX_READ_CHUNK {
+                        chunk.resize(chunk.len() * 2, 0);
+                    }
+                }
+                Err(e) if is_timeout(&e) => {
+                    if last_heard.elapsed() >= self.config.idle_timeout {
+                        log::debug!(
+                            "conn={} idle for {:?}: closing",
+                            self.out.id(),
+                            last_heard.elapsed()
+                        );
+                        self.out.close_own(CloseCode::GoingAway, "idle timeout");
+                        return self.finish_closing(Ending {
+                            code: 1001,
+                            by: "server",
+                        });
+                    }
+                    let ping: Bytes = frame::encode(OpCode::Ping, PING_PAYLOAD).into();
+                    let _ = self.out.send_own(ping);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    let code = self.out.close_sent().map_or(1006, CloseCode::as_u16);
+                    return Ending { code, by: "error" };
+                }
+            }
+        }
+    }
+
+    /// Feed the buffered bytes to the session and act on every event.
+    fn process(&mut self, handler: &mut dyn Handler) -> Flow {
+        let mut used = 0;
+        let flow = loop {
+            let step = match self.session.read(&self.buf[used..]) {
+                Ok(step) => step,
+                Err(e) => {
+                    // §7.1.7: _Fail the WebSocket Connection_: send Close
+                    // with the code for the broken rule, then close TCP.
+                    log::debug!("conn={} protocol error: {e}", self.out.id());
+                    self.shared.stats.protocol_errors.fetch_add(1, Relaxed);
+                    let code = e.close_code();
+                    self.out.close_own(code, "");
+                    break Flow::Closing(Ending {
+                        code: code.as_u16(),
+                        by: "server",
+                    });
+                }
+            };
+            let Step {
+                consumed, event, ..
+            } = step;
+            used += consumed;
+            let Some(event) = event else {
+                if consumed == 0 {
+                    break Flow::Continue;
+                }
+                continue;
+            };
+            match self.on_event(event, handler) {
+                Flow::Continue => {}
+                other => break other,
+            }
+        };
+        self.buf.drain(..used);
+        flow
+    }
+
+    fn on_event(&mut self, event: Event, handler: &mut dyn Handler) -> Flow {
+        match event {
+            Event::Message(message) => {
+                self.shared.stats.messages_in.fetch_add(1, Relaxed);
+                if self.out.close_sent().is_some() {
+                    return Flow::Continue;
+                }
+                if let Err((code, reason)) = handler.on_message(message) {
+                    self.out.close_own(code, reason);
+                    return Flow::Closing(Ending {
+                        code: code.as_u16(),
+                        by: "server",
+                    });
+                }
+            }
+            Event::Ping(payload) => {
+                // §5.5.2: answer with a Pong with the same payload, as soon
+                // as is practical, even in the middle of a fragmented message.
+                if self.out.close_sent().is_none() {
+                    let pong: Bytes = frame::encode(OpCode::Pong, &payload).into();
+                    let _ = self.out.send_own(pong);
+                }
+            }
+            // §5.5.3: an unsolicited Pong needs no answer.
+            Event::Pong(_) => {}
+            Event::Close(payload) => {
+                let code = payload.as_ref().map_or(1005, |(c, _)| c.as_u16());
+                if self.out.close_sent().is_some() {
+                    // We closed first; this is the answer.
+                    let ours = self.out.close_sent().map_or(code, CloseCode::as_u16);
+                    return Flow::Done(Ending {
+                        code: ours,
+                        by: "server",
+                    });
+                }
+                // §5.5.1: reply with a Close, echoing the status code.
+                match payload {
+                    Some((code, _)) => self.out.close_own(code, ""),
+                    None => self.out.close_empty_own(),
+                };
+                return Flow::Closing(Ending { code, by: "peer" });
+            }
+        }
+        Flow::Continue
+    }
+
+    /// Our Close is queued. Wait (at most `close_timeout`) for the peer's
+    /// Close or its end of TCP; data frames are dropped. The write side
+    /// was shut (FIN) as soon as our Close was written.
+    fn finish_closing(mut self, ending: Ending) -> Ending {
+        let deadline = Instant::now() + self.config.close_timeout;
+        let mut chunk = [0u8; 4096];
+        loop {
+            // Everything up to the peer's Close is read and dropped.
+            loop {
+                match self.session.read(&self.buf) {
+                    Ok(Step {
+                        consumed, event, ..
+                    }) => {
+                        self.buf.drain(..consumed);
+                        if matches!(event, Some(Event::Close(_))) {
+                            return ending;
+                        }
+                        if consumed == 0 && event.is_none() {
+                            break;
+                        }
+                    }
+                    Err(_) => return ending,
+                }
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || self.stream.set_read_timeout(Some(left)).is_err() {
+                return ending;
+            }
+            match (&*self.stream).read(&mut chunk) {
+                Ok(0) | Err(_) => return ending,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+}

@@ -1,0 +1,569 @@
+//! The write side of one connection: direct when idle, combined when busy,
+//! handed off when slow.
+//!
+//! Frames for a connection come from many threads at once: its own worker
+//! (pongs, echoes, its Close) and every thread that routes a chat message
+//! to it. Each connection has one bounded queue and one *write turn*:
+//!
+//! ```text
+//!  router A ─┐  queue() ┌──────────────────────┐
+//!  router B ─┼────────► │ crossbeam queue      │  bounded: max_queue frames,
+//!  worker   ─┘          │ [f1][f2][f3] ...     │           max_queue_bytes
+//!                       └──────────┬───────────┘
+//!       flush(): whoever wins the  │ write turn drains the whole queue in
+//!       one vectored write ◄───────┘ (writev / sendmsg)
+//!
+//!  idle  : the router wins the turn, finds only its own frame, writes it
+//!          straight to the socket (MSG_DONTWAIT): no wake-up, no extra thread.
+//!  busy  : routers that lose the turn just leave their frame queued; the
+//!          turn holder drains it with the others in one write (combining).
+//!  slow  : the socket buffer is full (EAGAIN). The router never waits: it
+//!          hands the turn to a drain thread, started only while this
+//!          connection is behind, which blocks in write until the queue is
+//!          empty and then exits.
+//!  overflow: the queue is full. The connection is a slow consumer: its
+//!          queue is dropped, Close 1008 is sent if the socket takes it, and
+//!          the TCP connection is shut down. Nobody waits for it.
+//! ```
+//!
+//! The turn is an atomic flag, not a lock held across the write, so a
+//! router can always tell at once whether to write or to leave. After a
+//! holder gives the turn back it looks at the queue once more; a router
+//! that queued a frame and found the turn taken relies on that look (both
+//! sides use sequentially consistent operations, so one of them always
+//! sees the other's frame).
+//!
+//! A frame bound for many connections is one `Arc<[u8]>`, encoded once
+//! and shared by every queue it sits in.
+
+use crate::protocol::{close, frame, CloseCode, OpCode};
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use parking_lot::{Condvar, Mutex};
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, Write};
+use std::net::{Shutdown, TcpStream};
+use std::sync::atomic::{fence, AtomicBool, AtomicU16, AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use super::stats::Stats;
+use super::threads::Threads;
+
+/// One encoded frame, shared by every queue it is in.
+pub type Bytes = Arc<[u8]>;
+
+/// How many frames one vectored write takes at most (Linux allows 1024).
+const MAX_IOV: usize = 64;
+
+/// Why a frame was not queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendError {
+    /// The connection is closing or gone; the frame is dropped.
+    Closed,
+    /// The queue is full: the reader is too slow and has been cut off.
+    Overflow,
+}
+
+/// Frames taken out of the queue by the turn holder, not yet fully written.
+#[derive(Default)]
+struct Pending {
+    frames: VecDeque<Bytes>,
+    /// Bytes of `frames[0]` already written.
+    offset: usize,
+}
+
+/// How the turn holder writes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Never block: `MSG_DONTWAIT`. Routers write like this.
+    NonBlocking,
+    /// Block (up to the socket's send timeout). The connection's own
+    /// worker and drain threads write like this.
+    Blocking,
+}
+
+/// The write side of one WebSocket connection.
+pub struct Outbound {
+    id: u64,
+    socket: TcpStream,
+    tx: Sender<Bytes>,
+    rx: Receiver<Bytes>,
+    queued_bytes: AtomicUsize,
+    max_bytes: usize,
+    /// The write turn: true while some thread is writing for this connection.
+    writing: AtomicBool,
+    /// What the turn holder has dequeued; only the holder locks it.
+    pending: Mutex<Pending>,
+    /// Our Close frame, once one is queued; frames queued after it are dropped.
+    close_frame: OnceLock<Bytes>,
+    /// The code in our Close frame (0 until one is queued).
+    close_code: AtomicU16,
+    /// Our Close frame has been written and the write side shut down.
+    close_written: AtomicBool,
+    /// The connection is broken or cut off: drop every frame.
+    dead: AtomicBool,
+    /// Backpressure for the connection's own worker.
+    space: Condvar,
+    space_lock: Mutex<()>,
+    space_waiters: AtomicUsize,
+    thread_stack: usize,
+    threads: Arc<Threads>,
+    stats: Arc<Stats>,
+}
+
+impl Outbound {
+    /// Wrap the write half of a connection.
+    pub fn new(
+        id: u64,
+        socket: TcpStream,
+        max_frames: usize,
+        max_bytes: usize,
+        thread_stack: usize,
+        threads: Arc<Threads>,
+        stats: Arc<Stats>,
+    ) -> Outbound {
+        let (tx, rx) = crossbeam_channel::bounded(max_frames);
+        Outbound {
+            id,
+            socket,
+            tx,
+            rx,
+            queued_bytes: AtomicUsize::new(0),
+            max_bytes,
+            writing: AtomicBool::new(false),
+            pending: Mutex::new(Pending::default()),
+            close_frame: OnceLock::new(),
+            close_code: AtomicU16::new(0),
+            close_written: AtomicBool::new(false),
+            dead: AtomicBool::new(false),
+            space: Condvar::new(),
+            space_lock: Mutex::new(()),
+            space_waiters: AtomicUsize::new(0),
+            thread_stack,
+            threads,
+            stats,
+        }
+    }
+
+    /// The connection id, for logs.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Has a Close frame been queued (by anyone)? Then the closing
+    /// handshake has started and no more data frames go out.
+    pub fn close_sent(&self) -> Option<CloseCode> {
+        match self.close_code.load(SeqCst) {
+            0 => None,
+            code => Some(CloseCode::from(code)),
+        }
+    }
+
+    /// Is the connection cut off or broken?
+    pub fn is_dead(&self) -> bool {
+        self.dead.load(SeqCst)
+    }
+
+    /// Bytes waiting in the queue and in the turn holder's hands.
+    pub fn queued_bytes(&self) -> usize {
+        self.queued_bytes.load(SeqCst)
+    }
+
+    /// Queue a frame without writing it and without ever blocking.
+    ///
+    /// This is what a router calls while it holds its own lock (so every
+    /// recipient sees frames in the same order); it calls [`flush`]
+    /// after letting go. Overflow cuts the connection off (1008).
+    ///
+    /// [`flush`]: Outbound::flush
+    pub fn queue(&self, frame: Bytes) -> Result<(), SendError> {
+        if self.is_dead() || self.close_frame.get().is_some() {
+            return Err(SendError::Closed);
+        }
+        let len = frame.len();
+        let total = self.queued_bytes.fetch_add(len, SeqCst) + len;
+        if total > self.max_bytes {
+            self.queued_bytes.fetch_sub(len, SeqCst);
+            self.cut_off();
+            return Err(SendError::Overflow);
+        }
+        match self.tx.try_send(frame) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) => {
+                self.queued_bytes.fetch_sub(len, SeqCst);
+                self.cut_off();
+                Err(SendError::Overflow)
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                self.queued_bytes.fetch_sub(len, SeqCst);
+                Err(SendError::Closed)
+            }
+        }
+    }
+
+    /// Write what is queued if nobody else is writing, without blocking.
+    /// If the socket is full, a drain thread takes over.
+    pub fn flush(self: &Arc<Self>) {
+        if self.take_turn() {
+            self.write_turn(Mode::NonBlocking);
+        }
+    }
+
+    /// Queue and flush: how other threads send to this connection.
+    pub fn send(self: &Arc<Self>, frame: Bytes) -> Result<(), SendError> {
+        self.queue(frame)?;
+        self.flush();
+        Ok(())
+    }
+
+    /// Send a frame from the connection's own worker thread.
+    ///
+    /// The worker may block: that is backpressure on the peer it serves.
+    /// Its frames are not refused for size (an echo of a 16 MiB message is
+    /// fine), but the worker waits while the queue holds more than the
+    /// byte limit, so it cannot pile up replies to a peer that does not
+    /// read them.
+    pub fn send_own(self: &Arc<Self>, frame: Bytes) -> Result<(), SendError> {
+        if self.is_dead() || self.close_frame.get().is_some() {
+            return Err(SendError::Closed);
+        }
+        self.push_unbounded(frame)?;
+        self.write_own()
+    }
+
+    /// Start the closing handshake from any thread: queue a Close frame
+    /// behind what is already queued and flush without blocking.
+    /// Returns false if a Close was already queued.
+    pub fn close(self: &Arc<Self>, code: CloseCode, reason: &str) -> bool {
+        if !self.queue_close(Some((code, reason))) {
+            return false;
+        }
+        self.flush();
+        true
+    }
+
+    /// Start the closing handshake from the connection's own worker: like
+    /// [`close`](Outbound::close), but the worker writes the Close itself
+    /// if it can take the turn.
+    pub fn close_own(self: &Arc<Self>, code: CloseCode, reason: &str) -> bool {
+        self.close_own_payload(Some((code, reason)))
+    }
+
+    /// Reply to a Close that had no status code with a Close that has
+    /// none either (§5.5.1 allows an empty body).
+    pub fn close_empty_own(self: &Arc<Self>) -> bool {
+        self.close_own_payload(None)
+    }
+
+    fn close_own_payload(self: &Arc<Self>, status: Option<(CloseCode, &str)>) -> bool {
+        if !self.queue_close(status) {
+            return false;
+        }
+        let _ = self.write_own();
+        true
+    }
+
+    /// Shut the socket down both ways at once: pending reads and writes on
+    /// any thread fail, and the worker and any drain thread finish.
+    pub fn abort(&self) {
+        self.dead.store(true, SeqCst);
+        let _ = self.socket.shutdown(Shutdown::Both);
+        self.notify_space();
+    }
+
+    /// Queue our Close frame; `None` sends one with an empty body (shown
+    /// as 1005 by [`close_sent`](Outbound::close_sent)).
+    fn queue_close(self: &Arc<Self>, status: Option<(CloseCode, &str)>) -> bool {
+        let payload = status.map_or_else(Vec::new, |(code, reason)| {
+            close::encode_payload(code, reason)
+        });
+        let frame: Bytes = frame::encode(OpCode::Close, &payload).into();
+        if self.close_frame.set(frame.clone()).is_err() {
+            return false;
+        }
+        let code = status.map_or(CloseCode::NoStatusReceived, |(code, _)| code);
+        // A cut-off may have recorded 1008 already; keep the first code.
+        let _ = self
+            .close_code
+            .compare_exchange(0, code.as_u16(), SeqCst, SeqCst);
+        // The Close frame always fits: it is the last frame ever queued.
+        let _ = self.push_unbounded(frame);
+        true
+    }
+
+    /// Queue a frame ignoring the byte limit; wait for room in the frame
+    /// queue (bounded by the write timeout).
+    fn push_unbounded(self: &Arc<Self>, frame: Bytes) -> Result<(), SendError> {
+        let len = frame.len();
+        self.queued_bytes.fetch_add(len, SeqCst);
+        loop {
+            match self
+                .tx
+                .send_timeout(frame.clone(), Duration::from_millis(100))
+            {
+                Ok(()) => return Ok(()),
+                Err(_) if !self.is_dead() => {
+                    // Full: make sure someone is draining, then try again.
+                    if self.take_turn() {
+                        self.write_turn(Mode::Blocking);
+                    }
+                }
+                Err(_) => {
+                    self.queued_bytes.fetch_sub(len, SeqCst);
+                    return Err(SendError::Closed);
+                }
+            }
+        }
+    }
+
+    /// The worker writes (blocking) if it can take the turn; otherwise it
+    /// waits while the queue is over its byte limit.
+    fn write_own(self: &Arc<Self>) -> Result<(), SendError> {
+        if self.take_turn() {
+            self.write_turn(Mode::Blocking);
+        } else if self.queued_bytes() > self.max_bytes {
+            self.space_waiters.fetch_add(1, SeqCst);
+            let mut guard = self.space_lock.lock();
+            while self.queued_bytes() > self.max_bytes && !self.is_dead() {
+                if self.take_turn() {
+                    drop(guard);
+                    self.write_turn(Mode::Blocking);
+                    guard = self.space_lock.lock();
+                    continue;
+                }
+                self.space.wait_for(&mut guard, Duration::from_millis(50));
+            }
+            drop(guard);
+            self.space_waiters.fetch_sub(1, SeqCst);
+        }
+        if self.is_dead() {
+            Err(SendError::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn take_turn(&self) -> bool {
+        self.writing
+            .compare_exchange(false, true, SeqCst, SeqCst)
+            .is_ok()
+    }
+
+    /// Write as the turn holder until the queue is empty, then give the
+    /// turn back. In non-blocking mode, a full socket hands the turn (and
+    /// whatever was dequeued) to a drain thread.
+    fn write_turn(self: &Arc<Self>, mode: Mode) {
+        loop {
+            match self.drain(mode) {
+                Drained::Empty => {}
+                Drained::WouldBlock => {
+                    self.hand_off();
+                    return;
+                }
+                Drained::Broken => {
+                    self.abort();
+                    self.discard_all();
+                }
+            }
+            // Give the turn back, then look once more: a frame queued by a
+            // thread that saw the turn taken must not be left behind.
+            self.writing.store(false, SeqCst);
+            fence(SeqCst);
+            if self.rx.is_empty() || !self.take_turn() {
+                return;
+            }
+        }
+    }
+
+    /// Write everything queued. Only the turn holder calls this.
+    fn drain(&self, mode: Mode) -> Drained {
+        let mut pending = self.pending.lock();
+        loop {
+            if self.is_dead() {
+                return Drained::Broken;
+            }
+            while pending.frames.len() < MAX_IOV {
+                match self.rx.try_recv() {
+                    Ok(f) if self.close_written.load(SeqCst) => self.forget(f.len()),
+                    Ok(f) => pending.frames.push_back(f),
+                    Err(_) => break,
+                }
+            }
+            if pending.frames.is_empty() {
+                return Drained::Empty;
+            }
+            match self.write_pending(&mut pending, mode) {
+                Ok(()) => self.notify_space(),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if is_would_block(&e) && mode == Mode::NonBlocking => {
+                    return Drained::WouldBlock;
+                }
+                Err(e) => {
+                    log::debug!("conn={} write failed: {e}", self.id);
+                    return Drained::Broken;
+                }
+            }
+        }
+    }
+
+    /// One vectored write of the pending frames; drops the ones written.
+    fn write_pending(&self, pending: &mut Pending, mode: Mode) -> io::Result<()> {
+        let mut slices = [IoSlice::new(&[]); MAX_IOV];
+        let mut count = 0;
+        for (i, f) in pending.frames.iter().enumerate().take(MAX_IOV) {
+            let start = if i == 0 { pending.offset } else { 0 };
+            slices[i] = IoSlice::new(&f[start..]);
+            count += 1;
+        }
+        let written = match mode {
+            Mode::NonBlocking => socket2::SockRef::from(&self.socket).send_vectored_with_flags(
+                &slices[..count],
+                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+            )?,
+            Mode::Blocking => (&self.socket).write_vectored(&slices[..count])?,
+        };
+        if written == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        self.stats.add_written(written);
+        let mut left = written;
+        while left > 0 {
+            let Some(front) = pending.frames.front() else {
+                break;
+            };
+            let rest = front.len() - pending.offset;
+            if left < rest {
+                pending.offset += left;
+                break;
+            }
+            left -= rest;
+            pending.offset = 0;
+            let done = pending
+                .frames
+                .pop_front()
+                .unwrap_or_else(|| Arc::from(&[][..]));
+            self.queued_bytes.fetch_sub(done.len(), SeqCst);
+            if self
+                .close_frame
+                .get()
+                .is_some_and(|c| Arc::ptr_eq(c, &done))
+            {
+                self.after_close_written(pending);
+            }
+        }
+        Ok(())
+    }
+
+    /// Our Close frame is out: nothing may follow it (§5.5.1), so drop the
+    /// rest and send FIN. The peer answers with its Close and its FIN.
+    fn after_close_written(&self, pending: &mut Pending) {
+        self.close_written.store(true, SeqCst);
+        for f in pending.frames.drain(..) {
+            self.forget(f.len());
+        }
+        while let Ok(f) = self.rx.try_recv() {
+            self.forget(f.len());
+        }
+        let _ = self.socket.shutdown(Shutdown::Write);
+    }
+
+    fn forget(&self, len: usize) {
+        self.queued_bytes.fetch_sub(len, SeqCst);
+    }
+
+    /// Drop everything: only the turn holder calls this.
+    fn discard_all(&self) {
+        let mut pending = self.pending.lock();
+        for f in pending.frames.drain(..) {
+            self.forget(f.len());
+        }
+        pending.offset = 0;
+        drop(pending);
+        self.discard_queue();
+    }
+
+    fn discard_queue(&self) {
+        while let Ok(f) = self.rx.try_recv() {
+            self.forget(f.len());
+        }
+        self.notify_space();
+    }
+
+    fn notify_space(&self) {
+        if self.space_waiters.load(SeqCst) > 0 {
+            let _guard = self.space_lock.lock();
+            self.space.notify_all();
+        }
+    }
+
+    /// The socket is full: start a thread that holds the turn and blocks
+    /// in write until the queue is empty. It exists only while this
+    /// connection is behind.
+    fn hand_off(self: &Arc<Self>) {
+        self.stats.drains_started.fetch_add(1, SeqCst);
+        let me = Arc::clone(self);
+        let name = format!("ws-drain-{}", self.id);
+        let spawned = self.threads.spawn(name, self.thread_stack, move || {
+            me.write_turn(Mode::Blocking);
+        });
+        if let Err(e) = spawned {
+            log::warn!(
+                "conn={} cannot start a drain thread ({e}); cutting it off",
+                self.id
+            );
+            self.abort();
+            self.discard_all();
+            self.writing.store(false, SeqCst);
+        }
+    }
+
+    /// The queue overflowed: this reader is too slow. Drop its queue, send
+    /// Close 1008 if the socket takes it now, and shut the connection down
+    /// so its worker and any drain thread finish. Nobody waits for it.
+    fn cut_off(&self) {
+        if self.dead.swap(true, SeqCst) {
+            return;
+        }
+        self.stats.slow_consumers.fetch_add(1, SeqCst);
+        log::warn!(
+            "conn={} slow consumer: queue full, closing with 1008",
+            self.id
+        );
+        let _ = self.close_code.compare_exchange(
+            0,
+            CloseCode::PolicyViolation.as_u16(),
+            SeqCst,
+            SeqCst,
+        );
+        // If nobody holds the turn, the socket is at a frame boundary and
+        // the Close can go out before the shutdown.
+        if self.take_turn() {
+            let payload = close::encode_payload(CloseCode::PolicyViolation, "slow consumer");
+            let frame = frame::encode(OpCode::Close, &payload);
+            let _ = socket2::SockRef::from(&self.socket)
+                .send_with_flags(&frame, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL);
+            self.writing.store(false, SeqCst);
+        }
+        let _ = self.socket.shutdown(Shutdown::Both);
+        // Only the queue: what the turn holder has in hand, it drops itself
+        // when it sees `dead` (its write fails at once after the shutdown).
+        self.discard_queue();
+    }
+}
+
+/// How a drain ended.
+enum Drained {
+    /// The queue is empty.
+    Empty,
+    /// Non-blocking write found the socket buffer full.
+    WouldBlock,
+    /// The socket failed or the connection was cut off.
+    Broken,
+}
+
+fn is_would_block(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
