@@ -228,3 +228,80 @@ pub fn percent_decode(s: &str) -> Option<String> {
     }
     String::from_utf8(out).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const UPGRADE: &[u8] = b"GET /chat?name=al%20ice HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n\r\n";
+
+    #[test]
+    fn parses_a_request_head() {
+        let (req, len) = parse(UPGRADE, 8192).unwrap().unwrap();
+        assert_eq!(len, UPGRADE.len());
+        assert_eq!(
+            (req.method.as_str(), req.path(), req.minor),
+            ("GET", "/chat", 1)
+        );
+        assert_eq!(req.header("connection"), Some("keep-alive, Upgrade"));
+        assert_eq!(req.query_param("name").as_deref(), Some("al ice"));
+    }
+
+    #[test]
+    fn every_strict_prefix_is_incomplete() {
+        for cut in 0..UPGRADE.len() {
+            assert_eq!(
+                parse(&UPGRADE[..cut], 8192),
+                Ok(None),
+                "prefix of {cut} bytes"
+            );
+        }
+    }
+
+    #[test]
+    fn bytes_after_the_head_are_left_alone() {
+        let mut wire = UPGRADE.to_vec();
+        wire.extend([0x81, 0x80, 1, 2, 3, 4]);
+        let (_, len) = parse(&wire, 8192).unwrap().unwrap();
+        assert_eq!(&wire[len..], &[0x81, 0x80, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn a_head_over_the_limit_is_refused_even_unfinished() {
+        let mut wire = b"GET / HTTP/1.1\r\nX-Long: ".to_vec();
+        wire.extend(vec![b'a'; 300]);
+        assert_eq!(parse(&wire, 256), Err(ParseError::TooLarge { max: 256 }));
+        assert_eq!(ParseError::TooLarge { max: 256 }.status(), 431);
+    }
+
+    #[test]
+    fn malformed_heads_are_400() {
+        for bad in [
+            &b"GET /\r\n\r\n"[..],
+            b"GET / HTTP/1.1 extra\r\n\r\n",
+            b"GET nopath HTTP/1.1\r\n\r\n",
+            b"GET / HTTP/1.1\r\nNo colon here\r\n\r\n",
+            b"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n",
+            b"GET / HTTP/1.1\r\nA: b\r\n folded\r\n\r\n",
+            b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 tls hello\r\n",
+        ] {
+            let e = parse(bad, 8192).unwrap_err();
+            assert_eq!(e.status(), 400, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn http_2_is_505() {
+        assert_eq!(
+            parse(b"GET / HTTP/2.0\r\n\r\n", 8192),
+            Err(ParseError::UnsupportedVersion)
+        );
+    }
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("a%2Fb+c").as_deref(), Some("a/b c"));
+        assert_eq!(percent_decode("%zz"), None);
+        assert_eq!(percent_decode("%ff"), None);
+    }
+}

@@ -152,3 +152,68 @@ pub fn encode_payload(code: CloseCode, reason: &str) -> Vec<u8> {
     out.extend_from_slice(&reason.as_bytes()[..end]);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_payload_means_no_status() {
+        assert_eq!(parse_payload(&[]), Ok(None));
+    }
+
+    #[test]
+    fn one_byte_payload_is_a_protocol_error() {
+        assert_eq!(parse_payload(&[0x03]), Err(Error::InvalidClosePayload));
+    }
+
+    #[test]
+    fn code_and_reason_are_decoded() {
+        let p = encode_payload(CloseCode::GoingAway, "bye");
+        assert_eq!(p, [0x03, 0xe9, b'b', b'y', b'e']);
+        assert_eq!(
+            parse_payload(&p),
+            Ok(Some((CloseCode::GoingAway, "bye".into())))
+        );
+    }
+
+    #[test]
+    fn codes_that_must_not_be_on_the_wire_are_refused() {
+        for code in [
+            0u16, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535,
+        ] {
+            let p = code.to_be_bytes();
+            assert_eq!(
+                parse_payload(&p),
+                Err(Error::InvalidCloseCode(code)),
+                "code {code}"
+            );
+        }
+    }
+
+    #[test]
+    fn registered_and_private_codes_are_accepted() {
+        for code in [
+            1000u16, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999,
+            4000, 4999,
+        ] {
+            assert!(parse_payload(&code.to_be_bytes()).is_ok(), "code {code}");
+        }
+    }
+
+    #[test]
+    fn reason_must_be_utf8() {
+        assert_eq!(
+            parse_payload(&[0x03, 0xe8, 0xce, 0xba, 0xe1]),
+            Err(Error::InvalidUtf8)
+        );
+    }
+
+    #[test]
+    fn long_reasons_are_cut_at_a_char_boundary() {
+        let reason = "é".repeat(100);
+        let p = encode_payload(CloseCode::NormalClosure, &reason);
+        assert!(p.len() <= 125);
+        assert!(std::str::from_utf8(&p[2..]).is_ok());
+    }
+}

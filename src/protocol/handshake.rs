@@ -176,3 +176,139 @@ pub fn response(accept: &str) -> String {
          \r\n"
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+
+    fn browser_headers() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("Host", "server.example.com"),
+            ("Upgrade", "websocket"),
+            ("Connection", "keep-alive, Upgrade"),
+            ("Sec-WebSocket-Key", KEY),
+            ("Origin", "http://example.com"),
+            ("Sec-WebSocket-Version", "13"),
+        ]
+    }
+
+    fn without(name: &str) -> Vec<(&'static str, &'static str)> {
+        browser_headers()
+            .into_iter()
+            .filter(|(n, _)| *n != name)
+            .collect()
+    }
+
+    fn with(name: &'static str, value: &'static str) -> Vec<(&'static str, &'static str)> {
+        let mut h = without(name);
+        h.push((name, value));
+        h
+    }
+
+    /// RFC 6455 §1.3: the sample nonce and its accept value.
+    #[test]
+    fn rfc_1_3_accept_key() {
+        assert_eq!(accept_key(KEY), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    }
+
+    #[test]
+    fn accepts_a_browser_upgrade() {
+        let up = check("GET", 1, browser_headers()).unwrap();
+        assert_eq!(up.accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+        let response = response(&up.accept);
+        assert!(response.starts_with("HTTP/1.1 101 Switching Protocols\r\n"));
+        assert!(response.contains("\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
+        assert!(response.ends_with("\r\n\r\n"));
+    }
+
+    #[test]
+    fn header_names_and_tokens_are_case_insensitive() {
+        let h = vec![
+            ("HOST", "x"),
+            ("upgrade", "WebSocket"),
+            ("CONNECTION", "UPGRADE"),
+            ("sec-websocket-key", KEY),
+            ("SEC-WEBSOCKET-VERSION", "13"),
+        ];
+        assert!(check("GET", 1, h).is_ok());
+    }
+
+    #[test]
+    fn rejects_methods_other_than_get() {
+        assert_eq!(
+            check("POST", 1, browser_headers()),
+            Err(Error::MethodNotGet)
+        );
+        assert_eq!(Error::MethodNotGet.status(), 405);
+    }
+
+    #[test]
+    fn rejects_http_1_0() {
+        assert_eq!(
+            check("GET", 0, browser_headers()),
+            Err(Error::HttpVersionTooOld)
+        );
+    }
+
+    #[test]
+    fn requires_host() {
+        assert_eq!(check("GET", 1, without("Host")), Err(Error::MissingHost));
+    }
+
+    #[test]
+    fn requires_upgrade_websocket() {
+        assert_eq!(
+            check("GET", 1, without("Upgrade")),
+            Err(Error::NotWebSocket)
+        );
+        assert_eq!(
+            check("GET", 1, with("Upgrade", "h2c")),
+            Err(Error::NotWebSocket)
+        );
+        assert_eq!(Error::NotWebSocket.status(), 426);
+    }
+
+    #[test]
+    fn requires_the_upgrade_token_in_connection() {
+        let e = check("GET", 1, with("Connection", "keep-alive")).unwrap_err();
+        assert_eq!(
+            (e.clone(), e.status()),
+            (Error::MissingConnectionUpgrade, 400)
+        );
+    }
+
+    #[test]
+    fn other_versions_get_426() {
+        for v in ["8", "12", "14", ""] {
+            let h = with("Sec-WebSocket-Version", v);
+            assert_eq!(check("GET", 1, h), Err(Error::UnsupportedVersion));
+        }
+        assert_eq!(
+            check("GET", 1, without("Sec-WebSocket-Version")),
+            Err(Error::UnsupportedVersion)
+        );
+        assert_eq!(Error::UnsupportedVersion.status(), 426);
+    }
+
+    #[test]
+    fn key_must_decode_to_16_bytes() {
+        for key in [
+            "",
+            "not base64!",
+            "dGhlIHNhbXBsZSBub25jZQ",
+            "AAAAAAAAAAAAAAAAAAAAAAAA",
+        ] {
+            assert_eq!(
+                check("GET", 1, with("Sec-WebSocket-Key", key)),
+                Err(Error::BadKey),
+                "key {key:?}"
+            );
+        }
+        assert_eq!(
+            check("GET", 1, without("Sec-WebSocket-Key")),
+            Err(Error::BadKey)
+        );
+    }
+}

@@ -390,7 +390,7 @@ impl FrameLoop<'_> {
                     by: "server",
                 });
             }
-            match (&*self.stream).read(&mut chunk) {
+            match self.stream.read(&mut chunk) {
                 // A 0-byte read: the peer closed TCP without a Close frame.
                 Ok(0) => {
                     return Ending {
@@ -542,7 +542,7 @@ impl FrameLoop<'_> {
             if left.is_zero() || self.stream.set_read_timeout(Some(left)).is_err() {
                 return ending;
             }
-            match (&*self.stream).read(&mut chunk) {
+            match self.stream.read(&mut chunk) {
                 Ok(0) | Err(_) => return ending,
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
             }
