@@ -45,6 +45,19 @@ pub struct Config {
     /// After sending Close, how long to wait for the peer's Close.
     /// Default 2 s.
     pub close_timeout: Duration,
+    /// Chat messages kept per history stream (broadcasts, each topic).
+    /// Default 100.
+    pub history: usize,
+    /// Topic history streams kept; the longest idle one without
+    /// subscribers is dropped first. Default 1024.
+    pub max_topics: usize,
+    /// Longest chat `text` in bytes (longer gets `too_long`). Default 4096.
+    pub max_text: usize,
+    /// Chat messages per second per connection; 0 turns the limit off.
+    /// Default 20.
+    pub rate: u32,
+    /// Chat messages a connection may send at once. Default 40.
+    pub burst: u32,
     /// Serve the web client from this directory instead of the copy built
     /// into the binary (for development). Default: none.
     pub web_root: Option<PathBuf>,
@@ -67,6 +80,11 @@ impl Default for Config {
             ping_interval: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(75),
             close_timeout: Duration::from_secs(2),
+            history: 100,
+            max_topics: 1024,
+            max_text: 4096,
+            rate: 20,
+            burst: 40,
             web_root: None,
         }
     }
@@ -83,6 +101,9 @@ impl Config {
             ("echo-max-message", self.echo_max_message),
             ("max-queue", self.max_queue as u64),
             ("max-queue-bytes", self.max_queue_bytes as u64),
+            ("max-topics", self.max_topics as u64),
+            ("max-text", self.max_text as u64),
+            ("burst", u64::from(self.burst)),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(format!("--{name} must be at least 1"));

@@ -15,12 +15,14 @@
 //! |---|---|---|
 //! | [`protocol`] | RFC 6455 with no I/O: handshake, frames, close, sessions | - |
 //! | [`http`] | HTTP/1.1 request head and responses | - |
-//! | `server` | accept loop, worker pool, connections, writers | protocol, http |
+//! | [`chat`] | users, topics, history, the JSON wire protocol; no sockets | - |
+//! | `server` | accept loop, worker pool, connections, writers | protocol, http, chat |
 //!
 //! See the README for the architecture and the order to read the source.
 
 #![forbid(unsafe_code)]
 
+pub mod chat;
 mod config;
 pub mod http;
 pub mod protocol;

@@ -29,6 +29,11 @@ FLAGS (defaults in brackets; sizes take KiB/MiB, durations ms/s/m):
   --ping-interval DUR         ping a connection quiet this long [30s]
   --idle-timeout DUR          close (1001) a connection silent this long [75s]
   --close-timeout DUR         wait this long for the peer's Close [2s]
+  --history N                 chat messages kept per stream (broadcasts, each topic) [100]
+  --max-topics N              topic history streams kept [1024]
+  --max-text SIZE             longest chat text [4096]
+  --rate N                    chat messages per second per connection, 0 = no limit [20]
+  --burst N                   chat messages a connection may send at once [40]
   --web-root DIR              serve the web client from DIR instead of the built-in copy
   --log-level LEVEL           error, warn, info, debug or trace [info]
   -h, --help                  this text
@@ -120,6 +125,11 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<(Config, Leve
             "--ping-interval" => config.ping_interval = duration(&value()?, &bad)?,
             "--idle-timeout" => config.idle_timeout = duration(&value()?, &bad)?,
             "--close-timeout" => config.close_timeout = duration(&value()?, &bad)?,
+            "--history" => config.history = number(&value()?, &bad)?,
+            "--max-topics" => config.max_topics = number(&value()?, &bad)?,
+            "--max-text" => config.max_text = size(&value()?, &bad)? as usize,
+            "--rate" => config.rate = number(&value()?, &bad)? as u32,
+            "--burst" => config.burst = number(&value()?, &bad)? as u32,
             "--web-root" => config.web_root = Some(value()?.into()),
             "--log-level" => {
                 let v = value()?;

@@ -14,6 +14,9 @@ use switchboard::Server;
 fn fails_with(server: &Server, path: &str, bytes: &[u8], code: u16) {
     let mut bystander = Raw::connect(server.local_addr(), "/echo");
     let mut raw = Raw::connect(server.local_addr(), path);
+    if path.starts_with("/chat") {
+        assert!(raw.read_text().contains(r#""type":"welcome""#));
+    }
     raw.send_raw(bytes);
     raw.expect_close(code);
     bystander.assert_echoes("unaffected");

@@ -26,6 +26,7 @@ use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::chat::{self, Chat};
 use crate::http::{self, request, static_files, Request, Response};
 use crate::protocol::session::{Event, Step};
 use crate::protocol::{frame, handshake, CloseCode, Limits, Message, OpCode, Session};
@@ -81,6 +82,44 @@ impl Handler for Echo {
         // A closed connection just drops the echo; the loop will notice.
         let _ = self.out.send_own(Bytes::from(frame));
         Ok(())
+    }
+}
+
+/// `/chat`: text goes to the chat; binary is refused (1003).
+struct ChatHandler {
+    chat: Arc<Chat>,
+    client: chat::Client,
+}
+
+/// The chat's view of a connection: a non-blocking frame queue.
+struct ChatSink(Arc<Outbound>);
+
+impl chat::Sink for ChatSink {
+    fn queue(&self, frame: chat::Frame) -> bool {
+        self.0.queue(frame).is_ok()
+    }
+
+    fn flush(&self) {
+        self.0.flush();
+    }
+}
+
+impl Handler for ChatHandler {
+    fn on_message(&mut self, message: Message) -> Result<(), (CloseCode, &'static str)> {
+        match message {
+            Message::Text(text) => self
+                .client
+                .on_text(&self.chat, &text)
+                .map_err(|chat::Kick(why)| (CloseCode::PolicyViolation, why)),
+            Message::Binary(_) => Err((
+                CloseCode::UnsupportedData,
+                "binary messages are not accepted on /chat",
+            )),
+        }
+    }
+
+    fn on_close(&mut self) {
+        self.chat.leave(&self.client);
     }
 }
 
@@ -162,7 +201,8 @@ fn serve_http(
     );
     (&*stream).write_all(handshake::response(&upgrade.accept).as_bytes())?;
     shared.stats.upgrades.fetch_add(1, Relaxed);
-    websocket(stream, peer, id, route, rest, shared)
+    let name = request.query_param("name");
+    websocket(stream, peer, id, route, name, rest, shared)
 }
 
 /// Answer a plain HTTP request and log it.
@@ -281,6 +321,7 @@ fn websocket(
     peer: SocketAddr,
     id: u64,
     route: Route,
+    name: Option<String>,
     rest: Vec<u8>,
     shared: &Arc<Shared>,
 ) -> io::Result<()> {
@@ -308,9 +349,19 @@ fn websocket(
         max_frame: config.max_frame.min(max_message),
         max_message,
     };
-    let mut handler: Box<dyn Handler> = Box::new(Echo {
-        out: Arc::clone(&out),
-    });
+    let mut handler: Box<dyn Handler> = match route {
+        Route::Echo => Box::new(Echo {
+            out: Arc::clone(&out),
+        }),
+        Route::Chat => {
+            let sink = Arc::new(ChatSink(Arc::clone(&out)));
+            let client = shared.chat.join(name.as_deref(), sink);
+            Box::new(ChatHandler {
+                chat: Arc::clone(&shared.chat),
+                client,
+            })
+        }
+    };
     if shared.shutting_down.load(SeqCst) {
         out.close(CloseCode::GoingAway, "server shutdown");
     }

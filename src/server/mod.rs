@@ -37,7 +37,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::protocol::CloseCode;
+use crate::chat::{self, Chat};
+use crate::protocol::{frame, CloseCode, OpCode};
 use crate::{Config, Error};
 use listener::{Accepted, Refused};
 use outbound::Outbound;
@@ -55,6 +56,7 @@ struct Conn {
 /// What every thread of the server shares.
 pub(crate) struct Shared {
     pub config: Config,
+    pub chat: Arc<Chat>,
     pub stats: Arc<Stats>,
     pub threads: Arc<Threads>,
     pub shutting_down: AtomicBool,
@@ -112,7 +114,19 @@ impl Server {
         log::debug!("config: {config:?}");
 
         let threads = Arc::new(Threads::default());
+        let chat = Arc::new(Chat::new(
+            chat::Settings {
+                history: config.history,
+                max_topics: config.max_topics,
+                max_text: config.max_text,
+                max_message: config.max_message,
+                rate: config.rate,
+                burst: config.burst,
+            },
+            |json| frame::encode(OpCode::Text, json.as_bytes()).into(),
+        ));
         let shared = Arc::new(Shared {
+            chat,
             stats: Arc::new(Stats::default()),
             threads: Arc::clone(&threads),
             shutting_down: AtomicBool::new(false),
@@ -170,6 +184,11 @@ impl Server {
     /// are not counted).
     pub fn threads(&self) -> usize {
         self.shared.threads.live()
+    }
+
+    /// Users connected to the chat now.
+    pub fn chat_members(&self) -> usize {
+        self.shared.chat.members()
     }
 
     /// Worker threads alive now, busy or idle.

@@ -56,9 +56,6 @@ pub type Bytes = Arc<[u8]>;
 const MAX_IOV: usize = 64;
 
 /// Why a frame was not queued.
-// The chat router (next) is the production caller of the non-blocking
-// queue/send path; until it lands only the tests use it.
-#[allow(dead_code)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SendError {
     /// The connection is closing or gone; the frame is dropped.
@@ -179,7 +176,6 @@ impl Outbound {
     /// after letting go. Overflow cuts the connection off (1008).
     ///
     /// [`flush`]: Outbound::flush
-    #[allow(dead_code)]
     pub fn queue(&self, frame: Bytes) -> Result<(), SendError> {
         if self.is_dead() || self.close_frame.get().is_some() {
             return Err(SendError::Closed);
@@ -213,8 +209,9 @@ impl Outbound {
         }
     }
 
-    /// Queue and flush: how other threads send to this connection.
-    #[allow(dead_code)]
+    /// Queue and flush at once. (The chat router queues under its lock
+    /// and flushes after it; the tests send one frame at a time.)
+    #[cfg(test)]
     pub fn send(self: &Arc<Self>, frame: Bytes) -> Result<(), SendError> {
         self.queue(frame)?;
         self.flush();
@@ -525,7 +522,6 @@ impl Outbound {
     /// The queue overflowed: this reader is too slow. Drop its queue, send
     /// Close 1008 if the socket takes it now, and shut the connection down
     /// so its worker and any drain thread finish. Nobody waits for it.
-    #[allow(dead_code)]
     fn cut_off(&self) {
         if self.dead.swap(true, SeqCst) {
             return;

@@ -1,0 +1,358 @@
+//! The chat: users, names, topics, history and the v1 JSON protocol of
+//! `/chat`. No sockets here: a connection is a [`Sink`] that takes
+//! encoded frames without blocking, and the server supplies the function
+//! that turns JSON text into a frame.
+//!
+//! ```text
+//!  worker of alice ── text ──► Client::on_text (rate limit) ──► Chat::handle
+//!                                                                 │ lock registry
+//!                          wire::parse ─► router::route ─► seq, encode once,
+//!                                                          queue to each target
+//!                                                                 │ unlock
+//!                                                   Outbox::flush ─► each Sink
+//! ```
+//!
+//! | file | what |
+//! |---|---|
+//! | [`wire`] | JSON text <-> messages |
+//! | [`registry`] | members, names, topics (one mutex) |
+//! | [`router`] | who gets each message; seq; acks; requests |
+//! | [`history`] | a bounded ring per stream |
+
+pub mod history;
+pub mod registry;
+pub mod router;
+pub mod wire;
+
+use parking_lot::Mutex;
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use registry::{Outbox, Registry};
+use wire::{ErrorCode, Problem};
+
+/// One encoded frame, shared by every recipient.
+pub type Frame = Arc<[u8]>;
+
+/// Where a member's frames go: a connection's write queue.
+pub trait Sink: Send + Sync {
+    /// Queue a frame without blocking. False if the connection is closing
+    /// or its queue overflowed (which cuts it off).
+    fn queue(&self, frame: Frame) -> bool;
+    /// Write what is queued, without blocking for long.
+    fn flush(&self);
+}
+
+/// A connection's chat identity, unique for the life of the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ClientId(pub u64);
+
+impl fmt::Display for ClientId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "c{}", self.0)
+    }
+}
+
+/// The chat's limits and sizes (from the server `Config`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    /// Messages kept per history stream.
+    pub history: usize,
+    /// History streams (topics) kept at most.
+    pub max_topics: usize,
+    /// Longest `text`, in bytes.
+    pub max_text: usize,
+    /// The WebSocket message limit, announced in the welcome.
+    pub max_message: u64,
+    /// Messages per second per connection (0: no limit).
+    pub rate: u32,
+    /// Messages a connection may send at once.
+    pub burst: u32,
+}
+
+/// The chat server state shared by every connection.
+pub struct Chat {
+    registry: Mutex<Registry>,
+    settings: Settings,
+    encode: fn(&str) -> Frame,
+    epoch: String,
+    started: Instant,
+    next_id: AtomicU64,
+}
+
+/// Why a connection must be closed (with 1008).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Kick(pub &'static str);
+
+impl Chat {
+    /// A chat whose frames are made by `encode` (JSON text -> frame bytes).
+    pub fn new(settings: Settings, encode: fn(&str) -> Frame) -> Chat {
+        Chat {
+            registry: Mutex::new(Registry::new(settings.history, settings.max_topics)),
+            settings,
+            encode,
+            epoch: new_epoch(),
+            started: Instant::now(),
+            next_id: AtomicU64::new(0),
+        }
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> Settings {
+        self.settings
+    }
+
+    /// Join with a requested name (maybe replaced, see the welcome). The
+    /// welcome goes to the joiner, `join` presence to everyone else.
+    pub fn join(&self, requested: Option<&str>, sink: Arc<dyn Sink>) -> Client {
+        let id = ClientId(self.next_id.fetch_add(1, Relaxed) + 1);
+        let mut out = Outbox::default();
+        let name = {
+            let mut reg = self.registry.lock();
+            let name = reg.free_name(requested);
+            reg.insert(id, name.clone(), sink);
+            let id_text = id.to_string();
+            let welcome = wire::Welcome {
+                kind_of: "welcome",
+                id: &id_text,
+                name: &name,
+                users: reg.user_names(),
+                topics: reg.active_topics(),
+                server: concat!("switchboard/", env!("CARGO_PKG_VERSION")),
+                epoch: &self.epoch,
+                seq: reg.seq,
+                limits: wire::Limits {
+                    max_message: self.settings.max_message,
+                    max_text: self.settings.max_text,
+                },
+            };
+            reg.queue(&mut out, id, &(self.encode)(&wire::to_json(&welcome)));
+            self.presence(&reg, &mut out, id, "join", &name, None);
+            name
+        };
+        out.flush();
+        log::debug!("chat: {id} joined as {name}");
+        Client {
+            id,
+            limiter: RateLimiter::new(self.settings.rate, self.settings.burst),
+        }
+    }
+
+    /// Leave: `leave` presence to everyone else.
+    pub fn leave(&self, client: &Client) {
+        let mut out = Outbox::default();
+        {
+            let mut reg = self.registry.lock();
+            let Some(member) = reg.remove(client.id) else {
+                return;
+            };
+            self.presence(&reg, &mut out, client.id, "leave", &member.name, None);
+            log::debug!("chat: {} ({}) left", client.id, member.name);
+        }
+        out.flush();
+    }
+
+    /// Handle one text message from `client` (already rate-checked).
+    fn handle(&self, client: &Client, text: &str) {
+        let mut out = Outbox::default();
+        let parsed = wire::parse(text, self.settings.max_text);
+        {
+            let mut reg = self.registry.lock();
+            match parsed {
+                Ok(msg) => router::route(self, &mut reg, &mut out, client.id, msg),
+                Err(problem) => self.problem(&reg, &mut out, client.id, &problem),
+            }
+        }
+        out.flush();
+    }
+
+    fn problem(&self, reg: &Registry, out: &mut Outbox, to: ClientId, problem: &Problem) {
+        reg.queue(out, to, &(self.encode)(&wire::error(problem)));
+    }
+
+    fn presence(
+        &self,
+        reg: &Registry,
+        out: &mut Outbox,
+        subject: ClientId,
+        event: &'static str,
+        name: &str,
+        old: Option<&str>,
+    ) {
+        let presence = wire::Presence {
+            kind_of: "presence",
+            event,
+            name,
+            old,
+        };
+        let frame = (self.encode)(&wire::to_json(&presence));
+        let others = reg.members.keys().copied().filter(|c| *c != subject);
+        reg.queue_all(out, others, &frame);
+    }
+
+    /// Members connected now.
+    pub fn members(&self) -> usize {
+        self.registry.lock().members.len()
+    }
+}
+
+/// One connection's side of the chat: its id and its rate limit. Owned by
+/// the connection's worker, so checking the limit takes no lock.
+pub struct Client {
+    pub id: ClientId,
+    limiter: RateLimiter,
+}
+
+impl Client {
+    /// A text message arrived. `Err` means close the connection (1008).
+    pub fn on_text(&mut self, chat: &Chat, text: &str) -> Result<(), Kick> {
+        match self.limiter.take(Instant::now()) {
+            Admit::Yes => chat.handle(self, text),
+            Admit::No => {
+                let problem = Problem {
+                    code: ErrorCode::RateLimited,
+                    message: format!(
+                        "over {} messages per second; message dropped",
+                        chat.settings.rate
+                    ),
+                    id: wire::peek_id(text),
+                };
+                let mut out = Outbox::default();
+                chat.problem(&chat.registry.lock(), &mut out, self.id, &problem);
+                out.flush();
+            }
+            Admit::Kick => return Err(Kick("rate limit")),
+        }
+        Ok(())
+    }
+}
+
+enum Admit {
+    Yes,
+    No,
+    Kick,
+}
+
+/// A token bucket: `rate` tokens a second, at most `burst` saved up; each
+/// data message takes one. Refusing more than 3 × burst messages within
+/// 10 s means the client ignores `rate_limited` errors: it is closed.
+struct RateLimiter {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    last: Instant,
+    refused: VecDeque<Instant>,
+}
+
+/// The window in which refusals are counted.
+const FLOOD_WINDOW: Duration = Duration::from_secs(10);
+
+impl RateLimiter {
+    fn new(rate: u32, burst: u32) -> RateLimiter {
+        RateLimiter {
+            rate: f64::from(rate),
+            burst: f64::from(burst.max(1)),
+            tokens: f64::from(burst.max(1)),
+            last: Instant::now(),
+            refused: VecDeque::new(),
+        }
+    }
+
+    fn take(&mut self, now: Instant) -> Admit {
+        if self.rate == 0.0 {
+            return Admit::Yes;
+        }
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            return Admit::Yes;
+        }
+        while self
+            .refused
+            .front()
+            .is_some_and(|t| now.saturating_duration_since(*t) > FLOOD_WINDOW)
+        {
+            self.refused.pop_front();
+        }
+        self.refused.push_back(now);
+        if self.refused.len() as f64 > 3.0 * self.burst {
+            Admit::Kick
+        } else {
+            Admit::No
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A short name for this process's history store: it changes whenever the
+/// history is lost (every start, since history lives in memory).
+fn new_epoch() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let mut x = (nanos as u64) ^ (u64::from(std::process::id()) << 32);
+    // One round of splitmix64 so that close start times look different.
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^= x >> 31;
+    let alphabet = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    (0..6)
+        .map(|i| alphabet[((x >> (i * 6)) % 36) as usize] as char)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bucket_admits_a_burst_then_the_rate() {
+        let mut l = RateLimiter::new(10, 5);
+        let t0 = l.last;
+        for _ in 0..5 {
+            assert!(matches!(l.take(t0), Admit::Yes));
+        }
+        assert!(matches!(l.take(t0), Admit::No));
+        assert!(
+            matches!(l.take(t0 + Duration::from_millis(100)), Admit::Yes),
+            "one token after 100 ms at 10/s"
+        );
+    }
+
+    #[test]
+    fn a_flood_past_three_bursts_of_refusals_is_kicked() {
+        let mut l = RateLimiter::new(1, 2);
+        let t0 = l.last;
+        let results: Vec<bool> = (0..10).map(|_| matches!(l.take(t0), Admit::Kick)).collect();
+        // 2 admitted, 6 refused (3 x burst), the 9th refusal... kicked.
+        assert_eq!(results.iter().position(|k| *k), Some(8));
+    }
+
+    #[test]
+    fn rate_zero_means_no_limit() {
+        let mut l = RateLimiter::new(0, 1);
+        let t0 = l.last;
+        assert!((0..10_000).all(|_| matches!(l.take(t0), Admit::Yes)));
+    }
+
+    #[test]
+    fn epochs_are_six_base36_characters() {
+        let e = new_epoch();
+        assert_eq!(e.len(), 6);
+        assert!(e
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
+    }
+}

@@ -1,0 +1,216 @@
+//! Who is connected: members by id, names (unique case-insensitively),
+//! topics with their subscribers, and the history streams. One
+//! `parking_lot::Mutex` guards all of it (see [`super::Chat`]); nothing in
+//! here blocks or writes to a socket.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use super::history::History;
+use super::wire::valid_name;
+use super::{ClientId, Frame, Sink};
+
+/// One connected user.
+pub struct Member {
+    /// The display name, in the case it was given.
+    pub name: String,
+    /// Where its frames go.
+    pub sink: Arc<dyn Sink>,
+    /// The topics it is subscribed to (lowercase keys).
+    pub topics: BTreeSet<String>,
+}
+
+/// One topic: its subscribers and its history stream.
+pub struct Topic {
+    /// The name in the case it was first used.
+    pub name: String,
+    pub subscribers: BTreeSet<ClientId>,
+    pub history: History,
+    /// When it was last used (a counter, for evicting the longest idle).
+    pub last_used: u64,
+}
+
+/// Sinks to flush once the lock is released.
+#[derive(Default)]
+pub struct Outbox {
+    sinks: Vec<Arc<dyn Sink>>,
+}
+
+impl Outbox {
+    /// Write what was queued, outside the registry lock.
+    pub fn flush(self) {
+        for sink in self.sinks {
+            sink.flush();
+        }
+    }
+}
+
+/// The chat's shared state.
+pub struct Registry {
+    pub members: BTreeMap<ClientId, Member>,
+    /// Lowercase name -> member.
+    names: HashMap<String, ClientId>,
+    /// Lowercase topic name -> topic.
+    pub topics: HashMap<String, Topic>,
+    /// The broadcast stream's history.
+    pub broadcasts: History,
+    /// The last sequence number assigned.
+    pub seq: u64,
+    /// Chat messages routed since start.
+    pub routed: u64,
+    history_size: usize,
+    max_topics: usize,
+    clock: u64,
+    guests: u64,
+}
+
+impl Registry {
+    pub fn new(history_size: usize, max_topics: usize) -> Registry {
+        Registry {
+            members: BTreeMap::new(),
+            names: HashMap::new(),
+            topics: HashMap::new(),
+            broadcasts: History::new(history_size),
+            seq: 0,
+            routed: 0,
+            history_size,
+            max_topics,
+            clock: 0,
+            guests: 0,
+        }
+    }
+
+    /// Queue `frame` for one member; true if it was queued. The sink to
+    /// flush goes into `outbox`.
+    pub fn queue(&self, outbox: &mut Outbox, id: ClientId, frame: &Frame) -> bool {
+        let Some(member) = self.members.get(&id) else {
+            return false;
+        };
+        let queued = member.sink.queue(Arc::clone(frame));
+        if queued {
+            outbox.sinks.push(Arc::clone(&member.sink));
+        }
+        queued
+    }
+
+    /// Queue `frame` for each of `ids`; returns how many took it.
+    pub fn queue_all(
+        &self,
+        outbox: &mut Outbox,
+        ids: impl IntoIterator<Item = ClientId>,
+        frame: &Frame,
+    ) -> usize {
+        ids.into_iter()
+            .filter(|id| self.queue(outbox, *id, frame))
+            .count()
+    }
+
+    /// The member with this name (any case).
+    pub fn find(&self, name: &str) -> Option<ClientId> {
+        self.names.get(&name.to_ascii_lowercase()).copied()
+    }
+
+    /// A display name that nobody has: `requested` if it is valid and free,
+    /// `requested-2`, `-3`... if taken (shortened to fit 32 characters),
+    /// `guest-N` if missing or invalid.
+    pub fn free_name(&mut self, requested: Option<&str>) -> String {
+        match requested.filter(|n| valid_name(n)) {
+            Some(name) if self.find(name).is_none() => name.to_owned(),
+            Some(name) => (2u64..)
+                .map(|n| {
+                    let suffix = format!("-{n}");
+                    let base = &name[..name.len().min(32 - suffix.len())];
+                    format!("{base}{suffix}")
+                })
+                .find(|candidate| self.find(candidate).is_none())
+                .unwrap_or_default(),
+            None => loop {
+                self.guests += 1;
+                let candidate = format!("guest-{}", self.guests);
+                if self.find(&candidate).is_none() {
+                    break candidate;
+                }
+            },
+        }
+    }
+
+    /// Add a member under a name from [`free_name`](Registry::free_name).
+    pub fn insert(&mut self, id: ClientId, name: String, sink: Arc<dyn Sink>) {
+        self.names.insert(name.to_ascii_lowercase(), id);
+        self.members.insert(
+            id,
+            Member {
+                name,
+                sink,
+                topics: BTreeSet::new(),
+            },
+        );
+    }
+
+    /// Remove a member and its subscriptions.
+    pub fn remove(&mut self, id: ClientId) -> Option<Member> {
+        let member = self.members.remove(&id)?;
+        self.names.remove(&member.name.to_ascii_lowercase());
+        for key in &member.topics {
+            if let Some(topic) = self.topics.get_mut(key) {
+                topic.subscribers.remove(&id);
+            }
+        }
+        Some(member)
+    }
+
+    /// Give a member a new name; the old one is returned.
+    pub fn rename(&mut self, id: ClientId, new: &str) -> Option<String> {
+        let member = self.members.get_mut(&id)?;
+        let old = std::mem::replace(&mut member.name, new.to_owned());
+        self.names.remove(&old.to_ascii_lowercase());
+        self.names.insert(new.to_ascii_lowercase(), id);
+        Some(old)
+    }
+
+    /// The topic stream for `name`, created if needed. When `max_topics`
+    /// streams exist, the longest idle one without subscribers is dropped;
+    /// `None` if every one has subscribers.
+    pub fn topic(&mut self, name: &str) -> Option<&mut Topic> {
+        let key = name.to_ascii_lowercase();
+        self.clock += 1;
+        if !self.topics.contains_key(&key) {
+            if self.topics.len() >= self.max_topics {
+                let idle = self
+                    .topics
+                    .iter()
+                    .filter(|(_, t)| t.subscribers.is_empty())
+                    .min_by_key(|(_, t)| t.last_used)
+                    .map(|(k, _)| k.clone())?;
+                self.topics.remove(&idle);
+            }
+            let topic = Topic {
+                name: name.to_owned(),
+                subscribers: BTreeSet::new(),
+                history: History::new(self.history_size),
+                last_used: self.clock,
+            };
+            self.topics.insert(key.clone(), topic);
+        }
+        let topic = self.topics.get_mut(&key)?;
+        topic.last_used = self.clock;
+        Some(topic)
+    }
+
+    /// Names of the topics that have subscribers, sorted.
+    pub fn active_topics(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self
+            .topics
+            .values()
+            .filter(|t| !t.subscribers.is_empty())
+            .map(|t| t.name.as_str())
+            .collect();
+        names.sort_unstable_by_key(|n| n.to_ascii_lowercase());
+        names
+    }
+
+    /// Names of every member, in the order they joined.
+    pub fn user_names(&self) -> Vec<&str> {
+        self.members.values().map(|m| m.name.as_str()).collect()
+    }
+}
