@@ -43,7 +43,7 @@ fn root_serves_a_page() {
     let (status, head, body) = http(server.local_addr(), b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!(status, 200);
     assert!(head.contains("Content-Type: text/html"));
-    assert!(String::from_utf8_lossy(&body).contains("Switchboard"));
+    assert!(String::from_utf8_lossy(&body).contains("<title>Switchboard</title>"));
 }
 
 #[test]

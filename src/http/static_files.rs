@@ -9,11 +9,34 @@ use super::response::Response;
 use std::path::{Path, PathBuf};
 
 /// The files compiled into the binary: (URL path, content type, bytes).
-const EMBEDDED: &[(&str, &str, &[u8])] = &[(
-    "/",
-    "text/html; charset=utf-8",
-    b"<!doctype html><meta charset=utf-8><title>Switchboard</title>\n<h1>Switchboard</h1>\n<p>WebSocket endpoints: <code>/chat</code> and <code>/echo</code>.</p>\n",
-)];
+/// They are the browser client of `clients/web/`.
+const EMBEDDED: &[(&str, &str, &[u8])] = &[
+    (
+        "/",
+        "text/html; charset=utf-8",
+        include_bytes!("../../clients/web/index.html"),
+    ),
+    (
+        "/index.html",
+        "text/html; charset=utf-8",
+        include_bytes!("../../clients/web/index.html"),
+    ),
+    (
+        "/app.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../clients/web/app.js"),
+    ),
+    (
+        "/switchboard.mjs",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../clients/web/switchboard.mjs"),
+    ),
+    (
+        "/style.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../clients/web/style.css"),
+    ),
+];
 
 /// The content type for a file name's extension.
 pub fn content_type(path: &str) -> &'static str {
@@ -30,7 +53,7 @@ pub fn content_type(path: &str) -> &'static str {
     }
 }
 
-/// Is this URL path one of the embedded files (or served from the root)?
+/// Is this URL path one of the embedded files?
 pub fn is_static_path(path: &str) -> bool {
     EMBEDDED.iter().any(|(p, _, _)| *p == path)
 }
@@ -61,4 +84,52 @@ pub fn serve(path: &str, root: Option<&Path>) -> Option<Response> {
         .iter()
         .find(|(p, _, _)| *p == path)
         .map(|(_, ctype, body)| Response::new(200, ctype, body.to_vec()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_web_client_is_embedded() {
+        let page = serve("/", None).unwrap();
+        assert!(String::from_utf8_lossy(&page.body).contains("Switchboard"));
+        for path in ["/app.js", "/switchboard.mjs", "/style.css"] {
+            assert!(serve(path, None).is_some(), "{path}");
+        }
+        assert_eq!(
+            serve("/switchboard.mjs", None).unwrap().headers[0].1,
+            "text/javascript; charset=utf-8"
+        );
+    }
+
+    #[test]
+    fn paths_outside_the_root_are_refused() {
+        for path in [
+            "/../Cargo.toml",
+            "/a/../../etc/passwd",
+            "/./x",
+            "/a\\b",
+            "/a//b",
+        ] {
+            assert_eq!(safe_relative(path), None, "{path}");
+        }
+        // Leading slashes are dropped, so a path can never become absolute.
+        assert_eq!(
+            safe_relative("//etc/passwd"),
+            Some(PathBuf::from("etc/passwd"))
+        );
+        assert_eq!(safe_relative("/"), Some(PathBuf::from("index.html")));
+        assert_eq!(safe_relative("/app.js"), Some(PathBuf::from("app.js")));
+    }
+
+    #[test]
+    fn a_web_root_overrides_the_embedded_files() {
+        let dir = std::env::temp_dir().join(format!("switchboard-web-root-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("index.html"), "dev page").unwrap();
+        assert_eq!(serve("/", Some(&dir)).unwrap().body, b"dev page");
+        assert!(serve("/missing.js", Some(&dir)).is_none());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

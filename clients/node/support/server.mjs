@@ -1,0 +1,58 @@
+// Start the real Switchboard binary on a free loopback port, for tests.
+// The binary is $SWITCHBOARD_BIN, or target/debug/switchboard (built with
+// `cargo build` if missing).
+
+import { spawn, execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import path from "node:path";
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
+
+export function serverBinary() {
+  const bin = process.env.SWITCHBOARD_BIN || path.join(ROOT, "target/debug/switchboard");
+  if (!existsSync(bin)) execFileSync("cargo", ["build", "--quiet"], { cwd: ROOT, stdio: "inherit" });
+  return bin;
+}
+
+/** Start a server; resolves to { addr, url, http, stop() }. `listen` may
+ * name a fixed address (to restart on the same port). */
+export function startServer(flags = [], listen = "127.0.0.1:0") {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(serverBinary(), ["--listen", listen, "--log-level", "info", ...flags], {
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let log = "";
+    const timer = setTimeout(() => {
+      proc.kill("SIGKILL");
+      reject(new Error(`server did not start: ${log}`));
+    }, 10000);
+    proc.stderr.on("data", (chunk) => {
+      log += chunk;
+      const m = /listening on (\S+)/.exec(log);
+      if (m && timer) {
+        clearTimeout(timer);
+        const addr = m[1];
+        resolve({
+          addr,
+          url: `ws://${addr}/chat`,
+          http: `http://${addr}`,
+          proc,
+          stop: () =>
+            new Promise((done) => {
+              if (proc.exitCode !== null) return done();
+              proc.once("exit", done);
+              proc.kill("SIGTERM");
+            }),
+          kill: () =>
+            new Promise((done) => {
+              if (proc.exitCode !== null) return done();
+              proc.once("exit", done);
+              proc.kill("SIGKILL");
+            }),
+        });
+      }
+    });
+    proc.on("error", reject);
+  });
+}

@@ -1,0 +1,237 @@
+// Tests of the shared protocol module and the Node CLI against the real server.
+//   node --test clients/node/test/
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import path from "node:path";
+import WebSocket from "ws";
+import { SwitchboardClient, ResponseError, backoff, build, chatUrl, describe } from "../../web/switchboard.mjs";
+import { startServer, ROOT } from "../support/server.mjs";
+
+let server;
+before(async () => {
+  server = await startServer(["--rate", "0"]);
+});
+after(async () => {
+  await server.stop();
+});
+
+/** Connect a client and wait for its welcome. */
+async function join(name, options = {}) {
+  const client = new SwitchboardClient(server.url, { name, WebSocket, ...options });
+  const welcome = new Promise((resolve) => client.on("welcome", resolve));
+  client.connect();
+  await welcome;
+  return client;
+}
+
+/** The next event of `type` matching `pred`. */
+function next(client, type, pred = () => true, ms = 5000) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no ${type} within ${ms} ms`)), ms);
+    client.on(type, (e) => {
+      if (pred(e)) {
+        clearTimeout(timer);
+        resolve(e);
+      }
+    });
+  });
+}
+
+test("backoff grows exponentially with jitter, up to the maximum", () => {
+  assert.equal(backoff(0, 250, 10000, () => 0), 125);
+  assert.equal(backoff(0, 250, 10000, () => 1), 250);
+  assert.equal(backoff(3, 250, 10000, () => 1), 2000);
+  assert.equal(backoff(20, 250, 10000, () => 1), 10000);
+  for (let n = 0; n < 10; n++) {
+    const d = backoff(n);
+    assert.ok(d >= Math.min(10000, 250 * 2 ** n) / 2 && d <= 10000);
+  }
+});
+
+test("builders make the wire messages of docs/PROTOCOL.md", () => {
+  assert.deepEqual(build.direct("bob", "hi"), { type: "direct", to: "bob", text: "hi" });
+  assert.deepEqual(build.request(7, "users"), { type: "request", id: 7, method: "users", params: {} });
+  assert.equal(chatUrl("ws://h:1/chat", "a b"), "ws://h:1/chat?name=a+b");
+  assert.equal(describe({ type: "presence", event: "rename", name: "b", old: "a" }), "* a is now b");
+});
+
+test("every message type over a real server", async () => {
+  const alice = await join("js-alice");
+  const bob = await join("js-bob");
+  const carol = await join("js-carol");
+  assert.equal(alice.welcome.name, "js-alice");
+
+  const b1 = next(bob, "message", (m) => m.text === "to all");
+  alice.broadcast("to all");
+  assert.equal((await b1).from, "js-alice");
+
+  const d = next(bob, "message", (m) => m.kind === "direct");
+  const ack = next(alice, "ack", (a) => a.delivered === 2);
+  alice.direct("js-bob", "psst");
+  assert.equal((await d).to, "js-bob");
+  await ack;
+
+  const mc = next(carol, "message", (m) => m.kind === "multicast");
+  alice.multicast(["js-bob", "js-carol"], "both");
+  assert.deepEqual((await mc).to, ["js-bob", "js-carol"]);
+
+  const subAck = next(carol, "ack", (a) => a.topic === "js-news");
+  carol.subscribe("js-news");
+  await subAck;
+  const pub = next(carol, "message", (m) => m.kind === "publish");
+  alice.publish("js-news", "extra");
+  assert.equal((await pub).topic, "js-news");
+
+  assert.ok((await alice.request("users")).users.includes("js-carol"));
+  assert.deepEqual(await alice.request("echo", { a: [1] }), { a: [1] });
+  await assert.rejects(alice.request("nope"), (e) => e instanceof ResponseError && e.code === "unknown_method");
+  assert.equal(await carol.rename("js-caroline"), "js-caroline");
+
+  const err = next(alice, "error");
+  alice.direct("js-ghost", "hello?");
+  assert.equal((await err).code, "unknown_user");
+  for (const c of [alice, bob, carol]) c.close();
+});
+
+test("after a dropped connection the client reconnects and catches up", async () => {
+  const talker = await join("js-talker");
+  const listener = await join("js-listener");
+  listener.subscribe("js-feed");
+  await next(listener, "ack", (a) => a.topic === "js-feed");
+  const seen = next(listener, "message", (m) => m.text === "before");
+  talker.broadcast("before");
+  await seen;
+
+  // Drop the TCP connection as a network failure would.
+  const back = next(listener, "caughtup", () => true, 15000);
+  const missedBroadcast = next(listener, "message", (m) => m.text === "while away", 15000);
+  const missedTopic = next(listener, "message", (m) => m.text === "topic while away", 15000);
+  listener.ws.terminate();
+  talker.broadcast("while away");
+  talker.publish("js-feed", "topic while away");
+  await back;
+  await missedBroadcast;
+  await missedTopic;
+  assert.equal(listener.state, "open");
+  assert.equal(listener.welcome.name, "js-listener", "same name after the reconnect");
+  // The topic subscription was restored.
+  const live = next(listener, "message", (m) => m.text === "live again");
+  talker.publish("js-feed", "live again");
+  await live;
+  talker.close();
+  listener.close();
+});
+
+test("a restarted server is reported as a gap", async () => {
+  const own = await startServer([]);
+  const port = own.addr;
+  const client = new SwitchboardClient(own.url, { name: "js-restart", WebSocket });
+  const welcomed = new Promise((r) => client.on("welcome", r));
+  client.connect();
+  await welcomed;
+  const gap = next(client, "gap", () => true, 20000);
+  await own.kill();
+  const again = await startServer([], port);
+  const g = await gap;
+  assert.match(g.reason, /restarted/);
+  assert.equal(client.state, "open");
+  client.close();
+  await again.stop();
+});
+
+function cli(args, input) {
+  return new Promise((resolve) => {
+    const proc = spawn(process.execPath, [path.join(ROOT, "clients/node/chat.mjs"), server.url, ...args]);
+    let out = "";
+    let err = "";
+    proc.stdout.on("data", (d) => (out += d));
+    proc.stderr.on("data", (d) => (err += d));
+    proc.on("exit", (code) => resolve({ code, out, err }));
+    if (input !== undefined) proc.stdin.end(input);
+  });
+}
+
+test("the CLI runs every command in scripted mode", async () => {
+  const peer = await join("js-cli-peer");
+  peer.subscribe("js-cli-topic");
+  const got = [];
+  peer.on("message", (m) => got.push(`${m.kind}:${m.text}`));
+  const r = await cli([
+    "--name", "js-cli",
+    "--send", "hello from node",
+    "--send", "/msg js-cli-peer psst",
+    "--send", "/multi js-cli-peer,js-cli both",
+    "--send", "/sub js-cli-topic",
+    "--send", "/pub js-cli-topic extra",
+    "--send", "/users",
+    "--send", "/topics",
+    "--send", "/history",
+    "--send", "/unsub js-cli-topic",
+    "--send", "/nick js-cli-2",
+    "--expect", "js-cli: hello from node",
+    "--expect", "js-cli -> js-cli-peer: psst",
+    "--expect", "js-cli -> js-cli-peer,js-cli: both",
+    "--expect", "#js-cli-topic js-cli: extra",
+    "--expect", "users: ",
+    "--expect", "topics: ",
+    "--expect", "history: ",
+    "--expect", "ok: js-cli-topic",
+    "--expect", "you are now js-cli-2",
+  ]);
+  assert.equal(r.code, 0, r.out + r.err);
+  await new Promise((res) => setTimeout(res, 300));
+  for (const want of ["broadcast:hello from node", "direct:psst", "multicast:both", "publish:extra"]) {
+    assert.ok(got.includes(want), `${want} in ${got}`);
+  }
+  peer.close();
+});
+
+test("the CLI fails clearly when an expected line never comes", async () => {
+  const r = await cli(["--name", "js-cli-wait", "--expect", "never", "--timeout", "0.5"]);
+  assert.equal(r.code, 1);
+  assert.match(r.err, /never/);
+});
+
+test("the CLI passes JSON lines through in --json mode", async () => {
+  const r = await cli(["--name", "js-cli-json", "--json", "--linger", "1"], '{"type":"request","id":1,"method":"whoami"}\nplain\n');
+  assert.equal(r.code, 0, r.err);
+  const lines = r.out.trim().split("\n").map((l) => JSON.parse(l));
+  assert.equal(lines[0].type, "welcome");
+  assert.ok(lines.some((l) => l.type === "response" && l.result.name === "js-cli-json"));
+  assert.ok(lines.some((l) => l.type === "message" && l.text === "plain"));
+});
+
+test("the CLI says so when it cannot connect", async () => {
+  const proc = spawn(process.execPath, [path.join(ROOT, "clients/node/chat.mjs"), "ws://127.0.0.1:1/chat"]);
+  let err = "";
+  proc.stderr.on("data", (d) => (err += d));
+  const code = await new Promise((r) => proc.on("exit", r));
+  assert.equal(code, 2);
+  assert.match(err, /cannot connect/);
+});
+
+test("after a restart, messages numbered like old ones are still shown", async () => {
+  const own = await startServer([]);
+  const a = new SwitchboardClient(own.url, { name: "js-seq-a", WebSocket });
+  const b = new SwitchboardClient(own.url, { name: "js-seq-b", WebSocket });
+  for (const c of [a, b]) {
+    const w = new Promise((r) => c.on("welcome", r));
+    c.connect();
+    await w;
+  }
+  const first = next(b, "message", (m) => m.text === "old");
+  a.broadcast("old");
+  assert.equal((await first).seq, 1);
+  const caught = Promise.all([a, b].map((c) => next(c, "caughtup", () => true, 20000)));
+  await own.kill();
+  const again = await startServer([], own.addr);
+  await caught;
+  const fresh = next(b, "message", (m) => m.text === "new");
+  a.broadcast("new");
+  assert.equal((await fresh).seq, 1, "the new server starts again at 1, and it is not dropped");
+  a.close();
+  b.close();
+  await again.stop();
+});

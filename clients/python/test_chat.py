@@ -1,0 +1,265 @@
+"""Tests of the Python client against the real server binary.
+
+    python3 -m unittest discover -s clients/python -v
+
+The server binary is $SWITCHBOARD_BIN, or target/debug/switchboard (built
+with `cargo build` if missing). `cargo test` runs these tests too.
+"""
+
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+
+from switchboard_client import (  # noqa: E402
+    ResponseError,
+    SwitchboardClient,
+    WebSocket,
+    accept_key,
+    encode_frame,
+    mask,
+)
+
+
+def server_binary():
+    path = os.environ.get("SWITCHBOARD_BIN") or os.path.join(ROOT, "target", "debug", "switchboard")
+    if not os.path.exists(path):
+        subprocess.run(["cargo", "build", "--quiet"], cwd=ROOT, check=True)
+    return path
+
+
+class Server:
+    """The real server on a free loopback port."""
+
+    def __init__(self, *flags):
+        self.proc = subprocess.Popen(
+            [server_binary(), "--listen", "127.0.0.1:0", "--log-level", "info"] + list(flags),
+            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+        )
+        deadline = time.monotonic() + 10
+        self.addr = None
+        while self.addr is None and time.monotonic() < deadline:
+            line = self.proc.stderr.readline()
+            match = re.search(r"listening on (\S+)", line)
+            if match:
+                self.addr = match.group(1)
+        if self.addr is None:
+            self.proc.kill()
+            raise RuntimeError("the server did not start")
+        # Keep draining its log so it never blocks on a full pipe.
+        threading.Thread(target=self.proc.stderr.read, daemon=True).start()
+        self.url = "ws://%s/chat" % self.addr
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+class ProtocolTests(unittest.TestCase):
+    """The RFC 6455 half, on its own."""
+
+    def test_rfc_1_3_accept_key(self):
+        self.assertEqual(accept_key("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
+
+    def test_rfc_5_7_masking(self):
+        self.assertEqual(mask(b"Hello", bytes([0x37, 0xFA, 0x21, 0x3D])), bytes([0x7F, 0x9F, 0x4D, 0x51, 0x58]))
+
+    def test_frames_are_masked_with_a_fresh_key_each_time(self):
+        a, b = encode_frame(0x1, b"Hello"), encode_frame(0x1, b"Hello")
+        self.assertEqual(a[:2], bytes([0x81, 0x85]))
+        self.assertNotEqual(a[2:6], b[2:6])
+        self.assertEqual(mask(a[6:], a[2:6]), b"Hello")
+
+    def test_length_forms(self):
+        self.assertEqual(encode_frame(0x2, b"x" * 125)[1], 0x80 | 125)
+        self.assertEqual(encode_frame(0x2, b"x" * 126)[1:4], bytes([0xFE, 0x00, 0x7E]))
+        self.assertEqual(encode_frame(0x2, b"x" * 65536)[1:10], bytes([0xFF, 0, 0, 0, 0, 0, 1, 0, 0]))
+
+
+class ClientTests(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Server("--rate", "0")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def join(self, name):
+        client = SwitchboardClient.connect(self.server.url, name=name)
+        self.addCleanup(client.close)
+        return client
+
+    def message(self, client):
+        return client.wait_for(lambda e: e["type"] == "message", timeout=5)
+
+    def test_echo_route_speaks_text_and_binary(self):
+        ws = WebSocket.connect("ws://%s/echo" % self.server.addr)
+        ws.send_text("κόσμε")
+        self.assertEqual(ws.recv(), ("text", "κόσμε"))
+        ws.send_frame(0x2, b"\x00\x01", fin=False)
+        ws.send_frame(0x0, b"\x02")
+        self.assertEqual(ws.recv(), ("binary", b"\x00\x01\x02"))
+        ws.close(1000)
+        self.assertIsNone(ws.recv())
+        self.assertEqual(ws.close_code, 1000)
+
+    def test_welcome_and_broadcast(self):
+        alice = self.join("py-alice")
+        self.assertEqual(alice.name, "py-alice")
+        bob = self.join("py-bob")
+        alice.broadcast("hello", id=1)
+        for c in (alice, bob):
+            m = self.message(c)
+            self.assertEqual((m["kind"], m["from"], m["text"]), ("broadcast", "py-alice", "hello"))
+        ack = alice.wait_for(lambda e: e["type"] == "ack")
+        self.assertEqual(ack["id"], 1)
+
+    def test_direct_and_multicast(self):
+        a, b, c = self.join("py-a"), self.join("py-b"), self.join("py-c")
+        a.direct("py-b", "psst")
+        m = self.message(b)
+        self.assertEqual((m["kind"], m["to"], m["text"]), ("direct", "py-b", "psst"))
+        a.multicast(["py-b", "py-c"], "both")
+        for client in (b, c):
+            self.assertEqual(self.message(client)["to"], ["py-b", "py-c"])
+
+    def test_topics(self):
+        pub, sub = self.join("py-pub"), self.join("py-sub")
+        sub.subscribe("py-news", id="s")
+        self.assertEqual(sub.wait_for(lambda e: e["type"] == "ack")["topic"], "py-news")
+        pub.publish("py-news", "extra")
+        m = self.message(sub)
+        self.assertEqual((m["kind"], m["topic"], m["text"]), ("publish", "py-news", "extra"))
+        self.assertIn({"name": "py-news", "subscribers": 1}, pub.request("topics")["topics"])
+        sub.unsubscribe("py-news", id="u")
+        sub.wait_for(lambda e: e["type"] == "ack")
+
+    def test_requests(self):
+        me = self.join("py-req")
+        self.assertIn("py-req", me.request("users")["users"])
+        self.assertEqual(me.request("whoami")["name"], "py-req")
+        self.assertEqual(me.request("echo", {"x": [1, 2]}), {"x": [1, 2]})
+        self.assertGreater(me.request("time")["unix_ms"], 1_700_000_000_000)
+        self.assertIn("uptime_s", me.request("stats"))
+        self.assertEqual(me.request("rename", {"name": "py-req2"}), {"name": "py-req2"})
+        with self.assertRaises(ResponseError) as err:
+            me.request("nope")
+        self.assertEqual(err.exception.code, "unknown_method")
+
+    def test_history_after_a_reconnect(self):
+        talker = self.join("py-talker")
+        listener = self.join("py-listener")
+        talker.broadcast("before")
+        seen = self.message(listener)["seq"]
+        listener.close()
+        talker.broadcast("while away")
+        self.message(talker)
+        self.message(talker)
+        back = self.join("py-listener")
+        result = back.request("history", {"after": seen})
+        self.assertEqual([m["text"] for m in result["messages"]], ["while away"])
+        self.assertTrue(result["complete"])
+
+    def test_errors_keep_the_connection(self):
+        me = self.join("py-err")
+        me.direct("nobody-here", "hi", id=4)
+        e = me.wait_for(lambda e: e["type"] == "error")
+        self.assertEqual((e["code"], e["id"]), ("unknown_user", 4))
+        self.assertEqual(me.request("whoami")["name"], "py-err")
+
+
+class CliTests(unittest.TestCase):
+    """chat.py, driven in its scripted modes."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Server("--rate", "0")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def cli(self, *args, stdin=None):
+        return subprocess.run(
+            [sys.executable, os.path.join(HERE, "chat.py"), self.server.url] + list(args),
+            input=stdin, capture_output=True, text=True, timeout=30,
+        )
+
+    def test_send_and_expect_every_command(self):
+        peer = SwitchboardClient.connect(self.server.url, name="cli-peer")
+        self.addCleanup(peer.close)
+        peer.subscribe("cli-topic")
+        result = self.cli(
+            "--name", "cli-user",
+            "--send", "hello from the cli",
+            "--send", "/msg cli-peer psst",
+            "--send", "/multi cli-peer,cli-user both",
+            "--send", "/sub cli-topic",
+            "--send", "/pub cli-topic extra",
+            "--send", "/users",
+            "--send", "/topics",
+            "--send", "/history",
+            "--send", "/unsub cli-topic",
+            "--send", "/nick cli-renamed",
+            "--expect", "cli-user: hello from the cli",
+            "--expect", "cli-user -> cli-peer: psst",
+            "--expect", "cli-user -> cli-peer,cli-user: both",
+            "--expect", "ok: cli-topic",
+            "--expect", "#cli-topic cli-user: extra",
+            "--expect", "users: ",
+            "--expect", "topics: ",
+            "--expect", "history: ",
+            "--expect", "you are now cli-renamed",
+        )
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        texts = []
+        for event in peer.events(timeout=2):
+            if event["type"] == "message":
+                texts.append((event["kind"], event["text"]))
+        self.assertIn(("broadcast", "hello from the cli"), texts)
+        self.assertIn(("direct", "psst"), texts)
+        self.assertIn(("multicast", "both"), texts)
+        self.assertIn(("publish", "extra"), texts)
+
+    def test_expect_fails_when_nothing_comes(self):
+        result = self.cli("--name", "cli-wait", "--expect", "never said", "--timeout", "0.5")
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("never said", result.stderr)
+
+    def test_json_mode_passes_lines_through(self):
+        lines = '{"type":"request","id":1,"method":"whoami"}\nplain text\n'
+        result = self.cli("--name", "cli-json", "--json", "--linger", "1", stdin=lines)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        out = result.stdout.splitlines()
+        self.assertIn('"type": "welcome"', out[0])
+        self.assertTrue(any('"method"' not in l and '"name": "cli-json"' in l and '"response"' in l for l in out), out)
+        self.assertTrue(any('"text": "plain text"' in l for l in out), out)
+
+    def test_commands_from_a_pipe(self):
+        result = self.cli("--name", "cli-pipe", "--linger", "1", stdin="/users\n/quit\n")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("users: ", result.stdout)
+        self.assertIn("cli-pipe", result.stdout)
+
+    def test_unreachable_server_is_a_clear_error(self):
+        result = subprocess.run(
+            [sys.executable, os.path.join(HERE, "chat.py"), "ws://127.0.0.1:1/chat"],
+            capture_output=True, text=True, timeout=30,
+        )
+        self.assertEqual(result.returncode, 2)
+        self.assertIn("cannot connect", result.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,209 @@
+// The Switchboard browser page: the UI around clients/web/switchboard.mjs,
+// which does all the protocol work (and is shared with the Node client).
+
+import { SwitchboardClient } from "/switchboard.mjs";
+
+const $ = (id) => document.getElementById(id);
+const els = {
+  state: $("state"), me: $("me"), join: $("join"), name: $("name"), chat: $("chat"),
+  users: $("users"), userCount: $("user-count"), topics: $("topics"), topicForm: $("topic-form"),
+  topicInput: $("topic-input"), messages: $("messages"), composer: $("composer"), target: $("target"),
+  text: $("text"),
+};
+
+const users = new Set();
+let client = null;
+
+const STATE_TEXT = {
+  idle: "not connected",
+  connecting: "connecting…",
+  open: "connected",
+  reconnecting: "reconnecting…",
+  closed: "disconnected",
+};
+
+function timeOf(ts) {
+  return new Date(ts).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+}
+
+function scrolledToBottom() {
+  const m = els.messages;
+  return m.scrollHeight - m.scrollTop - m.clientHeight < 40;
+}
+
+function append(li) {
+  const stick = scrolledToBottom();
+  els.messages.append(li);
+  while (els.messages.children.length > 1000) els.messages.firstElementChild.remove();
+  if (stick) els.messages.scrollTop = els.messages.scrollHeight;
+}
+
+function notice(text, kind = "") {
+  const li = document.createElement("li");
+  li.className = `notice ${kind}`.trim();
+  li.textContent = text;
+  append(li);
+}
+
+function showMessage(m) {
+  const li = document.createElement("li");
+  li.className = `msg ${m.kind}`;
+  li.dataset.seq = m.seq;
+  li.dataset.kind = m.kind;
+  const time = document.createElement("span");
+  time.className = "time";
+  time.textContent = timeOf(m.ts);
+  li.append(time);
+  if (m.kind !== "broadcast") {
+    const tag = document.createElement("span");
+    tag.className = "tag";
+    tag.textContent =
+      m.kind === "publish" ? `#${m.topic}` : m.kind === "direct" ? `to ${m.to}` : `to ${m.to.join(", ")}`;
+    li.append(tag);
+  }
+  const from = document.createElement("span");
+  from.className = "from";
+  from.textContent = `${m.from}:`;
+  li.append(from, document.createTextNode(m.text));
+  append(li);
+}
+
+function renderUsers() {
+  els.users.replaceChildren();
+  const me = client?.name;
+  for (const name of [...users].sort((a, b) => a.localeCompare(b))) {
+    const li = document.createElement("li");
+    li.textContent = name;
+    li.dataset.name = name;
+    if (name === me) li.classList.add("self");
+    else li.addEventListener("click", () => setTarget(`@${name}`));
+    if (els.target.value === `@${name}`) li.classList.add("selected");
+    els.users.append(li);
+  }
+  els.userCount.textContent = `(${users.size})`;
+  renderTargets();
+}
+
+function renderTopics() {
+  els.topics.replaceChildren();
+  for (const topic of [...client.topics].sort()) {
+    const li = document.createElement("li");
+    li.dataset.topic = topic;
+    const name = document.createElement("span");
+    name.textContent = `#${topic}`;
+    const leave = document.createElement("button");
+    leave.className = "small";
+    leave.type = "button";
+    leave.textContent = "leave";
+    leave.addEventListener("click", () => {
+      client.unsubscribe(topic);
+      renderTopics();
+    });
+    li.append(name, leave);
+    els.topics.append(li);
+  }
+  renderTargets();
+}
+
+/** The composer's "send to" list: everyone, each topic, each other user. */
+function renderTargets() {
+  const chosen = els.target.value || "*";
+  const options = [["*", "Everyone"]];
+  for (const t of [...(client?.topics || [])].sort()) options.push([`#${t}`, `#${t}`]);
+  for (const u of [...users].sort((a, b) => a.localeCompare(b))) {
+    if (u !== client?.name) options.push([`@${u}`, `@${u}`]);
+  }
+  els.target.replaceChildren(
+    ...options.map(([value, label]) => {
+      const o = document.createElement("option");
+      o.value = value;
+      o.textContent = label;
+      return o;
+    }),
+  );
+  els.target.value = options.some(([v]) => v === chosen) ? chosen : "*";
+}
+
+function setTarget(value) {
+  renderTargets();
+  els.target.value = value;
+  for (const li of els.users.children) li.classList.toggle("selected", `@${li.dataset.name}` === value);
+  els.text.focus();
+}
+
+function start(name) {
+  const proto = location.protocol === "https:" ? "wss" : "ws";
+  client = new SwitchboardClient(`${proto}://${location.host}/chat`, { name });
+  window.switchboard = client; // for the curious, in the console
+  els.join.hidden = true;
+  els.chat.hidden = false;
+
+  client.on("state", ({ state, detail }) => {
+    els.state.dataset.state = state;
+    els.state.textContent = STATE_TEXT[state] || state;
+    if (state === "reconnecting" && detail?.delay !== undefined) {
+      notice(`Connection lost; reconnecting in ${(detail.delay / 1000).toFixed(1)} s…`);
+    }
+    if (state === "open" && detail?.again) notice("Reconnected.");
+  });
+  client.on("welcome", (w) => {
+    users.clear();
+    for (const u of w.users) users.add(u);
+    els.me.textContent = `you are ${w.name}`;
+    localStorage.setItem("switchboard-name", w.name);
+    if (w.name !== name && name) notice(`${name} was taken or invalid; you are ${w.name}.`);
+    renderUsers();
+    renderTopics();
+  });
+  client.on("message", showMessage);
+  client.on("presence", (p) => {
+    if (p.event === "join") users.add(p.name);
+    if (p.event === "leave") users.delete(p.name);
+    if (p.event === "rename") {
+      users.delete(p.old);
+      users.add(p.name);
+    }
+    notice(p.event === "rename" ? `${p.old} is now ${p.name}` : `${p.name} ${p.event === "join" ? "joined" : "left"}`);
+    renderUsers();
+  });
+  client.on("error", (e) => notice(`Server: ${e.message} (${e.code})`, "error"));
+  client.on("gap", (g) => notice(`Some messages may be missing: ${g.reason}.`, "error"));
+  client.connect();
+}
+
+els.join.addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  start(els.name.value.trim());
+});
+
+els.topicForm.addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const topic = els.topicInput.value.trim();
+  if (!topic) return;
+  client.subscribe(topic);
+  els.topicInput.value = "";
+  renderTopics();
+});
+
+els.composer.addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const text = els.text.value;
+  if (!text.trim()) return;
+  const target = els.target.value;
+  try {
+    if (target.startsWith("@")) client.direct(target.slice(1), text);
+    else if (target.startsWith("#")) client.publish(target.slice(1), text);
+    else client.broadcast(text);
+    els.text.value = "";
+  } catch (e) {
+    notice(`Not sent: ${e.message}`, "error");
+  }
+});
+
+// ?name=alice joins at once; otherwise ask (remembering the last name).
+const params = new URLSearchParams(location.search);
+if (params.get("name")) start(params.get("name"));
+else {
+  els.name.value = localStorage.getItem("switchboard-name") || "";
+  els.name.focus();
+}
