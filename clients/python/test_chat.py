@@ -65,6 +65,18 @@ class Server:
             self.proc.kill()
 
 
+class ServerTestCase(unittest.TestCase):
+    """One real server for all the tests of a class (rate limit off)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Server("--rate", "0")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+
 class ProtocolTests(unittest.TestCase):
     """The RFC 6455 half, on its own."""
 
@@ -86,15 +98,7 @@ class ProtocolTests(unittest.TestCase):
         self.assertEqual(encode_frame(0x2, b"x" * 65536)[1:10], bytes([0xFF, 0, 0, 0, 0, 0, 1, 0, 0]))
 
 
-class ClientTests(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.server = Server("--rate", "0")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.stop()
-
+class ClientTests(ServerTestCase):
     def join(self, name):
         client = SwitchboardClient.connect(self.server.url, name=name)
         self.addCleanup(client.close)
@@ -179,16 +183,8 @@ class ClientTests(unittest.TestCase):
         self.assertEqual(me.request("whoami")["name"], "py-err")
 
 
-class CliTests(unittest.TestCase):
+class CliTests(ServerTestCase):
     """chat.py, driven in its scripted modes."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.server = Server("--rate", "0")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.stop()
 
     def cli(self, *args, stdin=None):
         return subprocess.run(
