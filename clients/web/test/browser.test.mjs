@@ -6,6 +6,7 @@
 // SWITCHBOARD_REQUIRE_ALL=1 (as in CI), when it fails.
 
 import { test } from "node:test";
+import { spawn } from "node:child_process";
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
@@ -26,6 +27,17 @@ const ARGS = [
   "--disable-component-update",
   "--disable-sync",
 ];
+
+/** Run a CLI to completion; resolves to { code, out }. */
+function cli(program, args) {
+  return new Promise((resolve) => {
+    const proc = spawn(program, args);
+    let out = "";
+    proc.stdout.on("data", (d) => (out += d));
+    proc.stderr.on("data", (d) => (out += d));
+    proc.on("exit", (code) => resolve({ code, out }));
+  });
+}
 
 const skip = !CHROMIUM && !REQUIRED ? "Chromium not found (apt-get install chromium, or set CHROMIUM=/path)" : false;
 
@@ -83,6 +95,38 @@ test("two pages chat; direct and topic messages reach only their targets; the pa
     await bob.waitForTimeout(300);
     assert.equal(await carol.locator("#messages li", { hasText: "secret for bob" }).count(), 0);
     assert.equal(await bob.locator("#messages li", { hasText: "extra extra" }).count(), 0);
+
+    // The Python CLI and the Node CLI join the browser pages: all three
+    // kinds of client chat through every pattern. (Each CLI subscribes
+    // before it speaks, so once its message is seen its topic is set up.)
+    const python = cli("python3", [
+      path.join(ROOT, "clients/python/chat.py"), server.url, "--name", "py-user", "--timeout", "30",
+      "--send", "/sub news", "--send", "hello from python", "--send", "/msg alice psst from python",
+      "--expect", "alice: hello from the browser", "--expect", "alice -> py-user: direct from the browser",
+      "--expect", "#news alice: news from the browser", "--expect", "node-user: hello from node",
+    ]);
+    const node = cli(process.execPath, [
+      path.join(ROOT, "clients/node/chat.mjs"), server.url, "--name", "node-user", "--timeout", "30",
+      "--send", "/sub news", "--send", "hello from node", "--send", "/multi alice,py-user multi from node",
+      "--expect", "alice: hello from the browser", "--expect", "#news alice: news from the browser",
+      "--expect", "py-user: hello from python", "--expect", "node-user -> alice,py-user: multi from node",
+    ]);
+    await alice.locator("#messages li.msg.broadcast", { hasText: "hello from python" }).waitFor();
+    await alice.locator("#messages li.msg.direct", { hasText: "psst from python" }).waitFor();
+    await alice.locator("#messages li.msg.broadcast", { hasText: "hello from node" }).waitFor();
+    await alice.locator("#messages li.msg.multicast", { hasText: "multi from node" }).waitFor();
+    await alice.selectOption("#target", "*");
+    await say(alice, "hello from the browser");
+    await alice.click('#users li[data-name="py-user"]');
+    await say(alice, "direct from the browser");
+    await alice.selectOption("#target", "#news");
+    await say(alice, "news from the browser");
+    for (const [name, run] of [["python", python], ["node", node]]) {
+      const { code, out } = await run;
+      assert.equal(code, 0, `${name} CLI:\n${out}`);
+    }
+    await bob.locator("#messages li.msg.broadcast", { hasText: "hello from the browser" }).waitFor();
+    assert.equal(await bob.locator("#messages li", { hasText: "direct from the browser" }).count(), 0);
 
     // Kill the server and start it again on the same port: the page says
     // it is reconnecting, comes back, and says history was lost.
