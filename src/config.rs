@@ -58,6 +58,10 @@ pub struct Config {
     pub rate: u32,
     /// Chat messages a connection may send at once. Default 40.
     pub burst: u32,
+    /// Log an annotated picture of everything that crosses the wire: TCP
+    /// events, the handshake, every frame both ways. Default off (and then
+    /// it costs nothing).
+    pub trace: bool,
     /// Serve the web client from this directory instead of the copy built
     /// into the binary (for development). Default: none.
     pub web_root: Option<PathBuf>,
@@ -85,6 +89,7 @@ impl Default for Config {
             max_text: 4096,
             rate: 20,
             burst: 40,
+            trace: false,
             web_root: None,
         }
     }

@@ -1,6 +1,7 @@
 //! The `switchboard` command: flags onto [`Config`], logging, run until
 //! Ctrl-C or SIGTERM, then shut down gracefully.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -34,6 +35,7 @@ FLAGS (defaults in brackets; sizes take KiB/MiB, durations ms/s/m):
   --max-text SIZE             longest chat text [4096]
   --rate N                    chat messages per second per connection, 0 = no limit [20]
   --burst N                   chat messages a connection may send at once [40]
+  --trace                     log every connection's bytes: TCP events, handshake, each frame
   --web-root DIR              serve the web client from DIR instead of the built-in copy
   --log-level LEVEL           error, warn, info, debug or trace [info]
   -h, --help                  this text
@@ -54,13 +56,18 @@ fn run() -> Result<(), String> {
     let Some((config, level)) = parse_args(std::env::args().skip(1))? else {
         return Ok(());
     };
+    // Colors only on a terminal, so redirected logs stay plain text.
+    let colors = if std::io::stderr().is_terminal() {
+        ColorChoice::Auto
+    } else {
+        ColorChoice::Never
+    };
     let log_config = ConfigBuilder::new()
         .set_target_level(LevelFilter::Off)
         .set_thread_level(LevelFilter::Off)
         .set_time_format_rfc3339()
         .build();
-    TermLogger::init(level, log_config, TerminalMode::Stderr, ColorChoice::Auto)
-        .map_err(|e| e.to_string())?;
+    TermLogger::init(level, log_config, TerminalMode::Stderr, colors).map_err(|e| e.to_string())?;
 
     let mut signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGINT,
@@ -99,6 +106,10 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<(Config, Leve
                 return Ok(None);
             }
             _ => {}
+        }
+        if flag == "--trace" {
+            config.trace = true;
+            continue;
         }
         let mut value = || {
             inline
@@ -141,6 +152,10 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<(Config, Leve
         }
     }
     config.validate()?;
+    if config.trace && level < LevelFilter::Info {
+        // The trace is logged at info; make sure it shows.
+        level = LevelFilter::Info;
+    }
     Ok(Some((config, level)))
 }
 

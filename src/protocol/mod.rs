@@ -6,6 +6,7 @@
 //! | [`frame`] | §5.2-5.3 | one frame header, masking |
 //! | [`close`] | §5.5.1, §7.4 | close codes and the Close payload |
 //! | [`session`] | §5.4-5.5, §8.1 | frames into messages: fragments, control frames, UTF-8, limits |
+//! | [`trace`] | §5.2-5.5 | a readable picture of a frame, for `--trace` |
 //!
 //! Nothing here knows about sockets, threads or chat; `server` feeds it the
 //! bytes it reads and writes the bytes it returns.
@@ -14,6 +15,7 @@ pub mod close;
 pub mod frame;
 pub mod handshake;
 pub mod session;
+pub mod trace;
 
 pub use close::CloseCode;
 pub use frame::{FrameHeader, OpCode, Status};

@@ -29,7 +29,9 @@ use std::time::{Duration, Instant};
 use crate::chat::{self, Chat};
 use crate::http::{self, request, static_files, Request, Response};
 use crate::protocol::session::{Event, Step};
-use crate::protocol::{frame, handshake, CloseCode, Limits, Message, OpCode, Session};
+use crate::protocol::{
+    frame, handshake, trace, CloseCode, FrameHeader, Limits, Message, OpCode, Session,
+};
 
 use super::outbound::{Bytes, Outbound};
 use super::Shared;
@@ -127,6 +129,13 @@ impl Handler for ChatHandler {
 pub fn serve(stream: TcpStream, peer: SocketAddr, id: u64, shared: &Arc<Shared>) {
     let _ = stream.set_nodelay(true);
     shared.register(id, &stream);
+    if shared.config.trace {
+        let worker = std::thread::current().name().unwrap_or("?").to_owned();
+        log::info!(
+            "conn={id} tcp: accepted from {peer}, handed to {worker} \
+             (the kernel did the SYN, SYN-ACK, ACK handshake; accept() returned the socket)"
+        );
+    }
     if let Err(e) = serve_http(&stream, peer, id, shared) {
         log::debug!("conn={id} peer={peer} i/o error: {e}");
     }
@@ -141,41 +150,35 @@ fn serve_http(
     shared: &Arc<Shared>,
 ) -> io::Result<()> {
     let config = &shared.config;
+    let reply = |request: Option<&Request>, response: Response| {
+        respond(stream, peer, id, config.trace, request, response)
+    };
     let (request, rest) =
         match read_head(stream, config.max_header_bytes, config.handshake_timeout)? {
             Head::Request(request, rest) => (request, rest),
             Head::Closed => return Ok(()),
             Head::TimedOut => {
-                return respond(
-                    stream,
-                    peer,
-                    id,
+                return reply(
                     None,
                     Response::text(408, "request head not received in time"),
                 )
             }
-            Head::Bad(e) => {
-                return respond(
-                    stream,
-                    peer,
-                    id,
-                    None,
-                    Response::text(e.status(), &e.to_string()),
-                )
-            }
+            Head::Bad(e) => return reply(None, Response::text(e.status(), &e.to_string())),
         };
+    if config.trace {
+        let mut head = format!(
+            "{} {} HTTP/1.{}",
+            request.method, request.target, request.minor
+        );
+        for (name, value) in &request.headers {
+            head.push_str(&format!("\n{name}: {value}"));
+        }
+        log::info!("conn={id} client -> server: {}", indent(&head));
+    }
     let route = match request.path() {
         "/chat" => Route::Chat,
         "/echo" => Route::Echo,
-        path => {
-            return respond(
-                stream,
-                peer,
-                id,
-                Some(&request),
-                plain_route(path, &request, shared),
-            )
-        }
+        path => return reply(Some(&request), plain_route(path, &request, shared)),
     };
     let upgrade = match handshake::check(&request.method, request.minor, request.header_pairs()) {
         Ok(upgrade) => upgrade,
@@ -191,7 +194,7 @@ fn serve_http(
                 _ => {}
             }
             log::debug!("conn={id} peer={peer} handshake refused: {e}");
-            return respond(stream, peer, id, Some(&request), response);
+            return reply(Some(&request), response);
         }
     };
     log::debug!(
@@ -199,10 +202,29 @@ fn serve_http(
         upgrade.key,
         upgrade.accept
     );
-    (&*stream).write_all(handshake::response(&upgrade.accept).as_bytes())?;
+    let response = handshake::response(&upgrade.accept);
+    if config.trace {
+        log::info!(
+            "conn={id} handshake: Sec-WebSocket-Accept = base64(SHA-1(key + GUID))\n    \
+             = base64(SHA-1(\"{}\" + \"{}\"))\n    = \"{}\"",
+            upgrade.key,
+            handshake::GUID,
+            upgrade.accept
+        );
+        log::info!(
+            "conn={id} server -> client: {}",
+            indent(response.trim_end())
+        );
+    }
+    (&*stream).write_all(response.as_bytes())?;
     shared.stats.upgrades.fetch_add(1, Relaxed);
     let name = request.query_param("name");
     websocket(stream, peer, id, route, name, rest, shared)
+}
+
+/// Indent the lines after the first, for multi-line trace entries.
+fn indent(text: &str) -> String {
+    text.replace('\n', "\n    ")
 }
 
 /// Answer a plain HTTP request and log it.
@@ -210,6 +232,7 @@ fn respond(
     stream: &TcpStream,
     peer: SocketAddr,
     id: u64,
+    trace: bool,
     request: Option<&Request>,
     response: Response,
 ) -> io::Result<()> {
@@ -219,7 +242,15 @@ fn respond(
         "conn={id} peer={peer} {method} {target} -> {}",
         response.status
     );
-    (&*stream).write_all(&response.to_bytes(head_only))?;
+    let bytes = response.to_bytes(head_only);
+    if trace {
+        let head = String::from_utf8_lossy(&response.to_bytes(true))
+            .trim_end()
+            .to_owned();
+        log::info!("conn={id} server -> client: {}", indent(&head));
+        log::info!("conn={id} tcp: server closes (Connection: close): FIN first, then waits for the client's FIN");
+    }
+    (&*stream).write_all(&bytes)?;
     linger_close(stream, Duration::from_millis(500));
     Ok(())
 }
@@ -335,6 +366,7 @@ fn websocket(
         config.thread_stack,
         Arc::clone(&shared.threads),
         Arc::clone(&shared.stats),
+        config.trace,
     ));
     stream.set_write_timeout(Some(config.write_timeout))?;
     shared.set_outbound(id, &out);
@@ -372,11 +404,23 @@ fn websocket(
         buf: rest,
         config,
         shared,
+        fragment: 0,
     }
     .run(handler.as_mut());
     handler.on_close();
     out.abort();
     shared.stats.open_websockets.fetch_sub(1, Relaxed);
+    if config.trace {
+        let how = match (ending.by, ending.code) {
+            ("peer", 1006) => "the client closed TCP without a Close frame (reported as 1006)",
+            ("peer", _) => {
+                "the client sent Close, the server answered with Close and closed TCP first"
+            }
+            ("error", _) => "the connection failed (reset or write timeout)",
+            _ => "the server sent Close, then FIN; the socket is closed",
+        };
+        log::info!("conn={id} tcp: closed: {how}");
+    }
     log::info!(
         "conn={id} peer={peer} route={} closed code={} by={} duration={:.3}s",
         route.path(),
@@ -396,6 +440,8 @@ struct FrameLoop<'a> {
     buf: Vec<u8>,
     config: &'a crate::Config,
     shared: &'a Shared,
+    /// `--trace`: which fragment of a message the last data frame was.
+    fragment: u32,
 }
 
 /// What happened in one pass over the buffered bytes.
@@ -493,6 +539,12 @@ impl FrameLoop<'_> {
                     log::debug!("conn={} protocol error: {e}", self.out.id());
                     self.shared.stats.protocol_errors.fetch_add(1, Relaxed);
                     let code = e.close_code();
+                    if self.config.trace {
+                        log::info!(
+                            "conn={} protocol error: {e}; failing the connection with Close {code}",
+                            self.out.id()
+                        );
+                    }
                     self.out.close_own(code, "");
                     break Flow::Closing(Ending {
                         code: code.as_u16(),
@@ -500,6 +552,14 @@ impl FrameLoop<'_> {
                     });
                 }
             };
+            if self.config.trace {
+                if let Some(header) = &step.header {
+                    // A copy of the first payload bytes (tracing only).
+                    let range = used + step.payload.start..used + step.payload.end;
+                    let wire: Vec<u8> = self.buf[range].iter().take(125).copied().collect();
+                    self.trace_in(header, &wire);
+                }
+            }
             let Step {
                 consumed, event, ..
             } = step;
@@ -517,6 +577,38 @@ impl FrameLoop<'_> {
         };
         self.buf.drain(..used);
         flow
+    }
+
+    /// `--trace`: a frame from the client, with its place in a message.
+    fn trace_in(&mut self, header: &FrameHeader, wire: &[u8]) {
+        let part = match header.opcode {
+            OpCode::Text | OpCode::Binary if !header.fin => {
+                self.fragment = 1;
+                format!(
+                    "fragment 1 of a {} message (FIN=0: more follow)\n    ",
+                    header.opcode.name()
+                )
+            }
+            OpCode::Continuation => {
+                self.fragment += 1;
+                let n = self.fragment;
+                if header.fin {
+                    self.fragment = 0;
+                    format!("fragment {n}, the last (FIN=1): the message is complete\n    ")
+                } else {
+                    format!("fragment {n} (FIN=0: more follow)\n    ")
+                }
+            }
+            op if op.is_control() && self.fragment > 0 => {
+                "a control frame between fragments (allowed, §5.4)\n    ".to_owned()
+            }
+            _ => String::new(),
+        };
+        log::info!(
+            "conn={} client -> server: {part}{}",
+            self.out.id(),
+            trace::frame(header, wire)
+        );
     }
 
     fn on_event(&mut self, event: Event, handler: &mut dyn Handler) -> Flow {

@@ -36,7 +36,7 @@
 //! A frame bound for many connections is one `Arc<[u8]>`, encoded once
 //! and shared by every queue it sits in.
 
-use crate::protocol::{close, frame, CloseCode, OpCode};
+use crate::protocol::{close, frame, trace, CloseCode, OpCode};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use parking_lot::{Condvar, Mutex};
 use std::collections::VecDeque;
@@ -109,6 +109,8 @@ pub struct Outbound {
     thread_stack: usize,
     threads: Arc<Threads>,
     stats: Arc<Stats>,
+    /// `--trace`: log every frame queued for this connection.
+    trace: bool,
 }
 
 impl Outbound {
@@ -121,6 +123,7 @@ impl Outbound {
         thread_stack: usize,
         threads: Arc<Threads>,
         stats: Arc<Stats>,
+        trace: bool,
     ) -> Outbound {
         let (tx, rx) = crossbeam_channel::bounded(max_frames);
         Outbound {
@@ -142,6 +145,18 @@ impl Outbound {
             thread_stack,
             threads,
             stats,
+            trace,
+        }
+    }
+
+    /// `--trace`: log a frame on its way to this connection.
+    fn trace_out(&self, frame: &[u8]) {
+        if let Ok(crate::protocol::Status::Complete(header, len)) = frame::parse_header(frame) {
+            log::info!(
+                "conn={} server -> client: {}",
+                self.id,
+                trace::frame(&header, &frame[len..])
+            );
         }
     }
 
@@ -186,6 +201,9 @@ impl Outbound {
             self.queued_bytes.fetch_sub(len, SeqCst);
             self.cut_off();
             return Err(SendError::Overflow);
+        }
+        if self.trace {
+            self.trace_out(&frame);
         }
         match self.tx.try_send(frame) {
             Ok(()) => Ok(()),
@@ -296,6 +314,9 @@ impl Outbound {
     /// Queue a frame ignoring the byte limit; wait for room in the frame
     /// queue (bounded by the write timeout).
     fn push_unbounded(self: &Arc<Self>, frame: Bytes) -> Result<(), SendError> {
+        if self.trace {
+            self.trace_out(&frame);
+        }
         let len = frame.len();
         self.queued_bytes.fetch_add(len, SeqCst);
         loop {
@@ -603,6 +624,7 @@ mod tests {
             128 * 1024,
             threads.clone(),
             stats.clone(),
+            false,
         );
         (Arc::new(out), client, threads, stats)
     }
