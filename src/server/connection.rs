@@ -33,7 +33,7 @@ use crate::protocol::{
     frame, handshake, trace, CloseCode, FrameHeader, Limits, Message, OpCode, Session,
 };
 
-use super::outbound::{Bytes, Outbound};
+use super::outbound::{self, Bytes, Outbound};
 use super::Shared;
 
 /// The size of the first read buffer; it grows for large messages.
@@ -358,15 +358,18 @@ fn websocket(
 ) -> io::Result<()> {
     let config = &shared.config;
     let started = Instant::now();
+    let settings = outbound::Settings {
+        max_frames: config.max_queue,
+        max_bytes: config.max_queue_bytes,
+        thread_stack: config.thread_stack,
+        trace: config.trace,
+    };
     let out = Arc::new(Outbound::new(
         id,
         stream.try_clone()?,
-        config.max_queue,
-        config.max_queue_bytes,
-        config.thread_stack,
+        settings,
         Arc::clone(&shared.threads),
         Arc::clone(&shared.stats),
-        config.trace,
     ));
     stream.set_write_timeout(Some(config.write_timeout))?;
     shared.set_outbound(id, &out);

@@ -64,6 +64,19 @@ pub enum SendError {
     Overflow,
 }
 
+/// The limits and switches of one connection's writer.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// Frames queued at most (`--max-queue`).
+    pub max_frames: usize,
+    /// Bytes queued at most (`--max-queue-bytes`).
+    pub max_bytes: usize,
+    /// Stack size of a drain thread (`--thread-stack`).
+    pub thread_stack: usize,
+    /// Log every frame queued (`--trace`).
+    pub trace: bool,
+}
+
 /// Frames taken out of the queue by the turn holder, not yet fully written.
 #[derive(Default)]
 struct Pending {
@@ -118,13 +131,16 @@ impl Outbound {
     pub fn new(
         id: u64,
         socket: TcpStream,
-        max_frames: usize,
-        max_bytes: usize,
-        thread_stack: usize,
+        settings: Settings,
         threads: Arc<Threads>,
         stats: Arc<Stats>,
-        trace: bool,
     ) -> Outbound {
+        let Settings {
+            max_frames,
+            max_bytes,
+            thread_stack,
+            trace,
+        } = settings;
         let (tx, rx) = crossbeam_channel::bounded(max_frames);
         Outbound {
             id,
@@ -616,16 +632,13 @@ mod tests {
             .unwrap();
         let threads = Arc::new(Threads::default());
         let stats = Arc::new(Stats::default());
-        let out = Outbound::new(
-            1,
-            server,
+        let settings = Settings {
             max_frames,
             max_bytes,
-            128 * 1024,
-            threads.clone(),
-            stats.clone(),
-            false,
-        );
+            thread_stack: 128 * 1024,
+            trace: false,
+        };
+        let out = Outbound::new(1, server, settings, threads.clone(), stats.clone());
         (Arc::new(out), client, threads, stats)
     }
 
