@@ -7,8 +7,8 @@
 //!
 //! ```text
 //!  router A ─┐  queue() ┌──────────────────────┐
-//!  router B ─┼────────► │ crossbeam queue      │  bounded: max_queue frames,
-//!  worker   ─┘          │ [f1][f2][f3] ...     │           max_queue_bytes
+//!  router B ─┼────────► │ crossbeam queue      │  bounded by two counters:
+//!  worker   ─┘          │ [f1][f2][f3] ...     │  max_queue frames, max_queue_bytes
 //!                       └──────────┬───────────┘
 //!       flush(): whoever wins the  │ write turn drains the whole queue in
 //!       one vectored write ◄───────┘ (writev / sendmsg)
@@ -37,7 +37,7 @@
 //! and shared by every queue it sits in.
 
 use crate::protocol::{close, frame, trace, CloseCode, OpCode};
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Condvar, Mutex};
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Write};
@@ -103,6 +103,8 @@ pub struct Outbound {
     rx: Receiver<Bytes>,
     queued_bytes: AtomicUsize,
     max_bytes: usize,
+    queued_frames: AtomicUsize,
+    max_frames: usize,
     /// The write turn: true while some thread is writing for this connection.
     writing: AtomicBool,
     /// What the turn holder has dequeued; only the holder locks it.
@@ -141,13 +143,18 @@ impl Outbound {
             thread_stack,
             trace,
         } = settings;
-        let (tx, rx) = crossbeam_channel::bounded(max_frames);
+        // An unbounded (linked-block) channel allocates only while frames
+        // wait; a bounded one would allocate all `max_frames` slots for every
+        // idle connection. The bounds are enforced by the two counters.
+        let (tx, rx) = crossbeam_channel::unbounded();
         Outbound {
             id,
             socket,
             tx,
             rx,
             queued_bytes: AtomicUsize::new(0),
+            queued_frames: AtomicUsize::new(0),
+            max_frames,
             max_bytes,
             writing: AtomicBool::new(false),
             pending: Mutex::new(Pending::default()),
@@ -212,27 +219,29 @@ impl Outbound {
             return Err(SendError::Closed);
         }
         let len = frame.len();
-        let total = self.queued_bytes.fetch_add(len, SeqCst) + len;
-        if total > self.max_bytes {
-            self.queued_bytes.fetch_sub(len, SeqCst);
+        let bytes = self.queued_bytes.fetch_add(len, SeqCst) + len;
+        let frames = self.queued_frames.fetch_add(1, SeqCst) + 1;
+        if bytes > self.max_bytes || frames > self.max_frames {
+            self.unqueued(len);
             self.cut_off();
             return Err(SendError::Overflow);
         }
         if self.trace {
             self.trace_out(&frame);
         }
-        match self.tx.try_send(frame) {
-            Ok(()) => Ok(()),
-            Err(TrySendError::Full(_)) => {
-                self.queued_bytes.fetch_sub(len, SeqCst);
-                self.cut_off();
-                Err(SendError::Overflow)
-            }
-            Err(TrySendError::Disconnected(_)) => {
-                self.queued_bytes.fetch_sub(len, SeqCst);
-                Err(SendError::Closed)
-            }
-        }
+        // The receiver lives as long as `self`: sending cannot fail.
+        let _ = self.tx.send(frame);
+        Ok(())
+    }
+
+    /// Frames waiting in the queue and in the turn holder's hands.
+    pub fn queued_frames(&self) -> usize {
+        self.queued_frames.load(SeqCst)
+    }
+
+    /// Is the queue over either of its bounds?
+    fn over_bounds(&self) -> bool {
+        self.queued_bytes() > self.max_bytes || self.queued_frames() > self.max_frames
     }
 
     /// Write what is queued if nobody else is writing, without blocking.
@@ -327,43 +336,30 @@ impl Outbound {
         true
     }
 
-    /// Queue a frame ignoring the byte limit; wait for room in the frame
-    /// queue (bounded by the write timeout).
-    fn push_unbounded(self: &Arc<Self>, frame: Bytes) -> Result<(), SendError> {
+    /// Queue a frame whatever the bounds: the worker's own frames, which
+    /// it then waits on (see `write_own`), and the Close.
+    fn push_unbounded(&self, frame: Bytes) -> Result<(), SendError> {
+        if self.is_dead() {
+            return Err(SendError::Closed);
+        }
         if self.trace {
             self.trace_out(&frame);
         }
-        let len = frame.len();
-        self.queued_bytes.fetch_add(len, SeqCst);
-        loop {
-            match self
-                .tx
-                .send_timeout(frame.clone(), Duration::from_millis(100))
-            {
-                Ok(()) => return Ok(()),
-                Err(_) if !self.is_dead() => {
-                    // Full: make sure someone is draining, then try again.
-                    if self.take_turn() {
-                        self.write_turn(Mode::Blocking);
-                    }
-                }
-                Err(_) => {
-                    self.queued_bytes.fetch_sub(len, SeqCst);
-                    return Err(SendError::Closed);
-                }
-            }
-        }
+        self.queued_bytes.fetch_add(frame.len(), SeqCst);
+        self.queued_frames.fetch_add(1, SeqCst);
+        let _ = self.tx.send(frame);
+        Ok(())
     }
 
     /// The worker writes (blocking) if it can take the turn; otherwise it
-    /// waits while the queue is over its byte limit.
+    /// waits while the queue is over its bounds.
     fn write_own(self: &Arc<Self>) -> Result<(), SendError> {
         if self.take_turn() {
             self.write_turn(Mode::Blocking);
-        } else if self.queued_bytes() > self.max_bytes {
+        } else if self.over_bounds() {
             self.space_waiters.fetch_add(1, SeqCst);
             let mut guard = self.space_lock.lock();
-            while self.queued_bytes() > self.max_bytes && !self.is_dead() {
+            while self.over_bounds() && !self.is_dead() {
                 if self.take_turn() {
                     drop(guard);
                     self.write_turn(Mode::Blocking);
@@ -423,7 +419,7 @@ impl Outbound {
             }
             while pending.frames.len() < MAX_IOV {
                 match self.rx.try_recv() {
-                    Ok(f) if self.close_written.load(SeqCst) => self.forget(f.len()),
+                    Ok(f) if self.close_written.load(SeqCst) => self.unqueued(f.len()),
                     Ok(f) => pending.frames.push_back(f),
                     Err(_) => break,
                 }
@@ -481,7 +477,7 @@ impl Outbound {
                 .frames
                 .pop_front()
                 .unwrap_or_else(|| Arc::from(&[][..]));
-            self.queued_bytes.fetch_sub(done.len(), SeqCst);
+            self.unqueued(done.len());
             if self
                 .close_frame
                 .get()
@@ -498,23 +494,25 @@ impl Outbound {
     fn after_close_written(&self, pending: &mut Pending) {
         self.close_written.store(true, SeqCst);
         for f in pending.frames.drain(..) {
-            self.forget(f.len());
+            self.unqueued(f.len());
         }
         while let Ok(f) = self.rx.try_recv() {
-            self.forget(f.len());
+            self.unqueued(f.len());
         }
         let _ = self.socket.shutdown(Shutdown::Write);
     }
 
-    fn forget(&self, len: usize) {
+    /// A frame of `len` bytes left the queue (written or dropped).
+    fn unqueued(&self, len: usize) {
         self.queued_bytes.fetch_sub(len, SeqCst);
+        self.queued_frames.fetch_sub(1, SeqCst);
     }
 
     /// Drop everything: only the turn holder calls this.
     fn discard_all(&self) {
         let mut pending = self.pending.lock();
         for f in pending.frames.drain(..) {
-            self.forget(f.len());
+            self.unqueued(f.len());
         }
         pending.offset = 0;
         drop(pending);
@@ -523,7 +521,7 @@ impl Outbound {
 
     fn discard_queue(&self) {
         while let Ok(f) = self.rx.try_recv() {
-            self.forget(f.len());
+            self.unqueued(f.len());
         }
         self.notify_space();
     }
