@@ -71,6 +71,12 @@ pub struct Settings {
     pub rate: u32,
     /// Messages a connection may send at once.
     pub burst: u32,
+    /// A worker flushes what it routed after this many messages even if
+    /// more input is waiting (deferring flushes batches writes; the bound
+    /// keeps queues well under their limit while it does).
+    pub batch_messages: usize,
+    /// ... or after this many bytes of text.
+    pub batch_bytes: usize,
 }
 
 /// The chat server state shared by every connection.
@@ -129,8 +135,9 @@ impl Chat {
                     max_text: self.settings.max_text,
                 },
             };
-            reg.queue(&mut out, id, &(self.encode)(&wire::to_json(&welcome)));
-            self.presence(&reg, &mut out, id, "join", &name, None);
+            let welcome = (self.encode)(&wire::to_json(&welcome));
+            reg.queue(&mut out, id, &welcome);
+            self.presence(&mut reg, &mut out, id, "join", &name, None);
             name
         };
         out.flush();
@@ -138,44 +145,45 @@ impl Chat {
         Client {
             id,
             limiter: RateLimiter::new(self.settings.rate, self.settings.burst),
+            pending: Outbox::default(),
+            batched: 0,
+            batched_bytes: 0,
         }
     }
 
     /// Leave: `leave` presence to everyone else.
-    pub fn leave(&self, client: &Client) {
+    pub fn leave(&self, client: &mut Client) {
+        client.flush();
         let mut out = Outbox::default();
         {
             let mut reg = self.registry.lock();
             let Some(member) = reg.remove(client.id) else {
                 return;
             };
-            self.presence(&reg, &mut out, client.id, "leave", &member.name, None);
+            self.presence(&mut reg, &mut out, client.id, "leave", &member.name, None);
             log::debug!("chat: {} ({}) left", client.id, member.name);
         }
         out.flush();
     }
 
-    /// Handle one text message from `client` (already rate-checked).
-    fn handle(&self, client: &Client, text: &str) {
-        let mut out = Outbox::default();
+    /// Route one text message from `client` (already rate-checked). The
+    /// frames are queued now; the client flushes its outbox later.
+    fn handle(&self, client: &mut Client, text: &str) {
         let parsed = wire::parse(text, self.settings.max_text);
-        {
-            let mut reg = self.registry.lock();
-            match parsed {
-                Ok(msg) => router::route(self, &mut reg, &mut out, client.id, msg),
-                Err(problem) => self.problem(&reg, &mut out, client.id, &problem),
-            }
+        let mut reg = self.registry.lock();
+        match parsed {
+            Ok(msg) => router::route(self, &mut reg, &mut client.pending, client.id, msg),
+            Err(problem) => self.problem(&mut reg, &mut client.pending, client.id, &problem),
         }
-        out.flush();
     }
 
-    fn problem(&self, reg: &Registry, out: &mut Outbox, to: ClientId, problem: &Problem) {
+    fn problem(&self, reg: &mut Registry, out: &mut Outbox, to: ClientId, problem: &Problem) {
         reg.queue(out, to, &(self.encode)(&wire::error(problem)));
     }
 
     fn presence(
         &self,
-        reg: &Registry,
+        reg: &mut Registry,
         out: &mut Outbox,
         subject: ClientId,
         event: &'static str,
@@ -189,7 +197,12 @@ impl Chat {
             old,
         };
         let frame = (self.encode)(&wire::to_json(&presence));
-        let others = reg.members.keys().copied().filter(|c| *c != subject);
+        let others: Vec<ClientId> = reg
+            .members
+            .keys()
+            .copied()
+            .filter(|c| *c != subject)
+            .collect();
         reg.queue_all(out, others, &frame);
     }
 
@@ -199,18 +212,33 @@ impl Chat {
     }
 }
 
-/// One connection's side of the chat: its id and its rate limit. Owned by
-/// the connection's worker, so checking the limit takes no lock.
+/// One connection's side of the chat: its id, its rate limit, and the
+/// recipients of what it routed since its last flush. Owned by the
+/// connection's worker, so checking the limit takes no lock.
 pub struct Client {
     pub id: ClientId,
     limiter: RateLimiter,
+    pending: Outbox,
+    /// Messages and text bytes routed since the last flush.
+    batched: usize,
+    batched_bytes: usize,
 }
 
 impl Client {
     /// A text message arrived. `Err` means close the connection (1008).
+    /// What it routes is queued; [`flush`](Client::flush) writes it.
     pub fn on_text(&mut self, chat: &Chat, text: &str) -> Result<(), Kick> {
         match self.limiter.take(Instant::now()) {
-            Admit::Yes => chat.handle(self, text),
+            Admit::Yes => {
+                chat.handle(self, text);
+                self.batched += 1;
+                self.batched_bytes += text.len();
+                if self.batched >= chat.settings.batch_messages
+                    || self.batched_bytes >= chat.settings.batch_bytes
+                {
+                    self.flush();
+                }
+            }
             Admit::No => {
                 let problem = Problem {
                     code: ErrorCode::RateLimited,
@@ -220,13 +248,24 @@ impl Client {
                     ),
                     id: wire::peek_id(text),
                 };
-                let mut out = Outbox::default();
-                chat.problem(&chat.registry.lock(), &mut out, self.id, &problem);
-                out.flush();
+                chat.problem(
+                    &mut chat.registry.lock(),
+                    &mut self.pending,
+                    self.id,
+                    &problem,
+                );
             }
             Admit::Kick => return Err(Kick("rate limit")),
         }
         Ok(())
+    }
+
+    /// Flush every recipient of what was routed since the last flush:
+    /// called by the worker before it waits for more input.
+    pub fn flush(&mut self) {
+        self.pending.flush();
+        self.batched = 0;
+        self.batched_bytes = 0;
     }
 }
 

@@ -4,6 +4,7 @@
 //! here blocks or writes to a socket.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
 use super::history::History;
@@ -18,6 +19,9 @@ pub struct Member {
     pub sink: Arc<dyn Sink>,
     /// The topics it is subscribed to (lowercase keys).
     pub topics: BTreeSet<String>,
+    /// The id of the last [`Outbox`] that noted this member's sink, so a
+    /// batch flushes each recipient once however many frames it queued.
+    outbox_mark: u64,
 }
 
 /// One topic: its subscribers and its history stream.
@@ -30,18 +34,39 @@ pub struct Topic {
     pub last_used: u64,
 }
 
-/// Sinks to flush once the lock is released.
-#[derive(Default)]
+/// The recipients a batch of routing queued frames for, each noted once,
+/// to flush after the registry lock is released.
+///
+/// A connection's worker keeps one outbox for all the messages of one read
+/// and flushes it before it blocks in `read` again: with many messages in
+/// one read, each recipient then gets all of them in one vectored write
+/// instead of one write per message.
 pub struct Outbox {
+    /// Unique per batch: members remember it, to be noted only once.
+    id: u64,
     sinks: Vec<Arc<dyn Sink>>,
 }
 
+/// Outbox ids; 0 is never used, so a new member is never "already noted".
+static NEXT_OUTBOX: AtomicU64 = AtomicU64::new(1);
+
+impl Default for Outbox {
+    fn default() -> Outbox {
+        Outbox {
+            id: NEXT_OUTBOX.fetch_add(1, Relaxed),
+            sinks: Vec::new(),
+        }
+    }
+}
+
 impl Outbox {
-    /// Write what was queued, outside the registry lock.
-    pub fn flush(self) {
-        for sink in self.sinks {
+    /// Write what was queued (outside the registry lock) and start a new
+    /// batch.
+    pub fn flush(&mut self) {
+        for sink in self.sinks.drain(..) {
             sink.flush();
         }
+        self.id = NEXT_OUTBOX.fetch_add(1, Relaxed);
     }
 }
 
@@ -82,12 +107,13 @@ impl Registry {
 
     /// Queue `frame` for one member; true if it was queued. The sink to
     /// flush goes into `outbox`.
-    pub fn queue(&self, outbox: &mut Outbox, id: ClientId, frame: &Frame) -> bool {
-        let Some(member) = self.members.get(&id) else {
+    pub fn queue(&mut self, outbox: &mut Outbox, id: ClientId, frame: &Frame) -> bool {
+        let Some(member) = self.members.get_mut(&id) else {
             return false;
         };
         let queued = member.sink.queue(Arc::clone(frame));
-        if queued {
+        if queued && member.outbox_mark != outbox.id {
+            member.outbox_mark = outbox.id;
             outbox.sinks.push(Arc::clone(&member.sink));
         }
         queued
@@ -95,7 +121,7 @@ impl Registry {
 
     /// Queue `frame` for each of `ids`; returns how many took it.
     pub fn queue_all(
-        &self,
+        &mut self,
         outbox: &mut Outbox,
         ids: impl IntoIterator<Item = ClientId>,
         frame: &Frame,
@@ -143,6 +169,7 @@ impl Registry {
                 name,
                 sink,
                 topics: BTreeSet::new(),
+                outbox_mark: 0,
             },
         );
     }

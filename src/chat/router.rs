@@ -203,14 +203,14 @@ fn deliver(
 }
 
 /// Queue one JSON text for one member.
-fn send(chat: &Chat, reg: &Registry, out: &mut Outbox, to: ClientId, json: &str) {
+fn send(chat: &Chat, reg: &mut Registry, out: &mut Outbox, to: ClientId, json: &str) {
     reg.queue(out, to, &(chat.encode)(json));
 }
 
 #[allow(clippy::too_many_arguments)]
 fn ack_message(
     chat: &Chat,
-    reg: &Registry,
+    reg: &mut Registry,
     out: &mut Outbox,
     to: ClientId,
     id: Option<&Value>,
@@ -233,7 +233,7 @@ fn ack_message(
 
 fn ack_topic(
     chat: &Chat,
-    reg: &Registry,
+    reg: &mut Registry,
     out: &mut Outbox,
     to: ClientId,
     id: Option<&Value>,

@@ -66,6 +66,9 @@ pub trait Handler {
     /// A complete data message arrived. An error closes the connection
     /// with that code and reason.
     fn on_message(&mut self, message: Message) -> Result<(), (CloseCode, &'static str)>;
+    /// The worker is about to wait for more input: write out whatever the
+    /// messages handled since the last call queued for other connections.
+    fn flush(&mut self) {}
     /// The connection is over (whatever the reason).
     fn on_close(&mut self) {}
 }
@@ -120,8 +123,12 @@ impl Handler for ChatHandler {
         }
     }
 
+    fn flush(&mut self) {
+        self.client.flush();
+    }
+
     fn on_close(&mut self) {
-        self.chat.leave(&self.client);
+        self.chat.leave(&mut self.client);
     }
 }
 
@@ -472,7 +479,12 @@ impl FrameLoop<'_> {
         }
         let mut chunk = vec![0u8; READ_CHUNK];
         loop {
-            match self.process(handler) {
+            let flow = self.process(handler);
+            // Everything buffered is handled: write what it queued for
+            // others before waiting for more input (one write per
+            // recipient for the whole batch).
+            handler.flush();
+            match flow {
                 Flow::Continue => {}
                 Flow::Done(ending) => return ending,
                 Flow::Closing(ending) => return self.finish_closing(ending),

@@ -102,10 +102,11 @@ impl Server {
     /// Bind the listening socket and start the accept thread.
     pub fn start(config: Config) -> Result<Server, Error> {
         config.validate().map_err(Error::Config)?;
-        let listener = TcpListener::bind(config.listen).map_err(|source| Error::Bind {
-            addr: config.listen,
-            source,
-        })?;
+        let listener =
+            listen(config.listen, config.max_connections).map_err(|source| Error::Bind {
+                addr: config.listen,
+                source,
+            })?;
         let addr = listener.local_addr().map_err(|source| Error::Bind {
             addr: config.listen,
             source,
@@ -122,6 +123,8 @@ impl Server {
                 max_message: config.max_message,
                 rate: config.rate,
                 burst: config.burst,
+                batch_messages: (config.max_queue / 4).clamp(1, 64),
+                batch_bytes: (config.max_queue_bytes / 4).clamp(1, 64 * 1024),
             },
             |json| frame::encode(OpCode::Text, json.as_bytes()).into(),
         ));
@@ -272,6 +275,21 @@ impl Server {
         }
         log::info!("stopped in {:.3}s", started.elapsed().as_secs_f64());
     }
+}
+
+/// socket + bind + listen, with `SO_REUSEADDR` (a restarted server can bind
+/// the port at once) and a listen backlog sized for bursts of connections:
+/// the kernel finishes TCP handshakes into this queue before `accept()` runs,
+/// and `std`'s fixed 128 drops SYNs (1 s client retries) in a connect storm.
+/// The kernel caps it at `net.core.somaxconn`.
+fn listen(addr: SocketAddr, max_connections: usize) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    let backlog = max_connections.clamp(128, 4096) as i32;
+    socket.listen(backlog)?;
+    Ok(socket.into())
 }
 
 impl Drop for Server {

@@ -1,0 +1,668 @@
+//! A WebSocket load generator for Switchboard and its peers (bench/run.sh).
+//!
+//! ```text
+//! loadgen fanout  --url ws://127.0.0.1:8080 --pid PID --clients 100 --senders 10 --messages 2000 [--rate 0]
+//! loadgen echo    --url ... --pid PID --clients 50 --seconds 5
+//! loadgen connect --url ... --pid PID --clients 5000
+//! loadgen slow    --url ... --pid PID --clients 100 --senders 10 --messages 1000   (fanout + 1 client that never reads)
+//! ```
+//!
+//! It must never be the bottleneck, so unlike the server it is not
+//! thread-per-connection: `--threads` event loops (mio/epoll) each drive a
+//! share of the connections, non-blocking. Every message body carries a
+//! token `t=<nanoseconds since the loadgen started>` that receivers find
+//! anywhere in the payload, so a server that wraps the text in JSON is
+//! measured like one that does not. Server CPU comes from /proc/PID/stat,
+//! memory and threads from /proc/PID/status, the loadgen's own CPU from
+//! /proc/self/stat. The result is one JSON line on stdout.
+
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token};
+use std::io::{ErrorKind, Read, Write};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use switchboard::protocol::frame::{encode_masked, parse_header, OpCode, Status};
+
+/// Latency histogram: 1 µs buckets to 10 ms, then 100 µs buckets to 10 s.
+#[derive(Clone)]
+struct Histogram {
+    fine: Vec<u64>,
+    coarse: Vec<u64>,
+    count: u64,
+    max_us: u64,
+}
+
+impl Histogram {
+    fn new() -> Histogram {
+        Histogram {
+            fine: vec![0; 10_000],
+            coarse: vec![0; 100_000],
+            count: 0,
+            max_us: 0,
+        }
+    }
+    fn add(&mut self, us: u64) {
+        if us < 10_000 {
+            self.fine[us as usize] += 1;
+        } else {
+            self.coarse[((us / 100) as usize).min(99_999)] += 1;
+        }
+        self.count += 1;
+        self.max_us = self.max_us.max(us);
+    }
+    fn merge(&mut self, other: &Histogram) {
+        for (a, b) in self.fine.iter_mut().zip(&other.fine) {
+            *a += b;
+        }
+        for (a, b) in self.coarse.iter_mut().zip(&other.coarse) {
+            *a += b;
+        }
+        self.count += other.count;
+        self.max_us = self.max_us.max(other.max_us);
+    }
+    fn percentile(&self, p: f64) -> f64 {
+        if self.count == 0 {
+            return 0.0;
+        }
+        let want = ((self.count as f64) * p).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (us, n) in self.fine.iter().enumerate() {
+            seen += n;
+            if seen >= want {
+                return us as f64 / 1000.0;
+            }
+        }
+        for (i, n) in self.coarse.iter().enumerate() {
+            seen += n;
+            if seen >= want {
+                return (i * 100) as f64 / 1000.0;
+            }
+        }
+        self.max_us as f64 / 1000.0
+    }
+}
+
+#[derive(Clone)]
+struct Args {
+    scenario: String,
+    addr: SocketAddr,
+    host: String,
+    pid: Option<u32>,
+    clients: usize,
+    senders: usize,
+    messages: usize,
+    rate: f64,
+    seconds: f64,
+    size: usize,
+    threads: usize,
+    chat_path: String,
+    echo_path: String,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut it = std::env::args().skip(1);
+    let scenario = it
+        .next()
+        .ok_or("usage: loadgen fanout|echo|connect|slow --url ws://HOST:PORT [...]")?;
+    let mut a = Args {
+        scenario,
+        addr: "127.0.0.1:8080".parse().unwrap(),
+        host: "127.0.0.1:8080".into(),
+        pid: None,
+        clients: 100,
+        senders: 10,
+        messages: 1000,
+        rate: 0.0,
+        seconds: 5.0,
+        size: 64,
+        threads: 2,
+        chat_path: "/chat".into(),
+        echo_path: "/echo".into(),
+    };
+    while let Some(flag) = it.next() {
+        let v = it.next().ok_or(format!("{flag} needs a value"))?;
+        let num = |v: &str| {
+            v.parse::<f64>()
+                .map_err(|_| format!("{flag}: not a number: {v}"))
+        };
+        match flag.as_str() {
+            "--url" => {
+                let rest = v
+                    .strip_prefix("ws://")
+                    .ok_or("--url must start with ws://")?;
+                a.host = rest.split('/').next().unwrap_or("").to_owned();
+                a.addr = a
+                    .host
+                    .parse()
+                    .map_err(|_| format!("--url: need ws://IP:PORT, got {v}"))?;
+            }
+            "--pid" => a.pid = Some(num(&v)? as u32),
+            "--clients" => a.clients = num(&v)? as usize,
+            "--senders" => a.senders = num(&v)? as usize,
+            "--messages" => a.messages = num(&v)? as usize,
+            "--rate" => a.rate = num(&v)?,
+            "--seconds" => a.seconds = num(&v)?,
+            "--size" => a.size = num(&v)? as usize,
+            "--threads" => a.threads = (num(&v)? as usize).max(1),
+            "--chat-path" => a.chat_path = v,
+            "--echo-path" => a.echo_path = v,
+            other => return Err(format!("unknown flag {other}")),
+        }
+    }
+    Ok(a)
+}
+
+/// CPU seconds (user + system) of a process from /proc/PID/stat.
+fn cpu_seconds(pid: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the ")" of the command name; utime and stime are 14 and 15.
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0 // CLK_TCK is 100 on Linux
+}
+
+/// (RSS in KiB, threads) from /proc/PID/status.
+fn rss_threads(pid: u32) -> (u64, u64) {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("Threads:"))
+}
+
+fn upgrade_request(host: &str, path: &str) -> Vec<u8> {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+/// A message body of `size` bytes carrying the send time.
+fn body(epoch: Instant, size: usize) -> Vec<u8> {
+    let mut b = format!("t={:016x};", epoch.elapsed().as_nanos() as u64).into_bytes();
+    b.resize(size.max(b.len()), b'x');
+    b
+}
+
+/// Find `t=<16 hex>` in a payload.
+fn token(payload: &[u8]) -> Option<u64> {
+    let at = payload.windows(2).position(|w| w == b"t=")?;
+    let hex = std::str::from_utf8(payload.get(at + 2..at + 18)?).ok()?;
+    u64::from_str_radix(hex, 16).ok()
+}
+
+#[derive(PartialEq)]
+enum Phase {
+    Handshake,
+    Open,
+    Failed,
+}
+
+/// One connection driven by an event loop.
+struct Conn {
+    stream: TcpStream,
+    phase: Phase,
+    inbuf: Vec<u8>,
+    out: Vec<u8>,
+    out_at: usize,
+    /// Messages this connection still has to send (senders, echo clients).
+    to_send: usize,
+    /// Echo: the send time of the message in flight.
+    in_flight: Option<Instant>,
+    /// Next time a paced sender may send.
+    next_send: Instant,
+}
+
+/// Counters shared by the loops.
+struct Shared {
+    epoch: Instant,
+    open: AtomicUsize,
+    failed: AtomicUsize,
+    go: AtomicBool,
+    stop: AtomicBool,
+    delivered: AtomicU64,
+    sent: AtomicU64,
+    hist: Mutex<Histogram>,
+}
+
+/// One event loop over a share of the connections.
+fn event_loop(
+    args: Args,
+    shared: Arc<Shared>,
+    count: usize,
+    senders: usize,
+    path: String,
+    interval: Option<Duration>,
+) {
+    let mut poll = Poll::new().expect("epoll");
+    let mut events = Events::with_capacity(1024);
+    let mut conns: Vec<Conn> = Vec::with_capacity(count);
+    let mut hist = Histogram::new();
+    let request = upgrade_request(&args.host, &path);
+    for i in 0..count {
+        let mut stream = match TcpStream::connect(args.addr) {
+            Ok(s) => s,
+            Err(_) => {
+                shared.failed.fetch_add(1, Relaxed);
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        poll.registry()
+            .register(
+                &mut stream,
+                Token(conns.len()),
+                Interest::READABLE | Interest::WRITABLE,
+            )
+            .expect("register");
+        conns.push(Conn {
+            stream,
+            phase: Phase::Handshake,
+            inbuf: Vec::new(),
+            out: request.clone(),
+            out_at: 0,
+            to_send: if i < senders { args.messages } else { 0 },
+            in_flight: None,
+            next_send: Instant::now(),
+        });
+    }
+    let echo = args.scenario == "echo";
+    let mut chunk = vec![0u8; 256 * 1024];
+    let mut delivered_local = 0u64;
+    // Connections with bytes to write; every connection starts with its
+    // upgrade request. Reads happen only on readiness events (epoll).
+    let mut dirty: Vec<usize> = (0..conns.len()).collect();
+    let mut readable: Vec<usize> = Vec::new();
+    let senders_idx: Vec<usize> = (0..conns.len())
+        .filter(|&i| conns[i].to_send > 0 || echo)
+        .collect();
+    while !shared.stop.load(Relaxed) {
+        let timeout = if interval.is_some() || !dirty.is_empty() {
+            1
+        } else {
+            20
+        };
+        let _ = poll.poll(&mut events, Some(Duration::from_millis(timeout)));
+        readable.clear();
+        for ev in events.iter() {
+            let i = ev.token().0;
+            if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                readable.push(i);
+            }
+            if ev.is_writable() && conns[i].out_at < conns[i].out.len() {
+                dirty.push(i);
+            }
+        }
+        let go = shared.go.load(Relaxed);
+        let now = Instant::now();
+        // Senders queue new messages (flat out: keep ~64 KiB pending).
+        if go {
+            for &i in &senders_idx {
+                let c = &mut conns[i];
+                if c.phase != Phase::Open || c.to_send == 0 {
+                    continue;
+                }
+                let before = c.out.len();
+                if echo {
+                    if c.in_flight.is_none() {
+                        c.in_flight = Some(now);
+                        c.out.extend(encode_masked(
+                            true,
+                            OpCode::Text,
+                            &body(shared.epoch, args.size),
+                            [1, 2, 3, 4],
+                        ));
+                    }
+                } else {
+                    while c.to_send > 0 && c.out.len() - c.out_at < 64 * 1024 {
+                        if let Some(iv) = interval {
+                            if now < c.next_send {
+                                break;
+                            }
+                            c.next_send += iv;
+                        }
+                        c.out.extend(encode_masked(
+                            true,
+                            OpCode::Text,
+                            &body(shared.epoch, args.size),
+                            [1, 2, 3, 4],
+                        ));
+                        c.to_send -= 1;
+                        shared.sent.fetch_add(1, Relaxed);
+                    }
+                }
+                if c.out.len() > before {
+                    dirty.push(i);
+                }
+            }
+        }
+        // Read every connection the kernel said is readable.
+        for &i in &readable {
+            let c = &mut conns[i];
+            if c.phase == Phase::Failed {
+                continue;
+            }
+            loop {
+                match c.stream.read(&mut chunk) {
+                    Ok(0) => {
+                        c.phase = Phase::Failed;
+                        shared.failed.fetch_add(1, Relaxed);
+                        break;
+                    }
+                    Ok(n) => c.inbuf.extend_from_slice(&chunk[..n]),
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(_) => {
+                        c.phase = Phase::Failed;
+                        shared.failed.fetch_add(1, Relaxed);
+                        break;
+                    }
+                }
+            }
+            if c.phase == Phase::Handshake {
+                if let Some(end) = c.inbuf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    if c.inbuf.starts_with(b"HTTP/1.1 101") {
+                        c.phase = Phase::Open;
+                        c.inbuf.drain(..end + 4);
+                        shared.open.fetch_add(1, Relaxed);
+                        if echo {
+                            c.to_send = usize::MAX;
+                        }
+                    } else {
+                        c.phase = Phase::Failed;
+                        shared.failed.fetch_add(1, Relaxed);
+                    }
+                }
+            }
+            if c.phase != Phase::Open {
+                continue;
+            }
+            // Every complete frame.
+            let mut at = 0;
+            let before = c.out.len();
+            while let Ok(Status::Complete(h, n)) = parse_header(&c.inbuf[at..]) {
+                let end = at + n + h.payload_len as usize;
+                if c.inbuf.len() < end {
+                    break;
+                }
+                let payload = &c.inbuf[at + n..end];
+                match h.opcode {
+                    OpCode::Ping => {
+                        c.out
+                            .extend(encode_masked(true, OpCode::Pong, payload, [9, 9, 9, 9]))
+                    }
+                    OpCode::Text | OpCode::Binary if go => {
+                        if let Some(t) = token(payload) {
+                            let now_ns = shared.epoch.elapsed().as_nanos() as u64;
+                            hist.add(now_ns.saturating_sub(t) / 1000);
+                            delivered_local += 1;
+                            if echo {
+                                c.in_flight = None;
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+                at = end;
+            }
+            c.inbuf.drain(..at);
+            if c.out.len() > before {
+                dirty.push(i);
+            }
+        }
+        // Write what is pending; keep the ones the socket could not take.
+        dirty.sort_unstable();
+        dirty.dedup();
+        dirty.retain(|&i| {
+            let c = &mut conns[i];
+            if c.phase == Phase::Failed {
+                return false;
+            }
+            while c.out_at < c.out.len() {
+                match c.stream.write(&c.out[c.out_at..]) {
+                    Ok(n) => c.out_at += n,
+                    Err(e)
+                        if e.kind() == ErrorKind::WouldBlock
+                            || e.kind() == ErrorKind::NotConnected =>
+                    {
+                        return true
+                    }
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(_) => {
+                        c.phase = Phase::Failed;
+                        shared.failed.fetch_add(1, Relaxed);
+                        return false;
+                    }
+                }
+            }
+            c.out.clear();
+            c.out_at = 0;
+            false
+        });
+        if delivered_local > 0 {
+            shared.delivered.fetch_add(delivered_local, Relaxed);
+            delivered_local = 0;
+        }
+    }
+    shared.hist.lock().unwrap().merge(&hist);
+}
+
+fn main() {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("loadgen: {e}");
+            std::process::exit(2);
+        }
+    };
+    let pid = args.pid.map(|p| p.to_string());
+    match args.scenario.as_str() {
+        "fanout" | "slow" | "echo" => traffic(&args, pid.as_deref()),
+        "connect" => connect(&args),
+        other => {
+            eprintln!("loadgen: unknown scenario {other}");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// fanout, slow and echo: connect everyone, then send and measure.
+fn traffic(args: &Args, pid: Option<&str>) {
+    let echo = args.scenario == "echo";
+    let shared = Arc::new(Shared {
+        epoch: Instant::now(),
+        open: AtomicUsize::new(0),
+        failed: AtomicUsize::new(0),
+        go: AtomicBool::new(false),
+        stop: AtomicBool::new(false),
+        delivered: AtomicU64::new(0),
+        sent: AtomicU64::new(0),
+        hist: Mutex::new(Histogram::new()),
+    });
+    let path = if echo {
+        args.echo_path.clone()
+    } else {
+        args.chat_path.clone()
+    };
+    let senders = if echo {
+        0
+    } else {
+        args.senders.min(args.clients)
+    };
+    // Paced senders: an aggregate rate shared by the senders.
+    let interval =
+        (args.rate > 0.0 && !echo).then(|| Duration::from_secs_f64(senders as f64 / args.rate));
+    let mut loops = Vec::new();
+    for t in 0..args.threads {
+        let count = args.clients / args.threads + usize::from(t < args.clients % args.threads);
+        let s = senders / args.threads + usize::from(t < senders % args.threads);
+        let (a, sh, p) = (args.clone(), Arc::clone(&shared), path.clone());
+        loops.push(std::thread::spawn(move || {
+            event_loop(a, sh, count, s, p, interval)
+        }));
+    }
+    // The slow consumer: a plain socket that completes the handshake and never reads.
+    let slow = (args.scenario == "slow").then(|| {
+        let mut s = std::net::TcpStream::connect(args.addr).expect("slow client connects");
+        s.write_all(&upgrade_request(&args.host, &args.chat_path))
+            .unwrap();
+        s
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while shared.open.load(Relaxed) + shared.failed.load(Relaxed) < args.clients
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(300)); // let welcomes and presence settle
+    let opened = shared.open.load(Relaxed);
+    let cpu0 = pid.map_or(0.0, cpu_seconds);
+    let self0 = cpu_seconds("self");
+    let started = Instant::now();
+    shared.go.store(true, Relaxed);
+
+    let expected = (senders * args.messages * opened) as u64;
+    let mut last_change = Instant::now();
+    let mut last = 0;
+    loop {
+        std::thread::sleep(Duration::from_millis(20));
+        let d = shared.delivered.load(Relaxed);
+        if d != last {
+            last = d;
+            last_change = Instant::now();
+        }
+        let done = if echo {
+            started.elapsed().as_secs_f64() >= args.seconds
+        } else {
+            d >= expected
+        };
+        if done || last_change.elapsed() > Duration::from_secs(5) {
+            break;
+        }
+    }
+    let elapsed = if echo {
+        started.elapsed()
+    } else {
+        last_change
+            .duration_since(started)
+            .max(Duration::from_millis(1))
+    };
+    let cpu1 = pid.map_or(0.0, cpu_seconds);
+    let self1 = cpu_seconds("self");
+    shared.stop.store(true, Relaxed);
+    for l in loops {
+        let _ = l.join();
+    }
+    let delivered = shared.delivered.load(Relaxed);
+    let hist = shared.hist.lock().unwrap().clone();
+    let secs = elapsed.as_secs_f64();
+    let cut_off = slow.map(|mut s| {
+        // Drain what it was sent; a server that cut it off ends the stream.
+        let _ = s.set_read_timeout(Some(Duration::from_secs(3)));
+        let mut sink = vec![0u8; 1 << 16];
+        loop {
+            match s.read(&mut sink) {
+                Ok(0) => break true,
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::TimedOut => {
+                    break false
+                }
+                Err(_) => break true,
+            }
+        }
+    });
+    let server_cpu = cpu1 - cpu0;
+    println!(
+        "{{\"scenario\":\"{}\",\"clients\":{},\"opened\":{},\"senders\":{},\"expected\":{},\"delivered\":{},\"loss\":{},\
+         \"seconds\":{:.3},\"per_second\":{:.0},\"p50_ms\":{:.3},\"p90_ms\":{:.3},\"p99_ms\":{:.3},\"max_ms\":{:.3},\
+         \"server_cpu_s\":{:.2},\"server_cpu_us_per_delivery\":{:.3},\"loadgen_cpu_s\":{:.2},\"slow_cut_off\":{}}}",
+        args.scenario,
+        args.clients,
+        opened,
+        senders,
+        if echo { delivered } else { expected },
+        delivered,
+        if echo { 0 } else { expected.saturating_sub(delivered) },
+        secs,
+        delivered as f64 / secs,
+        hist.percentile(0.50),
+        hist.percentile(0.90),
+        hist.percentile(0.99),
+        hist.max_us as f64 / 1000.0,
+        server_cpu,
+        if delivered > 0 { server_cpu * 1e6 / delivered as f64 } else { 0.0 },
+        self1 - self0,
+        cut_off.map_or("null".to_owned(), |c| c.to_string()),
+    );
+}
+
+/// connect: open N idle connections as fast as allowed, hold them, and
+/// read the server's memory and threads at the plateau.
+fn connect(args: &Args) {
+    let pid = args.pid.expect("connect needs --pid");
+    let (rss0, threads0) = rss_threads(pid);
+    let request = upgrade_request(&args.host, &args.echo_path);
+    let started = Instant::now();
+    let mut open = Vec::with_capacity(args.clients);
+    let mut failed = 0;
+    // Handshakes in flight at most, like a polite client pool.
+    let window = 256;
+    let mut pending: Vec<std::net::TcpStream> = Vec::new();
+    let mut done = 0;
+    while done < args.clients {
+        while pending.len() < window && done + pending.len() < args.clients {
+            match std::net::TcpStream::connect(args.addr) {
+                Ok(mut s) => {
+                    if s.write_all(&request).is_ok() {
+                        pending.push(s);
+                    } else {
+                        failed += 1;
+                        done += 1;
+                    }
+                }
+                Err(_) => {
+                    failed += 1;
+                    done += 1;
+                }
+            }
+        }
+        for mut s in pending.drain(..) {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+            let mut head = [0u8; 256];
+            match s.read(&mut head) {
+                Ok(n) if head[..n].starts_with(b"HTTP/1.1 101") => open.push(s),
+                _ => failed += 1,
+            }
+            done += 1;
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    std::thread::sleep(Duration::from_secs(1));
+    let (rss1, threads1) = rss_threads(pid);
+    let n = open.len().max(1) as f64;
+    println!(
+        "{{\"scenario\":\"connect\",\"clients\":{},\"opened\":{},\"failed\":{},\"seconds\":{:.3},\"per_second\":{:.0},\
+         \"rss_start_kib\":{},\"rss_kib\":{},\"rss_per_conn_kib\":{:.2},\"threads_start\":{},\"threads\":{}}}",
+        args.clients,
+        open.len(),
+        failed,
+        secs,
+        open.len() as f64 / secs,
+        rss0,
+        rss1,
+        (rss1 as f64 - rss0 as f64) / n,
+        threads0,
+        threads1
+    );
+    drop(open);
+}
