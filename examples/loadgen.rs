@@ -232,6 +232,8 @@ struct Shared {
     stop: AtomicBool,
     delivered: AtomicU64,
     sent: AtomicU64,
+    /// Bytes received so far (to see when connect-time traffic is over).
+    received: AtomicU64,
     hist: Mutex<Histogram>,
 }
 
@@ -282,6 +284,7 @@ fn event_loop(
     // Connections with bytes to write; every connection starts with its
     // upgrade request. Reads happen only on readiness events (epoll).
     let mut dirty: Vec<usize> = (0..conns.len()).collect();
+    let mut started = false;
     let mut readable: Vec<usize> = Vec::new();
     let senders_idx: Vec<usize> = (0..conns.len())
         .filter(|&i| conns[i].to_send > 0 || echo)
@@ -305,6 +308,18 @@ fn event_loop(
         }
         let go = shared.go.load(Relaxed);
         let now = Instant::now();
+        if go && !started {
+            // Paced senders start their clocks now, not at connect time
+            // (or they would burst every slot missed while connecting),
+            // spread over one interval so they do not send in step.
+            started = true;
+            for (k, &i) in senders_idx.iter().enumerate() {
+                let spread = interval.map_or(Duration::ZERO, |iv| {
+                    iv.mul_f64(k as f64 / senders_idx.len().max(1) as f64)
+                });
+                conns[i].next_send = now + spread;
+            }
+        }
         // Senders queue new messages (flat out: keep ~64 KiB pending).
         if go {
             for &i in &senders_idx {
@@ -359,7 +374,10 @@ fn event_loop(
                         shared.failed.fetch_add(1, Relaxed);
                         break;
                     }
-                    Ok(n) => c.inbuf.extend_from_slice(&chunk[..n]),
+                    Ok(n) => {
+                        c.inbuf.extend_from_slice(&chunk[..n]);
+                        shared.received.fetch_add(n as u64, Relaxed);
+                    }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == ErrorKind::Interrupted => {}
                     Err(_) => {
@@ -487,6 +505,7 @@ fn traffic(args: &Args, pid: Option<&str>) {
         stop: AtomicBool::new(false),
         delivered: AtomicU64::new(0),
         sent: AtomicU64::new(0),
+        received: AtomicU64::new(0),
         hist: Mutex::new(Histogram::new()),
     });
     let path = if echo {
@@ -524,7 +543,21 @@ fn traffic(args: &Args, pid: Option<&str>) {
     {
         std::thread::sleep(Duration::from_millis(10));
     }
-    std::thread::sleep(Duration::from_millis(300)); // let welcomes and presence settle
+    // Let connect-time traffic (welcomes, presence events) finish first:
+    // wait until nothing has arrived for 500 ms (at most 30 s).
+    let settle = Instant::now();
+    let mut quiet_since = Instant::now();
+    let mut seen = shared.received.load(Relaxed);
+    while quiet_since.elapsed() < Duration::from_millis(500)
+        && settle.elapsed() < Duration::from_secs(30)
+    {
+        std::thread::sleep(Duration::from_millis(50));
+        let now = shared.received.load(Relaxed);
+        if now != seen {
+            seen = now;
+            quiet_since = Instant::now();
+        }
+    }
     let opened = shared.open.load(Relaxed);
     let cpu0 = pid.map_or(0.0, cpu_seconds);
     let self0 = cpu_seconds("self");
