@@ -36,10 +36,24 @@ use crate::protocol::{
 use super::outbound::{self, Bytes, Outbound};
 use super::Shared;
 
-/// The size of the first read buffer; it grows for large messages.
-const READ_CHUNK: usize = 4 * 1024;
-/// The read buffer never grows past this (payload goes to the message).
+/// How much one read asks for at first. Each read that fills it doubles
+/// it (large messages, bursts), up to `MAX_READ_CHUNK`; an idle connection
+/// keeps the small one (memory per idle connection is the cost of a
+/// thread-per-connection server).
+const READ_CHUNK: usize = 1024;
+/// The most one read asks for (payload goes on to the message buffer).
 const MAX_READ_CHUNK: usize = 64 * 1024;
+
+/// Read at most `want` bytes onto the end of `buf`, into its spare room.
+/// One buffer serves a connection's whole life: the request head, then
+/// the frames that follow it.
+fn read_more(stream: &TcpStream, buf: &mut Vec<u8>, want: usize) -> io::Result<usize> {
+    let len = buf.len();
+    buf.resize(len + want, 0);
+    let result = (&*stream).read(&mut buf[len..]);
+    buf.truncate(len + *result.as_ref().unwrap_or(&0));
+    result
+}
 /// Payload of the server's heartbeat pings.
 const PING_PAYLOAD: &[u8] = b"switchboard";
 
@@ -314,11 +328,14 @@ enum Head {
 /// right behind it) are returned too.
 fn read_head(stream: &TcpStream, max: usize, timeout: Duration) -> io::Result<Head> {
     let deadline = Instant::now() + timeout;
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 1024];
+    let mut buf = Vec::with_capacity(READ_CHUNK);
     loop {
         match request::parse(&buf, max) {
-            Ok(Some((request, len))) => return Ok(Head::Request(request, buf.split_off(len))),
+            Ok(Some((request, len))) => {
+                // What follows the head stays: it is the start of the frames.
+                buf.drain(..len);
+                return Ok(Head::Request(request, buf));
+            }
             Ok(None) => {}
             Err(e) => return Ok(Head::Bad(e)),
         }
@@ -328,11 +345,11 @@ fn read_head(stream: &TcpStream, max: usize, timeout: Duration) -> io::Result<He
         }
         stream.set_read_timeout(Some(left))?;
         // Never read past the limit (plus one byte, to see it was passed).
-        let want = chunk.len().min(max + 1 - buf.len().min(max));
-        match (&*stream).read(&mut chunk[..want]) {
+        let want = READ_CHUNK.min(max + 1 - buf.len().min(max));
+        match read_more(stream, &mut buf, want) {
             // A 0-byte read means the peer closed its side.
             Ok(0) => return Ok(Head::Closed),
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Ok(_) => {}
             Err(e) if is_timeout(&e) => return Ok(Head::TimedOut),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
@@ -477,7 +494,7 @@ impl FrameLoop<'_> {
                 by: "error",
             };
         }
-        let mut chunk = vec![0u8; READ_CHUNK];
+        let mut want = READ_CHUNK;
         loop {
             let flow = self.process(handler);
             // Everything buffered is handled: write what it queued for
@@ -502,7 +519,7 @@ impl FrameLoop<'_> {
                     by: "server",
                 });
             }
-            match self.stream.read(&mut chunk) {
+            match read_more(self.stream, &mut self.buf, want) {
                 // A 0-byte read: the peer closed TCP without a Close frame.
                 Ok(0) => {
                     return Ending {
@@ -512,9 +529,8 @@ impl FrameLoop<'_> {
                 }
                 Ok(n) => {
                     last_heard = Instant::now();
-                    self.buf.extend_from_slice(&chunk[..n]);
-                    if n == chunk.len() && chunk.len() < MAX_READ_CHUNK {
-                        chunk.resize(chunk.len() * 2, 0);
+                    if n == want && want < MAX_READ_CHUNK {
+                        want *= 2;
                     }
                 }
                 Err(e) if is_timeout(&e) => {
@@ -677,7 +693,6 @@ impl FrameLoop<'_> {
     /// was shut (FIN) as soon as our Close was written.
     fn finish_closing(mut self, ending: Ending) -> Ending {
         let deadline = Instant::now() + self.config.close_timeout;
-        let mut chunk = [0u8; 4096];
         loop {
             // Everything up to the peer's Close is read and dropped.
             loop {
@@ -700,9 +715,8 @@ impl FrameLoop<'_> {
             if left.is_zero() || self.stream.set_read_timeout(Some(left)).is_err() {
                 return ending;
             }
-            match self.stream.read(&mut chunk) {
-                Ok(0) | Err(_) => return ending,
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+            if let Ok(0) | Err(_) = read_more(self.stream, &mut self.buf, READ_CHUNK) {
+                return ending;
             }
         }
     }
