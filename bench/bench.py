@@ -39,15 +39,15 @@ SERVERS = {
 
 # name -> (loadgen arguments, quick overrides)
 SCENARIOS = {
-    "burst": (["fanout", "--clients", "100", "--senders", "10", "--messages", "2000"],
+    "burst": (["fanout", "--clients", "100", "--senders", "10", "--messages", "1000"],
               ["--messages", "500"]),
-    "steady": (["fanout", "--clients", "1000", "--senders", "10", "--rate", "100", "--messages", "100"],
+    "steady": (["fanout", "--clients", "1000", "--senders", "10", "--rate", "100", "--messages", "60"],
                ["--messages", "30"]),
     "echo": (["echo", "--clients", "50", "--seconds", "5"], ["--seconds", "2"]),
     "connect": (["connect", "--clients", "5000"], ["--clients", "2000"]),
-    "slow-baseline": (["fanout", "--clients", "100", "--senders", "10", "--rate", "2000", "--size", "1024", "--messages", "1600"],
+    "slow-baseline": (["fanout", "--clients", "100", "--senders", "10", "--rate", "2000", "--size", "1024", "--messages", "1000"],
                       ["--messages", "800"]),
-    "slow": (["slow", "--clients", "100", "--senders", "10", "--rate", "2000", "--size", "1024", "--messages", "1600"],
+    "slow": (["slow", "--clients", "100", "--senders", "10", "--rate", "2000", "--size", "1024", "--messages", "1000"],
              ["--messages", "800"]),
 }
 

@@ -240,6 +240,11 @@ fn serve_http(
     (&*stream).write_all(response.as_bytes())?;
     shared.stats.upgrades.fetch_add(1, Relaxed);
     let name = request.query_param("name");
+    // Logged here, before `websocket`'s frame is on the stack: the deepest
+    // call an idle worker ever makes sets how much of its stack stays
+    // resident, and formatting a log line is deep (one page per idle
+    // connection, measured).
+    log::info!("conn={id} peer={peer} route={} open", route.path());
     websocket(stream, peer, id, route, name, rest, shared)
 }
 
@@ -398,7 +403,6 @@ fn websocket(
     stream.set_write_timeout(Some(config.write_timeout))?;
     shared.set_outbound(id, &out);
     shared.stats.open_websockets.fetch_add(1, Relaxed);
-    log::info!("conn={id} peer={peer} route={} open", route.path());
 
     let max_message = match route {
         Route::Chat => config.max_message,
