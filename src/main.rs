@@ -172,22 +172,26 @@ fn number(v: &str, bad: &dyn Fn(&str, &str) -> String) -> Result<usize, String> 
     v.parse().map_err(|_| bad("a whole number", v))
 }
 
-/// `65536`, `64KiB`, `64k`, `16MiB`, `16m`.
-fn size(v: &str, bad: &dyn Fn(&str, &str) -> String) -> Result<u64, String> {
+/// Split `64KiB` into 64 and `kib` (the unit lowercased; empty if none).
+fn number_and_unit(v: &str) -> Option<(u64, String)> {
     let lower = v.trim().to_ascii_lowercase();
     let split = lower
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(lower.len());
     let (digits, unit) = lower.split_at(split);
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| bad("a size (like 65536, 64KiB, 16MiB)", v))?;
-    let scale = match unit {
+    Some((digits.parse().ok()?, unit.to_owned()))
+}
+
+/// `65536`, `64KiB`, `64k`, `16MiB`, `16m`.
+fn size(v: &str, bad: &dyn Fn(&str, &str) -> String) -> Result<u64, String> {
+    let what = "a size (like 65536, 64KiB, 16MiB)";
+    let (n, unit) = number_and_unit(v).ok_or_else(|| bad(what, v))?;
+    let scale: u64 = match unit.as_str() {
         "" | "b" => 1,
         "k" | "kb" | "kib" => 1024,
         "m" | "mb" | "mib" => 1024 * 1024,
         "g" | "gb" | "gib" => 1024 * 1024 * 1024,
-        _ => return Err(bad("a size (like 65536, 64KiB, 16MiB)", v)),
+        _ => return Err(bad(what, v)),
     };
     n.checked_mul(scale)
         .ok_or_else(|| bad("a size that fits in 64 bits", v))
@@ -195,19 +199,13 @@ fn size(v: &str, bad: &dyn Fn(&str, &str) -> String) -> Result<u64, String> {
 
 /// `10s`, `500ms`, `2m`, or a plain number of seconds.
 fn duration(v: &str, bad: &dyn Fn(&str, &str) -> String) -> Result<Duration, String> {
-    let lower = v.trim().to_ascii_lowercase();
-    let split = lower
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(lower.len());
-    let (digits, unit) = lower.split_at(split);
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| bad("a duration (like 500ms, 10s, 2m)", v))?;
-    match unit {
+    let what = "a duration (like 500ms, 10s, 2m)";
+    let (n, unit) = number_and_unit(v).ok_or_else(|| bad(what, v))?;
+    match unit.as_str() {
         "ms" => Ok(Duration::from_millis(n)),
         "" | "s" => Ok(Duration::from_secs(n)),
-        "m" | "min" => Ok(Duration::from_secs(n * 60)),
-        _ => Err(bad("a duration (like 500ms, 10s, 2m)", v)),
+        "m" | "min" => Ok(Duration::from_secs(n.saturating_mul(60))),
+        _ => Err(bad(what, v)),
     }
 }
 
@@ -240,6 +238,19 @@ mod tests {
         assert_eq!(c.max_connections, 4);
         assert_eq!(c.thread_stack, 256 * 1024);
         assert_eq!(c.ping_interval, Duration::from_millis(500));
+    }
+
+    #[test]
+    fn sizes_and_durations_take_units() {
+        let bad = |what: &str, v: &str| format!("{v} is not {what}");
+        assert_eq!(size("65536", &bad), Ok(65536));
+        assert_eq!(size("64KiB", &bad), Ok(64 * 1024));
+        assert_eq!(size("16m", &bad), Ok(16 * 1024 * 1024));
+        assert!(size("12 parsecs", &bad).is_err());
+        assert_eq!(duration("500ms", &bad), Ok(Duration::from_millis(500)));
+        assert_eq!(duration("10", &bad), Ok(Duration::from_secs(10)));
+        assert_eq!(duration("2m", &bad), Ok(Duration::from_secs(120)));
+        assert!(duration("soon", &bad).is_err());
     }
 
     #[test]
