@@ -134,3 +134,47 @@ fn frames_sent_right_behind_the_handshake_are_not_lost() {
     assert!(raw.read_http_head().starts_with("HTTP/1.1 101"));
     assert_eq!(raw.read_text(), "eager");
 }
+
+#[test]
+fn fragments_sent_by_tungstenite_come_back_as_one_message() {
+    use tungstenite::protocol::frame::coding::{Data, OpCode as TOp};
+    use tungstenite::protocol::frame::Frame;
+    let server = start(|_| {});
+    let mut ws = tungstenite(server.local_addr(), "/echo");
+    ws.write(Message::Frame(Frame::message(
+        b"Hel".to_vec(),
+        TOp::Data(Data::Text),
+        false,
+    )))
+    .unwrap();
+    ws.write(Message::Frame(Frame::message(
+        b"lo, ".to_vec(),
+        TOp::Data(Data::Continue),
+        false,
+    )))
+    .unwrap();
+    ws.write(Message::Frame(Frame::message(
+        "κόσμε".as_bytes().to_vec(),
+        TOp::Data(Data::Continue),
+        true,
+    )))
+    .unwrap();
+    ws.flush().unwrap();
+    assert_eq!(ws.read().unwrap(), Message::text("Hello, κόσμε"));
+    let data: Vec<u8> = (0..200_000u32).map(|i| i as u8).collect();
+    let (a, b) = data.split_at(70_000);
+    ws.write(Message::Frame(Frame::message(
+        a.to_vec(),
+        TOp::Data(Data::Binary),
+        false,
+    )))
+    .unwrap();
+    ws.write(Message::Frame(Frame::message(
+        b.to_vec(),
+        TOp::Data(Data::Continue),
+        true,
+    )))
+    .unwrap();
+    ws.flush().unwrap();
+    assert_eq!(ws.read().unwrap(), Message::binary(data));
+}

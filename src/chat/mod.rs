@@ -39,10 +39,12 @@ pub type Frame = Arc<[u8]>;
 
 /// Where a member's frames go: a connection's write queue.
 pub trait Sink: Send + Sync {
-    /// Queue a frame without blocking. False if the connection is closing
-    /// or its queue overflowed (which cuts it off).
+    /// Queue a frame without blocking and without touching the socket
+    /// (the caller holds the registry lock). False if the connection is
+    /// closing or its queue overflowed (which cuts it off).
     fn queue(&self, frame: Frame) -> bool;
-    /// Write what is queued, without blocking for long.
+    /// Write what is queued (or finish a cut-off), without blocking for
+    /// long; called with no lock held.
     fn flush(&self);
 }
 

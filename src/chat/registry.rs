@@ -112,7 +112,9 @@ impl Registry {
             return false;
         };
         let queued = member.sink.queue(Arc::clone(frame));
-        if queued && member.outbox_mark != outbox.id {
+        // Noted even when refused: a refusal may be an overflow cut-off,
+        // whose socket work the flush does (after the lock is released).
+        if member.outbox_mark != outbox.id {
             member.outbox_mark = outbox.id;
             outbox.sinks.push(Arc::clone(&member.sink));
         }

@@ -22,8 +22,9 @@
 //!          connection is behind, which blocks in write until the queue is
 //!          empty and then exits.
 //!  overflow: the queue is full. The connection is a slow consumer: its
-//!          queue is dropped, Close 1008 is sent if the socket takes it, and
-//!          the TCP connection is shut down. Nobody waits for it.
+//!          queue is dropped, and the next flush (outside any lock) sends
+//!          Close 1008 if the socket takes it and shuts the TCP connection
+//!          down. Nobody waits for it.
 //! ```
 //!
 //! The turn is an atomic flag, not a lock held across the write, so a
@@ -117,6 +118,8 @@ pub struct Outbound {
     close_written: AtomicBool,
     /// The connection is broken or cut off: drop every frame.
     dead: AtomicBool,
+    /// Cut off, and the socket not yet shut: the next flush does it.
+    cut_pending: AtomicBool,
     /// Backpressure for the connection's own worker.
     space: Condvar,
     space_lock: Mutex<()>,
@@ -162,6 +165,7 @@ impl Outbound {
             close_code: AtomicU16::new(0),
             close_written: AtomicBool::new(false),
             dead: AtomicBool::new(false),
+            cut_pending: AtomicBool::new(false),
             space: Condvar::new(),
             space_lock: Mutex::new(()),
             space_waiters: AtomicUsize::new(0),
@@ -247,6 +251,10 @@ impl Outbound {
     /// Write what is queued if nobody else is writing, without blocking.
     /// If the socket is full, a drain thread takes over.
     pub fn flush(self: &Arc<Self>) {
+        if self.cut_pending.swap(false, SeqCst) {
+            self.finish_cut_off();
+            return;
+        }
         if self.take_turn() {
             self.write_turn(Mode::NonBlocking);
         }
@@ -256,9 +264,10 @@ impl Outbound {
     /// and flushes after it; the tests send one frame at a time.)
     #[cfg(test)]
     pub fn send(self: &Arc<Self>, frame: Bytes) -> Result<(), SendError> {
-        self.queue(frame)?;
+        let queued = self.queue(frame);
+        // Also after a refusal: an overflow leaves its socket work to flush.
         self.flush();
-        Ok(())
+        queued
     }
 
     /// Send a frame from the connection's own worker thread.
@@ -554,9 +563,11 @@ impl Outbound {
         }
     }
 
-    /// The queue overflowed: this reader is too slow. Drop its queue, send
-    /// Close 1008 if the socket takes it now, and shut the connection down
-    /// so its worker and any drain thread finish. Nobody waits for it.
+    /// The queue overflowed: this reader is too slow. Mark it dead (1008),
+    /// drop its queue, and leave the socket work (Close 1008 if the socket
+    /// takes it, then shutdown) to the next [`flush`](Outbound::flush): a
+    /// router calls this while it holds its lock, where no socket is
+    /// touched. Nobody waits for the slow reader either way.
     fn cut_off(&self) {
         if self.dead.swap(true, SeqCst) {
             return;
@@ -572,6 +583,14 @@ impl Outbound {
             SeqCst,
             SeqCst,
         );
+        // Only the queue: what the turn holder has in hand, it drops itself
+        // when it sees `dead` (its write fails at once after the shutdown).
+        self.discard_queue();
+        self.cut_pending.store(true, SeqCst);
+    }
+
+    /// The socket half of a cut-off, outside any lock.
+    fn finish_cut_off(&self) {
         // If nobody holds the turn, the socket is at a frame boundary and
         // the Close can go out before the shutdown.
         if self.take_turn() {
@@ -581,10 +600,8 @@ impl Outbound {
                 .send_with_flags(&frame, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL);
             self.writing.store(false, SeqCst);
         }
+        // Wakes the worker's read and any drain thread's write.
         let _ = self.socket.shutdown(Shutdown::Both);
-        // Only the queue: what the turn holder has in hand, it drops itself
-        // when it sees `dead` (its write fails at once after the shutdown).
-        self.discard_queue();
     }
 }
 
