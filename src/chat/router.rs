@@ -32,7 +32,7 @@ pub fn route(chat: &Chat, reg: &mut Registry, out: &mut Outbox, from: ClientId, 
             let everyone: Vec<ClientId> = reg.members.keys().copied().collect();
             let m = message("broadcast", &sender_name, None, None, &text);
             let (seq, delivered, json) = deliver(chat, reg, out, &everyone, m);
-            reg.broadcasts.push(seq, json);
+            reg.broadcasts.push(seq, Arc::from(json));
             ack_message(chat, reg, out, from, id, seq, delivered, None);
             Ok(())
         }
@@ -106,7 +106,7 @@ pub fn route(chat: &Chat, reg: &mut Registry, out: &mut Outbox, from: ClientId, 
                 let m = message("publish", &sender_name, None, Some(&topic_name), &text);
                 let (seq, delivered, json) = deliver(chat, reg, out, &subscribers, m);
                 if let Some(t) = reg.topic(&topic) {
-                    t.history.push(seq, json);
+                    t.history.push(seq, Arc::from(json));
                 }
                 ack_message(chat, reg, out, from, id, seq, delivered, None);
                 Ok(())
@@ -184,14 +184,15 @@ fn message<'a>(
 }
 
 /// Give a message the next `seq` and the time, encode it once, and queue
-/// the frame for every target. Returns (seq, how many took it, the JSON).
+/// the frame for every target. Returns (seq, how many took it, the JSON,
+/// for the streams that keep history).
 fn deliver(
     chat: &Chat,
     reg: &mut Registry,
     out: &mut Outbox,
     targets: &[ClientId],
     mut m: MessageOut,
-) -> (u64, usize, Arc<str>) {
+) -> (u64, usize, String) {
     reg.seq += 1;
     reg.routed += 1;
     m.seq = reg.seq;
@@ -199,7 +200,7 @@ fn deliver(
     let json = wire::to_json(&m);
     let frame = (chat.encode)(&json);
     let delivered = reg.queue_all(out, targets.iter().copied(), &frame);
-    (m.seq, delivered, Arc::from(json))
+    (m.seq, delivered, json)
 }
 
 /// Queue one JSON text for one member.
