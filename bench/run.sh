@@ -5,7 +5,7 @@
 #   bench/run.sh            quick mode (under 2 minutes)
 #   bench/run.sh full       full mode (under 15 minutes), written to bench/results/DATE.md
 #
-# Installs what it needs: Debian's libpoco-dev (when missing), the npm
+# Installs what it needs: Debian's libpoco-dev and libboost-dev (when missing), the npm
 # package ws into bench/peers/node, and websockets into bench/.venv.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -24,6 +24,15 @@ if [ ! -e /usr/include/Poco/Net/WebSocket.h ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpoco-dev >/dev/null
 fi
 g++ -O2 -std=c++17 "$here/peers/poco/server.cpp" -o "$here/peers/poco/server" -lPocoNet -lPocoFoundation -lpthread
+
+echo "== peer: Boost.Beast"
+if [ ! -e /usr/include/boost/beast.hpp ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libboost-dev >/dev/null
+fi
+# Beast is header-only and takes about 30 s to compile: only when changed.
+if [ ! -x "$here/peers/beast/server" ] || [ "$here/peers/beast/server.cpp" -nt "$here/peers/beast/server" ]; then
+  g++ -O2 -std=c++17 "$here/peers/beast/server.cpp" -o "$here/peers/beast/server" -lpthread
+fi
 
 echo "== peer: Node ws"
 (cd "$here/peers/node" && npm ci --no-audit --no-fund --silent)

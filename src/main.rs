@@ -24,7 +24,7 @@ FLAGS (defaults in brackets; sizes take KiB/MiB, durations ms/s/m):
   --max-frame SIZE            largest frame payload on any route [16MiB]
   --max-message SIZE          largest message on /chat [64KiB]
   --echo-max-message SIZE     largest message on /echo [16MiB]
-  --max-queue N               frames queued for one slow reader before 1008 [1024]
+  --max-queue N               frames queued for one slow reader before 1008 [4096]
   --max-queue-bytes SIZE      bytes queued for one slow reader before 1008 [4MiB]
   --write-timeout DUR         drop a connection whose socket takes no byte this long [30s]
   --ping-interval DUR         ping a connection quiet this long [30s]

@@ -29,7 +29,9 @@ fn serve(stream: TcpStream, clients: Clients, id: usize) {
         path = req.uri().path().to_owned();
         Ok(resp)
     };
-    let Ok(mut ws) = tungstenite::accept_hdr(stream.try_clone().expect("clone"), callback) else { return };
+    let Ok(mut ws) = tungstenite::accept_hdr(stream.try_clone().expect("clone"), callback) else {
+        return;
+    };
     let (tx, rx) = channel::<Arc<[u8]>>();
     let writer_stream = stream.try_clone().expect("clone");
     let writer = std::thread::spawn(move || {
@@ -58,7 +60,12 @@ fn serve(stream: TcpStream, clients: Clients, id: usize) {
             Ok(Message::Text(text)) => {
                 let frame = encode(text.as_bytes());
                 if chat {
-                    let targets: Vec<Sender<Arc<[u8]>>> = clients.lock().unwrap().iter().map(|(_, s)| s.clone()).collect();
+                    let targets: Vec<Sender<Arc<[u8]>>> = clients
+                        .lock()
+                        .unwrap()
+                        .iter()
+                        .map(|(_, s)| s.clone())
+                        .collect();
                     for t in targets {
                         let _ = t.send(Arc::clone(&frame));
                     }
@@ -84,7 +91,15 @@ fn serve(stream: TcpStream, clients: Clients, id: usize) {
 
 fn main() {
     let port = std::env::args().nth(1).unwrap_or_else(|| "0".into());
-    let listener = TcpListener::bind(format!("127.0.0.1:{port}")).expect("bind");
+    // A listen backlog of 1024 like the Poco peer (std's 128 drops SYNs when
+    // the connect scenario has 256 handshakes in flight).
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("port");
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    socket.set_reuse_address(true).expect("SO_REUSEADDR");
+    socket.bind(&addr.into()).expect("bind");
+    socket.listen(1024).expect("listen");
+    let listener: TcpListener = socket.into();
     eprintln!("listening on {}", listener.local_addr().unwrap());
     let clients: Clients = Arc::new(Mutex::new(Vec::new()));
     for (id, stream) in listener.incoming().enumerate() {
