@@ -54,7 +54,9 @@ use super::threads::Threads;
 pub type Bytes = Arc<[u8]>;
 
 /// How many frames one vectored write takes at most (Linux allows 1024).
-const MAX_IOV: usize = 64;
+/// A burst fan-out hands each recipient up to 256 frames per flush (see
+/// `batch_messages`), so one `sendmsg` takes them all.
+const MAX_IOV: usize = 256;
 
 /// Why a frame was not queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -452,20 +454,21 @@ impl Outbound {
 
     /// One vectored write of the pending frames; drops the ones written.
     fn write_pending(&self, pending: &mut Pending, mode: Mode) -> io::Result<()> {
-        let mut slices = [IoSlice::new(&[]); MAX_IOV];
-        let mut count = 0;
-        for (i, f) in pending.frames.iter().enumerate().take(MAX_IOV) {
-            let start = if i == 0 { pending.offset } else { 0 };
-            slices[i] = IoSlice::new(&f[start..]);
-            count += 1;
-        }
+        // On the heap, sized to what is pending: a 256-slot array on the
+        // stack would add a page to every worker thread that ever writes.
+        let slices: Vec<IoSlice> = pending
+            .frames
+            .iter()
+            .take(MAX_IOV)
+            .enumerate()
+            .map(|(i, f)| IoSlice::new(&f[if i == 0 { pending.offset } else { 0 }..]))
+            .collect();
         let written = match mode {
-            Mode::NonBlocking => socket2::SockRef::from(&self.socket).send_vectored_with_flags(
-                &slices[..count],
-                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-            )?,
-            Mode::Blocking => (&self.socket).write_vectored(&slices[..count])?,
+            Mode::NonBlocking => socket2::SockRef::from(&self.socket)
+                .send_vectored_with_flags(&slices, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)?,
+            Mode::Blocking => (&self.socket).write_vectored(&slices)?,
         };
+        drop(slices);
         if written == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }
