@@ -109,12 +109,18 @@ def stop(proc):
         proc.wait()
 
 
-def run_one(server, scenario, quick):
+def scenario_args(scenario, quick):
+    """The loadgen arguments of a scenario, with quick mode's overrides."""
     args, quick_args = SCENARIOS[scenario]
     args = list(args)
     if quick:
         for i in range(0, len(quick_args), 2):
             args[args.index(quick_args[i]) + 1] = quick_args[i + 1]
+    return args
+
+
+def run_one(server, scenario, quick):
+    args = scenario_args(scenario, quick)
     proc, addr = start(server)
     try:
         time.sleep(0.3)
@@ -197,7 +203,8 @@ def targets(results, servers, quick):
     if r:
         row("echo round trips/s ≥ 1.2× Poco", r >= 1.2, "%.2f×" % r)
     per_conn, threads = m("connect", sb, "rss_per_conn_kib"), m("connect", sb, "threads")
-    clients = 1000 if quick else 5000
+    connect = scenario_args("connect", quick)
+    clients = int(connect[connect.index("--clients") + 1])
     if per_conn is not None and threads is not None:
         row("≤ 16 KiB RSS per idle connection, one thread each (%d connections)" % clients,
             per_conn <= 16 and threads >= clients, "%.1f KiB, %d threads" % (per_conn, threads))

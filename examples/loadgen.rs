@@ -154,7 +154,6 @@ fn parse_args() -> Result<Args, String> {
     Ok(a)
 }
 
-/// CPU seconds (user + system) of a process from /proc/PID/stat.
 /// CPU time of a process in seconds: (user, kernel), from /proc/PID/stat.
 fn cpu_seconds(pid: &str) -> (f64, f64) {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {

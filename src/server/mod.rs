@@ -123,7 +123,7 @@ impl Server {
                 max_message: config.max_message,
                 rate: config.rate,
                 burst: config.burst,
-                batch_messages: (config.max_queue / 4).clamp(1, 256),
+                batch_messages: (config.max_queue / 4).clamp(1, outbound::MAX_IOV),
                 batch_bytes: (config.max_queue_bytes / 4).clamp(1, 64 * 1024),
             },
             |json| frame::encode(OpCode::Text, json.as_bytes()).into(),

@@ -56,7 +56,7 @@ pub type Bytes = Arc<[u8]>;
 /// How many frames one vectored write takes at most (Linux allows 1024).
 /// A burst fan-out hands each recipient up to 256 frames per flush (see
 /// `batch_messages`), so one `sendmsg` takes them all.
-const MAX_IOV: usize = 256;
+pub(crate) const MAX_IOV: usize = 256;
 
 /// Why a frame was not queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -468,7 +468,6 @@ impl Outbound {
                 .send_vectored_with_flags(&slices, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)?,
             Mode::Blocking => (&self.socket).write_vectored(&slices)?,
         };
-        drop(slices);
         if written == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }
