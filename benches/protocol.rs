@@ -1,6 +1,9 @@
 //! Micro-benchmarks of the protocol layer (criterion), in bytes per second:
-//! frame header decode and encode, masking, a text message through the
-//! session (unmasking + incremental UTF-8 check), and the accept key.
+//! frame header decode and encode, masking, a message through the session
+//! (unmasking, plus the UTF-8 check for text: compare `session_text_message`
+//! with `session_binary_message` for what the check costs, and
+//! `session_text_in_segments` for the check run chunk by chunk as TCP
+//! segments arrive), and the accept key.
 //!
 //!     cargo bench --bench protocol
 
@@ -46,25 +49,69 @@ fn decode_header(c: &mut Criterion) {
     group.finish();
 }
 
-fn session_text(c: &mut Criterion) {
-    let mut group = c.benchmark_group("session_text_message");
+const LIMITS: Limits = Limits {
+    max_frame: 1 << 20,
+    max_message: 1 << 20,
+};
+
+/// Mixed ASCII and multi-byte UTF-8, `size` bytes or a little less.
+fn mixed_text(size: usize) -> String {
+    "κόσμε hello ".chars().cycle().take(size).collect()
+}
+
+/// A whole masked message, as a client sends it, read by a new session.
+fn session_message(c: &mut Criterion, name: &str, opcode: OpCode) {
+    let mut group = c.benchmark_group(name);
     for size in SIZES {
-        // Mixed ASCII and multi-byte UTF-8, masked as a client sends it.
-        let text: String = "κόσμε hello ".chars().cycle().take(size).collect();
-        let wire = encode_masked(true, OpCode::Text, text.as_bytes(), [9, 8, 7, 6]);
-        let limits = Limits {
-            max_frame: 1 << 20,
-            max_message: 1 << 20,
-        };
+        let text = mixed_text(size);
+        let wire = encode_masked(true, opcode, text.as_bytes(), [9, 8, 7, 6]);
         group.throughput(Throughput::Bytes(text.len() as u64));
         group.bench_with_input(BenchmarkId::from_parameter(size), &size, |b, _| {
             b.iter(|| {
-                let mut s = Session::new(limits);
+                let mut s = Session::new(LIMITS);
                 let step = s.read(black_box(&wire)).expect("valid");
                 black_box(step.event)
             })
         });
     }
+    group.finish();
+}
+
+fn session_text(c: &mut Criterion) {
+    session_message(c, "session_text_message", OpCode::Text);
+}
+
+fn session_binary(c: &mut Criterion) {
+    session_message(c, "session_binary_message", OpCode::Binary);
+}
+
+/// A 64 KiB text message arriving in 1460-byte reads (one TCP segment
+/// each), so the UTF-8 check runs per chunk and characters straddle reads.
+fn session_text_segments(c: &mut Criterion) {
+    let text = mixed_text(65536);
+    let wire = encode_masked(true, OpCode::Text, text.as_bytes(), [9, 8, 7, 6]);
+    let mut group = c.benchmark_group("session_text_in_segments");
+    group.throughput(Throughput::Bytes(text.len() as u64));
+    group.bench_function("65536 in 1460-byte reads", |b| {
+        b.iter(|| {
+            let mut s = Session::new(LIMITS);
+            let (mut buf, mut event) = (Vec::new(), None);
+            for segment in wire.chunks(1460) {
+                buf.extend_from_slice(black_box(segment));
+                loop {
+                    let step = s.read(&buf).expect("valid");
+                    buf.drain(..step.consumed);
+                    if step.event.is_some() {
+                        event = step.event;
+                    }
+                    if step.consumed == 0 || buf.is_empty() {
+                        break;
+                    }
+                }
+            }
+            black_box(event.expect("the whole message"))
+        })
+    });
     group.finish();
 }
 
@@ -83,6 +130,8 @@ criterion_group!(
     encode,
     decode_header,
     session_text,
+    session_binary,
+    session_text_segments,
     handshake_key
 );
 criterion_main!(benches);

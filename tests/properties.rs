@@ -73,6 +73,40 @@ proptest! {
         prop_assert_eq!(events, vec![Event::Message(Message::Binary(payload))]);
     }
 
+    /// §8.1: a text message, split into fragments and read in pieces at
+    /// random, is delivered exactly when its bytes are UTF-8 (whichever
+    /// chunk a bad or cut-off sequence lands in), and is then unchanged.
+    #[test]
+    fn text_is_accepted_exactly_when_it_is_utf8(
+        bytes in prop_oneof![
+            any::<String>().prop_map(String::into_bytes),
+            proptest::collection::vec(any::<u8>(), 0..200),
+            // Valid text with one byte cut off its end or changed.
+            (any::<String>(), any::<u8>(), any::<bool>()).prop_map(|(t, b, cut)| {
+                let mut v = t.into_bytes();
+                if cut { v.pop(); } else if let Some(last) = v.last_mut() { *last = b; }
+                v
+            }),
+        ],
+        fragments in 1usize..4,
+        cut in 1usize..40,
+        key in any::<[u8; 4]>(),
+    ) {
+        let size = bytes.len().div_ceil(fragments).max(1);
+        let parts: Vec<&[u8]> = if bytes.is_empty() { vec![&[]] } else { bytes.chunks(size).collect() };
+        let mut wire = Vec::new();
+        for (i, part) in parts.iter().enumerate() {
+            let op = if i == 0 { OpCode::Text } else { OpCode::Continuation };
+            wire.extend(encode_masked(i + 1 == parts.len(), op, part, key));
+        }
+        let mut s = Session::new(Limits { max_frame: 4096, max_message: 4096 });
+        let got = feed_in_pieces(&mut s, &wire, cut);
+        match String::from_utf8(bytes) {
+            Ok(text) => prop_assert_eq!(got, Ok(vec![Event::Message(Message::Text(text))])),
+            Err(_) => prop_assert_eq!(got, Err(Error::InvalidUtf8)),
+        }
+    }
+
     /// Random bytes, in random pieces: the session returns errors or
     /// events, never panics, and never stores more than its limits.
     #[test]

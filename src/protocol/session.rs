@@ -234,7 +234,12 @@ impl Session {
         let start = message.data.len();
         message.data.extend_from_slice(chunk);
         frame::apply_mask(&mut message.data[start..], key, offset);
-        if message.text {
+        // Text is checked as it arrives, so a bad sequence fails the
+        // connection at once (§8.1). The chunk that ends the message is left
+        // to `finish_frame`, whose `String::from_utf8` checks it anyway: a
+        // message that arrives in one read is checked once, not twice.
+        let last = header.fin && offset as u64 + chunk.len() as u64 == header.payload_len;
+        if message.text && !last {
             check_utf8_prefix(message)?;
         }
         Ok(())
@@ -257,10 +262,8 @@ impl Session {
                 if !message.text {
                     return Ok(Some(Event::Message(Message::Binary(message.data))));
                 }
-                // A sequence cut off by the end of the message is invalid.
-                if message.utf8_ok != message.data.len() {
-                    return Err(Error::InvalidUtf8);
-                }
+                // Checks the whole message, the last chunk for the first
+                // time; a sequence cut off by the end of the message fails.
                 let text = String::from_utf8(message.data).map_err(|_| Error::InvalidUtf8)?;
                 Ok(Some(Event::Message(Message::Text(text))))
             }
@@ -409,6 +412,22 @@ mod tests {
         let wire = masked(false, OpCode::Text, &payload);
         let cut = wire.len() - 20;
         assert_eq!(feed(&mut s, &wire[..cut]), Err(Error::InvalidUtf8));
+    }
+
+    #[test]
+    fn invalid_utf8_in_a_frame_read_at_once_fails() {
+        let mut s = Session::new(LIMITS);
+        let wire = masked(true, OpCode::Text, &[b'o', b'k', 0xc0, 0xaf]);
+        assert_eq!(feed(&mut s, &wire), Err(Error::InvalidUtf8));
+    }
+
+    #[test]
+    fn half_a_character_then_an_empty_final_fragment_is_invalid() {
+        let euro = "€".as_bytes(); // E2 82 AC
+        let mut s = Session::new(LIMITS);
+        let mut wire = masked(false, OpCode::Text, &euro[..2]);
+        wire.extend(masked(true, OpCode::Continuation, b""));
+        assert_eq!(feed(&mut s, &wire), Err(Error::InvalidUtf8));
     }
 
     #[test]
