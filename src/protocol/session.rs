@@ -6,7 +6,7 @@
 //!                              │
 //!   header ─► rules (mask, limits, continuation order)
 //!   payload ─► unmask ─► control buffer (≤125 B) or message buffer
-//!                        └─ text: UTF-8 checked as each chunk arrives
+//!                        └─ text: UTF-8 checked once, as each chunk arrives
 //!   FIN ─► Event::Message / Ping / Pong / Close
 //! ```
 //!
@@ -79,11 +79,24 @@ struct InFrame {
 
 /// The data message being assembled from fragments.
 #[derive(Debug)]
-struct InMessage {
-    text: bool,
-    data: Vec<u8>,
-    /// `data[..utf8_ok]` is known to be valid UTF-8 (text only).
-    utf8_ok: usize,
+enum InMessage {
+    Binary(Vec<u8>),
+    /// Text is checked once, as it arrives, and kept as a `String`.
+    Text {
+        checked: String,
+        /// The start of a character cut by the end of the last chunk (at
+        /// most 3 bytes): checked when the next chunk completes it.
+        cut: Vec<u8>,
+    },
+}
+
+impl InMessage {
+    fn len(&self) -> usize {
+        match self {
+            InMessage::Binary(data) => data.len(),
+            InMessage::Text { checked, cut } => checked.len() + cut.len(),
+        }
+    }
 }
 
 /// Receiving side of one server connection.
@@ -178,7 +191,7 @@ impl Session {
                 let Some(message) = &self.message else {
                     return Err(Error::UnexpectedContinuation);
                 };
-                let size = message.data.len() as u64 + header.payload_len;
+                let size = message.len() as u64 + header.payload_len;
                 if size > self.limits.max_message {
                     let max = self.limits.max_message;
                     return Err(Error::MessageTooBig { size, max });
@@ -197,10 +210,12 @@ impl Session {
                         max,
                     });
                 }
-                self.message = Some(InMessage {
-                    text: header.opcode == OpCode::Text,
-                    data: Vec::new(),
-                    utf8_ok: 0,
+                self.message = Some(match header.opcode {
+                    OpCode::Text => InMessage::Text {
+                        checked: String::new(),
+                        cut: Vec::new(),
+                    },
+                    _ => InMessage::Binary(Vec::new()),
                 });
             }
             // §5.4: "Control frames MAY be injected in the middle of a
@@ -228,21 +243,22 @@ impl Session {
             frame::apply_mask(&mut self.control[start..], key, offset);
             return Ok(());
         }
-        let Some(message) = self.message.as_mut() else {
-            return Ok(());
-        };
-        let start = message.data.len();
-        message.data.extend_from_slice(chunk);
-        frame::apply_mask(&mut message.data[start..], key, offset);
-        // Text is checked as it arrives, so a bad sequence fails the
-        // connection at once (§8.1). The chunk that ends the message is left
-        // to `finish_frame`, whose `String::from_utf8` checks it anyway: a
-        // message that arrives in one read is checked once, not twice.
-        let last = header.fin && offset as u64 + chunk.len() as u64 == header.payload_len;
-        if message.text && !last {
-            check_utf8_prefix(message)?;
+        match self.message.as_mut() {
+            None => Ok(()),
+            Some(InMessage::Binary(data)) => {
+                let start = data.len();
+                data.extend_from_slice(chunk);
+                frame::apply_mask(&mut data[start..], key, offset);
+                Ok(())
+            }
+            Some(InMessage::Text { checked, cut }) => {
+                // Unmask after the cut character, if any, so it completes.
+                let start = cut.len();
+                cut.extend_from_slice(chunk);
+                frame::apply_mask(&mut cut[start..], key, offset);
+                take_text(checked, cut)
+            }
         }
-        Ok(())
     }
 
     /// A frame's last payload byte arrived: emit what it completes.
@@ -256,33 +272,59 @@ impl Session {
                 if !header.fin {
                     return Ok(None);
                 }
-                let Some(message) = self.message.take() else {
-                    return Ok(None);
-                };
-                if !message.text {
-                    return Ok(Some(Event::Message(Message::Binary(message.data))));
+                match self.message.take() {
+                    None => Ok(None),
+                    Some(InMessage::Binary(data)) => {
+                        Ok(Some(Event::Message(Message::Binary(data))))
+                    }
+                    // A character cut off by the end of the message is invalid.
+                    Some(InMessage::Text { cut, .. }) if !cut.is_empty() => Err(Error::InvalidUtf8),
+                    Some(InMessage::Text { checked, .. }) => {
+                        Ok(Some(Event::Message(Message::Text(checked))))
+                    }
                 }
-                // Checks the whole message, the last chunk for the first
-                // time; a sequence cut off by the end of the message fails.
-                let text = String::from_utf8(message.data).map_err(|_| Error::InvalidUtf8)?;
-                Ok(Some(Event::Message(Message::Text(text))))
             }
         }
     }
 }
 
-/// Check the bytes of a text message that arrived since the last check.
+/// Check newly arrived text (`bytes`: a cut character from the last chunk,
+/// then this chunk, unmasked) and move it into `checked`. Whatever ends in
+/// the middle of a character stays in `bytes` for the next chunk.
 ///
-/// `from_utf8` tells two failures apart: `error_len() == Some(_)` is a byte
-/// sequence that can never become valid (fail now), `None` is a sequence
-/// cut off by the end of the input (wait for the next bytes).
-fn check_utf8_prefix(message: &mut InMessage) -> Result<(), Error> {
-    match std::str::from_utf8(&message.data[message.utf8_ok..]) {
-        Ok(_) => message.utf8_ok = message.data.len(),
-        Err(e) if e.error_len().is_some() => return Err(Error::InvalidUtf8),
-        Err(e) => message.utf8_ok += e.valid_up_to(),
+/// Every byte is checked once. `from_utf8` tells two failures apart:
+/// `error_len() == Some(_)` is a sequence that can never become valid (fail
+/// now, §8.1), `None` one cut off by the end of the input. The cut is
+/// found first, so the whole characters before it are checked only once.
+fn take_text(checked: &mut String, bytes: &mut Vec<u8>) -> Result<(), Error> {
+    let whole = bytes.len() - cut_character_len(bytes);
+    let text = std::str::from_utf8(&bytes[..whole]).map_err(|_| Error::InvalidUtf8)?;
+    checked.push_str(text);
+    bytes.drain(..whole);
+    match std::str::from_utf8(bytes) {
+        Err(e) if e.error_len().is_some() => Err(Error::InvalidUtf8),
+        _ => Ok(()),
     }
-    Ok(())
+}
+
+/// How many bytes at the end of `bytes` start a character the next chunk
+/// may complete: a lead byte followed by fewer continuation bytes
+/// (`10xxxxxx`) than it announces. Whether they can really complete is
+/// for `from_utf8` to say.
+fn cut_character_len(bytes: &[u8]) -> usize {
+    for back in 1..=bytes.len().min(3) {
+        let byte = bytes[bytes.len() - back];
+        if byte & 0b1100_0000 != 0b1000_0000 {
+            let announced = match byte {
+                0b1100_0000..=0b1101_1111 => 2,
+                0b1110_0000..=0b1110_1111 => 3,
+                0b1111_0000..=0b1111_0111 => 4,
+                _ => 1,
+            };
+            return if announced > back { back } else { 0 };
+        }
+    }
+    0
 }
 
 #[cfg(test)]
