@@ -13,6 +13,16 @@ root="$(dirname "$here")"
 mode="${1:-quick}"
 shift || true
 
+# A C++ peer (DIR/server.cpp -> DIR/server) is compiled only when its
+# source changed: Beast is header-only and takes about 30 s.
+compile() {
+  local dir="$1"
+  shift
+  if [ ! -x "$dir/server" ] || [ "$dir/server.cpp" -nt "$dir/server" ]; then
+    g++ -O2 -std=c++17 "$dir/server.cpp" -o "$dir/server" "$@"
+  fi
+}
+
 echo "== building Switchboard and the load generator"
 (cd "$root" && cargo build --release --quiet && cargo build --release --quiet --example loadgen)
 
@@ -23,16 +33,13 @@ echo "== peer: Poco C++"
 if [ ! -e /usr/include/Poco/Net/WebSocket.h ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpoco-dev >/dev/null
 fi
-g++ -O2 -std=c++17 "$here/peers/poco/server.cpp" -o "$here/peers/poco/server" -lPocoNet -lPocoFoundation -lpthread
+compile "$here/peers/poco" -lPocoNet -lPocoFoundation -lpthread
 
 echo "== peer: Boost.Beast"
 if [ ! -e /usr/include/boost/beast.hpp ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libboost-dev >/dev/null
 fi
-# Beast is header-only and takes about 30 s to compile: only when changed.
-if [ ! -x "$here/peers/beast/server" ] || [ "$here/peers/beast/server.cpp" -nt "$here/peers/beast/server" ]; then
-  g++ -O2 -std=c++17 "$here/peers/beast/server.cpp" -o "$here/peers/beast/server" -lpthread
-fi
+compile "$here/peers/beast" -lpthread
 
 echo "== peer: Node ws"
 (cd "$here/peers/node" && npm ci --no-audit --no-fund --silent)

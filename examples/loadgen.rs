@@ -550,11 +550,11 @@ fn traffic(args: &Args, pid: Option<&str>) {
         std::thread::sleep(Duration::from_millis(10));
     }
     // Let connect-time traffic (welcomes, presence events) finish first:
-    // wait until nothing has arrived for 500 ms (at most 30 s).
+    // wait until nothing has arrived for 300 ms (at most 30 s).
     let settle = Instant::now();
     let mut quiet_since = Instant::now();
     let mut seen = shared.received.load(Relaxed);
-    while quiet_since.elapsed() < Duration::from_millis(500)
+    while quiet_since.elapsed() < Duration::from_millis(300)
         && settle.elapsed() < Duration::from_secs(30)
     {
         std::thread::sleep(Duration::from_millis(50));
@@ -609,8 +609,9 @@ fn traffic(args: &Args, pid: Option<&str>) {
     let hist = shared.hist.lock().unwrap().clone();
     let secs = elapsed.as_secs_f64();
     let cut_off = slow.map(|mut s| {
-        // Drain what it was sent; a server that cut it off ends the stream.
-        let _ = s.set_read_timeout(Some(Duration::from_secs(3)));
+        // Drain what it was sent; a server that cut it off ends the stream,
+        // one that did not goes quiet (1 s without a byte).
+        let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
         let mut sink = vec![0u8; 1 << 16];
         loop {
             match s.read(&mut sink) {
