@@ -228,7 +228,7 @@ impl Outbound {
         let bytes = self.queued_bytes.fetch_add(len, SeqCst) + len;
         let frames = self.queued_frames.fetch_add(1, SeqCst) + 1;
         if bytes > self.max_bytes || frames > self.max_frames {
-            self.unqueued(len);
+            self.unqueued(len, 1);
             self.cut_off();
             return Err(SendError::Overflow);
         }
@@ -430,7 +430,7 @@ impl Outbound {
             }
             while pending.frames.len() < MAX_IOV {
                 match self.rx.try_recv() {
-                    Ok(f) if self.close_written.load(SeqCst) => self.unqueued(f.len()),
+                    Ok(f) if self.close_written.load(SeqCst) => self.unqueued(f.len(), 1),
                     Ok(f) => pending.frames.push_back(f),
                     Err(_) => break,
                 }
@@ -472,6 +472,9 @@ impl Outbound {
             return Err(io::ErrorKind::WriteZero.into());
         }
         self.stats.add_written(written);
+        // The queue's counters are shared with every router thread: one
+        // update per write, not one per frame.
+        let (mut bytes, mut frames) = (0, 0);
         let mut left = written;
         while left > 0 {
             let Some(front) = pending.frames.front() else {
@@ -488,7 +491,8 @@ impl Outbound {
                 .frames
                 .pop_front()
                 .unwrap_or_else(|| Arc::from(&[][..]));
-            self.unqueued(done.len());
+            bytes += done.len();
+            frames += 1;
             if self
                 .close_frame
                 .get()
@@ -497,6 +501,7 @@ impl Outbound {
                 self.after_close_written(pending);
             }
         }
+        self.unqueued(bytes, frames);
         Ok(())
     }
 
@@ -505,25 +510,25 @@ impl Outbound {
     fn after_close_written(&self, pending: &mut Pending) {
         self.close_written.store(true, SeqCst);
         for f in pending.frames.drain(..) {
-            self.unqueued(f.len());
+            self.unqueued(f.len(), 1);
         }
         while let Ok(f) = self.rx.try_recv() {
-            self.unqueued(f.len());
+            self.unqueued(f.len(), 1);
         }
         let _ = self.socket.shutdown(Shutdown::Write);
     }
 
-    /// A frame of `len` bytes left the queue (written or dropped).
-    fn unqueued(&self, len: usize) {
-        self.queued_bytes.fetch_sub(len, SeqCst);
-        self.queued_frames.fetch_sub(1, SeqCst);
+    /// `frames` frames, `bytes` bytes in all, left the queue (written or dropped).
+    fn unqueued(&self, bytes: usize, frames: usize) {
+        self.queued_bytes.fetch_sub(bytes, SeqCst);
+        self.queued_frames.fetch_sub(frames, SeqCst);
     }
 
     /// Drop everything: only the turn holder calls this.
     fn discard_all(&self) {
         let mut pending = self.pending.lock();
         for f in pending.frames.drain(..) {
-            self.unqueued(f.len());
+            self.unqueued(f.len(), 1);
         }
         pending.offset = 0;
         drop(pending);
@@ -532,7 +537,7 @@ impl Outbound {
 
     fn discard_queue(&self) {
         while let Ok(f) = self.rx.try_recv() {
-            self.unqueued(f.len());
+            self.unqueued(f.len(), 1);
         }
         self.notify_space();
     }
