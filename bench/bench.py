@@ -67,8 +67,8 @@ SCENARIOS = {
 # - slow: Switchboard with and without a client that never reads (p99 at
 #   ~1.3 ms moves by 10-20% between identical runs);
 # - burst: Switchboard and the tungstenite peer, whose burst rate is bimodal
-#   (1.3M to 4.9M deliveries/s between identical runs; Switchboard's 2.5M to
-#   4.3M), so three rounds can land either way.
+#   (1.0M to 7.0M deliveries/s between identical runs), so three rounds can
+#   land either way.
 EXTRA = [("switchboard", "slow-baseline"), ("switchboard", "slow"),
          ("switchboard", "burst"), ("tungstenite", "burst")]
 EXTRA_ROUNDS = 6

@@ -292,10 +292,11 @@ impl Session {
 /// then this chunk, unmasked) and move it into `checked`. Whatever ends in
 /// the middle of a character stays in `bytes` for the next chunk.
 ///
-/// Every byte is checked once. `from_utf8` tells two failures apart:
-/// `error_len() == Some(_)` is a sequence that can never become valid (fail
-/// now, §8.1), `None` one cut off by the end of the input. The cut is
-/// found first, so the whole characters before it are checked only once.
+/// The cut is found first, so every whole character is checked once (the
+/// up to 3 bytes of a cut one are looked at again when it completes).
+/// `from_utf8` tells two failures apart: `error_len() == Some(_)` is a
+/// sequence that can never become valid (fail now, §8.1), `None` one cut
+/// off by the end of the input.
 fn take_text(checked: &mut String, bytes: &mut Vec<u8>) -> Result<(), Error> {
     let whole = bytes.len() - cut_character_len(bytes);
     let text = std::str::from_utf8(&bytes[..whole]).map_err(|_| Error::InvalidUtf8)?;
