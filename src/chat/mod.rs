@@ -199,13 +199,7 @@ impl Chat {
             old,
         };
         let frame = (self.encode)(&wire::to_json(&presence));
-        let others: Vec<ClientId> = reg
-            .members
-            .keys()
-            .copied()
-            .filter(|c| *c != subject)
-            .collect();
-        reg.queue_all(out, others, &frame);
+        reg.queue_everyone(out, &frame, Some(subject));
     }
 
     /// Members connected now.

@@ -24,6 +24,21 @@ pub struct Member {
     outbox_mark: u64,
 }
 
+impl Member {
+    /// Queue `frame` for this member; true if it was queued. Its sink goes
+    /// into `outbox` once per batch, to be flushed after the lock.
+    fn queue(&mut self, outbox: &mut Outbox, frame: &Frame) -> bool {
+        let queued = self.sink.queue(Arc::clone(frame));
+        // Noted even when refused: a refusal may be an overflow cut-off,
+        // whose socket work the flush does (after the lock is released).
+        if self.outbox_mark != outbox.id {
+            self.outbox_mark = outbox.id;
+            outbox.sinks.push(Arc::clone(&self.sink));
+        }
+        queued
+    }
+}
+
 /// One topic: its subscribers and its history stream.
 pub struct Topic {
     /// The name in the case it was first used.
@@ -108,17 +123,26 @@ impl Registry {
     /// Queue `frame` for one member; true if it was queued. The sink to
     /// flush goes into `outbox`.
     pub fn queue(&mut self, outbox: &mut Outbox, id: ClientId, frame: &Frame) -> bool {
-        let Some(member) = self.members.get_mut(&id) else {
-            return false;
-        };
-        let queued = member.sink.queue(Arc::clone(frame));
-        // Noted even when refused: a refusal may be an overflow cut-off,
-        // whose socket work the flush does (after the lock is released).
-        if member.outbox_mark != outbox.id {
-            member.outbox_mark = outbox.id;
-            outbox.sinks.push(Arc::clone(&member.sink));
-        }
-        queued
+        self.members
+            .get_mut(&id)
+            .is_some_and(|member| member.queue(outbox, frame))
+    }
+
+    /// Queue `frame` for every member but `except`, walking the members
+    /// once (no list of ids, no lookup per recipient); returns how many
+    /// took it.
+    pub fn queue_everyone(
+        &mut self,
+        outbox: &mut Outbox,
+        frame: &Frame,
+        except: Option<ClientId>,
+    ) -> usize {
+        self.members
+            .iter_mut()
+            .filter(|(id, _)| Some(**id) != except)
+            .map(|(_, member)| member.queue(outbox, frame))
+            .filter(|&queued| queued)
+            .count()
     }
 
     /// Queue `frame` for each of `ids`; returns how many took it.

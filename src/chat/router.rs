@@ -29,9 +29,8 @@ pub fn route(chat: &Chat, reg: &mut Registry, out: &mut Outbox, from: ClientId, 
     let id = msg.id.as_ref();
     let result = match msg.body {
         Body::Broadcast { text } => {
-            let everyone: Vec<ClientId> = reg.members.keys().copied().collect();
             let m = message("broadcast", &sender_name, None, None, &text);
-            let (seq, delivered, json) = deliver(chat, reg, out, &everyone, m);
+            let (seq, delivered, json) = deliver(chat, reg, out, Targets::Everyone, m);
             reg.broadcasts.push(seq, Arc::from(json));
             ack_message(chat, reg, out, from, id, seq, delivered, None);
             Ok(())
@@ -55,7 +54,7 @@ pub fn route(chat: &Chat, reg: &mut Registry, out: &mut Outbox, from: ClientId, 
                     None,
                     &text,
                 );
-                let (seq, delivered, _) = deliver(chat, reg, out, &targets, m);
+                let (seq, delivered, _) = deliver(chat, reg, out, Targets::These(&targets), m);
                 ack_message(chat, reg, out, from, id, seq, delivered, None);
                 Ok(())
             }
@@ -92,7 +91,7 @@ pub fn route(chat: &Chat, reg: &mut Registry, out: &mut Outbox, from: ClientId, 
                     None,
                     &text,
                 );
-                let (seq, delivered, _) = deliver(chat, reg, out, &targets, m);
+                let (seq, delivered, _) = deliver(chat, reg, out, Targets::These(&targets), m);
                 let unknown = (!unknown.is_empty()).then_some(unknown.as_slice());
                 ack_message(chat, reg, out, from, id, seq, delivered, unknown);
                 Ok(())
@@ -104,7 +103,8 @@ pub fn route(chat: &Chat, reg: &mut Registry, out: &mut Outbox, from: ClientId, 
                 let subscribers: Vec<ClientId> = t.subscribers.iter().copied().collect();
                 let topic_name = t.name.clone();
                 let m = message("publish", &sender_name, None, Some(&topic_name), &text);
-                let (seq, delivered, json) = deliver(chat, reg, out, &subscribers, m);
+                let (seq, delivered, json) =
+                    deliver(chat, reg, out, Targets::These(&subscribers), m);
                 if let Some(t) = reg.topic(&topic) {
                     t.history.push(seq, Arc::from(json));
                 }
@@ -183,6 +183,13 @@ fn message<'a>(
     }
 }
 
+/// Who a chat message goes to.
+enum Targets<'a> {
+    /// Every member, the sender included (a broadcast).
+    Everyone,
+    These(&'a [ClientId]),
+}
+
 /// Give a message the next `seq` and the time, encode it once, and queue
 /// the frame for every target. Returns (seq, how many took it, the JSON,
 /// for the streams that keep history).
@@ -190,7 +197,7 @@ fn deliver(
     chat: &Chat,
     reg: &mut Registry,
     out: &mut Outbox,
-    targets: &[ClientId],
+    targets: Targets,
     mut m: MessageOut,
 ) -> (u64, usize, String) {
     reg.seq += 1;
@@ -199,7 +206,10 @@ fn deliver(
     m.ts = unix_ms();
     let json = wire::to_json(&m);
     let frame = (chat.encode)(&json);
-    let delivered = reg.queue_all(out, targets.iter().copied(), &frame);
+    let delivered = match targets {
+        Targets::Everyone => reg.queue_everyone(out, &frame, None),
+        Targets::These(ids) => reg.queue_all(out, ids.iter().copied(), &frame),
+    };
     (m.seq, delivered, json)
 }
 
@@ -386,15 +396,7 @@ fn rename(
         return wire::response_error(id, ErrorCode::BadRequest, "not joined");
     };
     if old != new {
-        let others: Vec<ClientId> = reg.members.keys().copied().filter(|c| *c != from).collect();
-        let presence = wire::Presence {
-            kind_of: "presence",
-            event: "rename",
-            name: new,
-            old: Some(&old),
-        };
-        let frame = (chat.encode)(&wire::to_json(&presence));
-        reg.queue_all(out, others, &frame);
+        chat.presence(reg, out, from, "rename", new, Some(&old));
     }
     wire::response_raw(id, &wire::to_json(&json!({ "name": new })))
 }
