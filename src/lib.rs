@@ -23,13 +23,13 @@
 #![forbid(unsafe_code)]
 
 pub mod chat;
-mod config;
+pub mod config;
 pub mod http;
 pub mod protocol;
 mod server;
 
 pub use config::Config;
-pub use server::{Server, Stats};
+pub use server::{Server, Snapshot};
 
 use std::fmt;
 

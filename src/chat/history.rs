@@ -1,5 +1,15 @@
-//! A bounded ring of recent messages for one stream (broadcasts, or one
-//! topic), served by the `history` request.
+//! The history seam: what the chat keeps of each stream (the broadcasts,
+//! each topic) and hands back to the `history` request.
+//!
+//! ```text
+//!  router (registry lock held) ── append(stream, seq, json) ──► memory only, never a disk
+//!  requests (no lock held)     ── page(stream, window, limit) ─► may read a disk
+//!  welcome                     ── epoch() ─► changes only when stored history was lost
+//! ```
+//!
+//! [`Ring`] keeps a bounded ring per stream in memory (its epoch is new on
+//! every start, since its history dies with the process). A store that
+//! persists history implements [`History`] too and is chosen by the server.
 //!
 //! ```text
 //!  evicted ... | seq 40 | seq 41 | seq 42 | ... | seq 139 |   capacity 100
@@ -12,8 +22,19 @@
 //! Each entry is the exact JSON text that was delivered, so a history
 //! reply holds the same objects the client would have received.
 
-use std::collections::VecDeque;
+use parking_lot::Mutex;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A stream of messages that history keeps.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Stream {
+    /// The broadcasts.
+    Broadcasts,
+    /// One topic, by its folded key (see [`super::registry::fold`]).
+    Topic(String),
+}
 
 /// Which part of the history a client asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,18 +58,94 @@ pub struct Page {
     pub complete: bool,
 }
 
-/// One stream's recent messages.
+impl Page {
+    /// The page of a stream that keeps nothing (yet).
+    pub fn empty() -> Page {
+        Page {
+            messages: Vec::new(),
+            more: false,
+            complete: true,
+        }
+    }
+}
+
+/// Where delivered messages are kept for the `history` request.
+pub trait History: Send + Sync {
+    /// Keep a delivered message. Called with the registry lock held, in
+    /// `seq` order per stream: memory only, never a disk or a socket.
+    fn append(&self, stream: &Stream, seq: u64, json: Arc<str>);
+    /// The messages of `stream` in `window`, at most `limit`, oldest
+    /// first. Called with no lock held; may read a disk.
+    fn page(&self, stream: &Stream, window: Window, limit: usize) -> Page;
+    /// A topic stream was evicted (see `--max-topics`): drop what is kept
+    /// of it in memory. Called with the registry lock held.
+    fn forget(&self, stream: &Stream);
+    /// Names this store's history: it changes only when stored history
+    /// was lost, so a client that resumes from another epoch knows that
+    /// messages may be missing.
+    fn epoch(&self) -> &str;
+}
+
+/// Today's history: a bounded ring per stream, in memory.
+pub struct Ring {
+    capacity: usize,
+    streams: Mutex<HashMap<Stream, Buffer>>,
+    epoch: String,
+}
+
+impl Ring {
+    /// `capacity` messages per stream; a new epoch (the ring starts empty).
+    pub fn new(capacity: usize) -> Ring {
+        Ring {
+            capacity,
+            streams: Mutex::new(HashMap::new()),
+            epoch: new_epoch(),
+        }
+    }
+}
+
+impl History for Ring {
+    fn append(&self, stream: &Stream, seq: u64, json: Arc<str>) {
+        let mut streams = self.streams.lock();
+        match streams.get_mut(stream) {
+            Some(buffer) => buffer.push(seq, json),
+            None => {
+                let mut buffer = Buffer::new(self.capacity);
+                buffer.push(seq, json);
+                streams.insert(stream.clone(), buffer);
+            }
+        }
+    }
+
+    fn page(&self, stream: &Stream, window: Window, limit: usize) -> Page {
+        // The ring's own lock guards a copy of a few `Arc`s: never I/O.
+        match self.streams.lock().get(stream) {
+            Some(buffer) => buffer.page(window, limit),
+            None => Page::empty(),
+        }
+    }
+
+    fn forget(&self, stream: &Stream) {
+        self.streams.lock().remove(stream);
+    }
+
+    fn epoch(&self) -> &str {
+        &self.epoch
+    }
+}
+
+/// One stream's recent messages, oldest first.
 #[derive(Debug)]
-pub struct History {
+struct Buffer {
     capacity: usize,
     entries: VecDeque<(u64, Arc<str>)>,
     /// The highest seq ever evicted (0: none).
     evicted_up_to: u64,
 }
 
-impl History {
-    pub fn new(capacity: usize) -> History {
-        History {
+impl Buffer {
+    fn new(capacity: usize) -> Buffer {
+        Buffer {
             capacity,
             entries: VecDeque::new(),
             evicted_up_to: 0,
@@ -56,7 +153,7 @@ impl History {
     }
 
     /// Keep a delivered message; the oldest goes when full.
-    pub fn push(&mut self, seq: u64, json: Arc<str>) {
+    fn push(&mut self, seq: u64, json: Arc<str>) {
         if self.capacity == 0 {
             self.evicted_up_to = seq;
             return;
@@ -70,7 +167,7 @@ impl History {
     }
 
     /// The messages in `window`, at most `limit`, oldest first.
-    pub fn page(&self, window: Window, limit: usize) -> Page {
+    fn page(&self, window: Window, limit: usize) -> Page {
         let pick = |range: &mut dyn Iterator<Item = &(u64, Arc<str>)>| {
             range.map(|(_, j)| Arc::clone(j)).collect::<Vec<_>>()
         };
@@ -101,12 +198,30 @@ impl History {
     }
 }
 
+/// A short name for a history store: six base-36 characters from the time
+/// and the process id, different on every start.
+pub fn new_epoch() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let mut x = (nanos as u64) ^ (u64::from(std::process::id()) << 32);
+    // One round of splitmix64 so that close start times look different.
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^= x >> 31;
+    let alphabet = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    (0..6)
+        .map(|i| alphabet[((x >> (i * 6)) % 36) as usize] as char)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn filled(capacity: usize, seqs: impl IntoIterator<Item = u64>) -> History {
-        let mut h = History::new(capacity);
+    fn filled(capacity: usize, seqs: impl IntoIterator<Item = u64>) -> Buffer {
+        let mut h = Buffer::new(capacity);
         for s in seqs {
             h.push(s, Arc::from(s.to_string()));
         }
@@ -154,5 +269,29 @@ mod tests {
         assert!(!h.page(Window::After(3), 50).complete);
         assert!(h.page(Window::After(5), 50).complete, "6..=10 are all kept");
         assert_eq!(seqs(&h.page(Window::After(3), 50)), vec![6, 7, 8, 9, 10]);
+    }
+
+    #[test]
+    fn the_ring_keeps_streams_apart_and_forgets_evicted_topics() {
+        let ring = Ring::new(10);
+        let topic = Stream::Topic("news".into());
+        ring.append(&Stream::Broadcasts, 1, Arc::from("1"));
+        ring.append(&topic, 2, Arc::from("2"));
+        assert_eq!(
+            seqs(&ring.page(&Stream::Broadcasts, Window::Latest, 10)),
+            vec![1]
+        );
+        assert_eq!(seqs(&ring.page(&topic, Window::Latest, 10)), vec![2]);
+        ring.forget(&topic);
+        assert_eq!(ring.page(&topic, Window::After(0), 10), Page::empty());
+    }
+
+    #[test]
+    fn epochs_are_six_base36_characters() {
+        let e = new_epoch();
+        assert_eq!(e.len(), 6);
+        assert!(e
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
     }
 }

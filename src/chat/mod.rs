@@ -1,26 +1,35 @@
 //! The chat: users, names, topics, history and the v1 JSON protocol of
-//! `/chat`. No sockets here: a connection is a [`Sink`] that takes
-//! encoded frames without blocking, and the server supplies the function
-//! that turns JSON text into a frame.
+//! `/chat`. No sockets, no disk, no broker here: a connection is a
+//! [`Sink`] that takes encoded frames without blocking, the server supplies
+//! the function that turns JSON text into a frame, and it chooses the
+//! [`History`] and the [`Bus`] behind the chat.
 //!
 //! ```text
 //!  worker of alice ── text ──► Client::on_text (rate limit) ──► Chat::handle
 //!                                                                 │ lock registry
-//!                          wire::parse ─► router::route ─► seq, encode once,
-//!                                                          queue to each target
+//!                          wire::parse ─► router::route ─► bus: seq; encode once,
+//!                                                          queue to each target,
+//!                                                          history.append
 //!                                                                 │ unlock
+//!                                        deferred history query ─► history.page
 //!                                                   Outbox::flush ─► each Sink
 //! ```
 //!
 //! | file | what |
 //! |---|---|
-//! | [`wire`] | JSON text <-> messages |
+//! | [`wire`] | the client's JSON -> [`wire::Inbound`] |
+//! | [`messages`] | the server's JSON |
 //! | [`registry`] | members, names, topics (one mutex) |
-//! | [`router`] | who gets each message; seq; acks; requests |
-//! | [`history`] | a bounded ring per stream |
+//! | [`router`] | who gets each message; acks |
+//! | [`requests`] | request methods; history answered outside the lock |
+//! | [`history`] | the `History` seam and `Ring`, the in-memory store |
+//! | [`bus`] | the `Bus` seam and `LocalBus`, one process's order |
 
+pub mod bus;
 pub mod history;
+pub mod messages;
 pub mod registry;
+pub mod requests;
 pub mod router;
 pub mod wire;
 
@@ -31,8 +40,10 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use bus::Bus;
+use history::History;
+use messages::{ErrorCode, Problem};
 use registry::{Outbox, Registry};
-use wire::{ErrorCode, Problem};
 
 /// One encoded frame, shared by every recipient.
 pub type Frame = Arc<[u8]>;
@@ -86,9 +97,12 @@ pub struct Chat {
     registry: Mutex<Registry>,
     settings: Settings,
     encode: fn(&str) -> Frame,
-    epoch: String,
+    history: Arc<dyn History>,
+    bus: Arc<dyn Bus>,
     started: Instant,
     next_id: AtomicU64,
+    /// Chat messages delivered since start (the `stats` request).
+    routed: AtomicU64,
 }
 
 /// Why a connection must be closed (with 1008).
@@ -96,21 +110,25 @@ pub struct Chat {
 pub struct Kick(pub &'static str);
 
 impl Chat {
-    /// A chat whose frames are made by `encode` (JSON text -> frame bytes).
-    pub fn new(settings: Settings, encode: fn(&str) -> Frame) -> Chat {
+    /// A chat whose frames are made by `encode` (JSON text -> frame
+    /// bytes), keeping history in `history` and numbering messages with
+    /// `bus`.
+    pub fn new(
+        settings: Settings,
+        encode: fn(&str) -> Frame,
+        history: Arc<dyn History>,
+        bus: Arc<dyn Bus>,
+    ) -> Chat {
         Chat {
-            registry: Mutex::new(Registry::new(settings.history, settings.max_topics)),
+            registry: Mutex::new(Registry::new(settings.max_topics, Arc::clone(&history))),
             settings,
             encode,
-            epoch: new_epoch(),
+            history,
+            bus,
             started: Instant::now(),
             next_id: AtomicU64::new(0),
+            routed: AtomicU64::new(0),
         }
-    }
-
-    /// The settings in force.
-    pub fn settings(&self) -> Settings {
-        self.settings
     }
 
     /// Join with a requested name (maybe replaced, see the welcome). The
@@ -121,23 +139,24 @@ impl Chat {
         let name = {
             let mut reg = self.registry.lock();
             let name = reg.free_name(requested);
-            reg.insert(id, name.clone(), sink);
+            reg.insert(id, name.clone(), Arc::clone(&sink));
             let id_text = id.to_string();
-            let welcome = wire::Welcome {
+            let topics: Vec<&str> = reg.active_topics().iter().map(|(n, _)| *n).collect();
+            let welcome = messages::Welcome {
                 kind_of: "welcome",
                 id: &id_text,
                 name: &name,
                 users: reg.user_names(),
-                topics: reg.active_topics(),
+                topics,
                 server: concat!("switchboard/", env!("CARGO_PKG_VERSION")),
-                epoch: &self.epoch,
-                seq: reg.seq,
-                limits: wire::Limits {
+                epoch: self.history.epoch(),
+                seq: self.bus.last_seq(),
+                limits: messages::Announced {
                     max_message: self.settings.max_message,
                     max_text: self.settings.max_text,
                 },
             };
-            let welcome = (self.encode)(&wire::to_json(&welcome));
+            let welcome = (self.encode)(&messages::to_json(&welcome));
             reg.queue(&mut out, id, &welcome);
             self.presence(&mut reg, &mut out, id, "join", &name, None);
             name
@@ -146,6 +165,7 @@ impl Chat {
         log::debug!("chat: {id} joined as {name}");
         Client {
             id,
+            sink,
             limiter: RateLimiter::new(self.settings.rate, self.settings.burst),
             pending: Outbox::default(),
             batched: 0,
@@ -159,28 +179,40 @@ impl Chat {
         let mut out = Outbox::default();
         {
             let mut reg = self.registry.lock();
-            let Some(member) = reg.remove(client.id) else {
+            let Some(name) = reg.remove(client.id) else {
                 return;
             };
-            self.presence(&mut reg, &mut out, client.id, "leave", &member.name, None);
-            log::debug!("chat: {} ({}) left", client.id, member.name);
+            self.presence(&mut reg, &mut out, client.id, "leave", &name, None);
+            log::debug!("chat: {} ({name}) left", client.id);
         }
         out.flush();
     }
 
     /// Route one text message from `client` (already rate-checked). The
-    /// frames are queued now; the client flushes its outbox later.
+    /// frames are queued now; the client flushes its outbox later. A
+    /// history query is answered after the registry lock is released.
     fn handle(&self, client: &mut Client, text: &str) {
         let parsed = wire::parse(text, self.settings.max_text);
-        let mut reg = self.registry.lock();
-        match parsed {
-            Ok(msg) => router::route(self, &mut reg, &mut client.pending, client.id, msg),
-            Err(problem) => self.problem(&mut reg, &mut client.pending, client.id, &problem),
+        let deferred = {
+            let mut reg = self.registry.lock();
+            match parsed {
+                Ok(msg) => router::route(self, &mut reg, &mut client.pending, client.id, msg),
+                Err(problem) => {
+                    let json = messages::error(&problem);
+                    self.send(&mut reg, &mut client.pending, client.id, &json);
+                    None
+                }
+            }
+        };
+        if let Some(deferred) = deferred {
+            let reply = requests::run(self, &deferred);
+            client.send_own(&(self.encode)(&reply));
         }
     }
 
-    fn problem(&self, reg: &mut Registry, out: &mut Outbox, to: ClientId, problem: &Problem) {
-        reg.queue(out, to, &(self.encode)(&wire::error(problem)));
+    /// Queue one JSON text for one member.
+    fn send(&self, reg: &mut Registry, out: &mut Outbox, to: ClientId, json: &str) {
+        reg.queue(out, to, &(self.encode)(json));
     }
 
     fn presence(
@@ -192,19 +224,28 @@ impl Chat {
         name: &str,
         old: Option<&str>,
     ) {
-        let presence = wire::Presence {
+        let presence = messages::Presence {
             kind_of: "presence",
             event,
             name,
             old,
         };
-        let frame = (self.encode)(&wire::to_json(&presence));
+        let frame = (self.encode)(&messages::to_json(&presence));
         reg.queue_everyone(out, &frame, Some(subject));
+    }
+
+    fn count_routed(&self) {
+        self.routed.fetch_add(1, Relaxed);
+    }
+
+    /// Chat messages delivered since start.
+    pub fn routed(&self) -> u64 {
+        self.routed.load(Relaxed)
     }
 
     /// Members connected now.
     pub fn members(&self) -> usize {
-        self.registry.lock().members.len()
+        self.registry.lock().len()
     }
 }
 
@@ -213,6 +254,8 @@ impl Chat {
 /// connection's worker, so checking the limit takes no lock.
 pub struct Client {
     pub id: ClientId,
+    /// Its own connection: answers that need no registry lock go here.
+    sink: Arc<dyn Sink>,
     limiter: RateLimiter,
     pending: Outbox,
     /// Messages and text bytes routed since the last flush.
@@ -244,16 +287,18 @@ impl Client {
                     ),
                     id: wire::peek_id(text),
                 };
-                chat.problem(
-                    &mut chat.registry.lock(),
-                    &mut self.pending,
-                    self.id,
-                    &problem,
-                );
+                self.send_own(&(chat.encode)(&messages::error(&problem)));
             }
             Admit::Kick => return Err(Kick("rate limit")),
         }
         Ok(())
+    }
+
+    /// Queue a frame for this client alone, with no lock: it is flushed
+    /// with the rest of the batch.
+    fn send_own(&mut self, frame: &Frame) {
+        self.sink.queue(Arc::clone(frame));
+        self.pending.note(&self.sink);
     }
 
     /// Flush every recipient of what was routed since the last flush:
@@ -284,6 +329,11 @@ struct RateLimiter {
 
 /// The window in which refusals are counted.
 const FLOOD_WINDOW: Duration = Duration::from_secs(10);
+/// Refusals, in bursts, that a client may draw within [`FLOOD_WINDOW`]
+/// before it is closed. A client that reads its `rate_limited` errors
+/// slows down after the first few; three bursts' worth means it does not
+/// read them, and every refusal still costs the server a parse and a frame.
+const FLOOD_BURSTS: f64 = 3.0;
 
 impl RateLimiter {
     fn new(rate: u32, burst: u32) -> RateLimiter {
@@ -315,7 +365,7 @@ impl RateLimiter {
             self.refused.pop_front();
         }
         self.refused.push_back(now);
-        if self.refused.len() as f64 > 3.0 * self.burst {
+        if self.refused.len() as f64 > FLOOD_BURSTS * self.burst {
             Admit::Kick
         } else {
             Admit::No
@@ -328,24 +378,6 @@ pub fn unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
-}
-
-/// A short name for this process's history store: it changes whenever the
-/// history is lost (every start, since history lives in memory).
-fn new_epoch() -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let mut x = (nanos as u64) ^ (u64::from(std::process::id()) << 32);
-    // One round of splitmix64 so that close start times look different.
-    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^= x >> 31;
-    let alphabet = b"0123456789abcdefghijklmnopqrstuvwxyz";
-    (0..6)
-        .map(|i| alphabet[((x >> (i * 6)) % 36) as usize] as char)
-        .collect()
 }
 
 #[cfg(test)]
@@ -380,14 +412,5 @@ mod tests {
         let mut l = RateLimiter::new(0, 1);
         let t0 = l.last;
         assert!((0..10_000).all(|_| matches!(l.take(t0), Admit::Yes)));
-    }
-
-    #[test]
-    fn epochs_are_six_base36_characters() {
-        let e = new_epoch();
-        assert_eq!(e.len(), 6);
-        assert!(e
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
     }
 }

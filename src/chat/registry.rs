@@ -1,24 +1,26 @@
-//! Who is connected: members by id, names (unique case-insensitively),
-//! topics with their subscribers, and the history streams. One
-//! `parking_lot::Mutex` guards all of it (see [`super::Chat`]); nothing in
-//! here blocks or writes to a socket.
+//! Who is connected: members by id, names (unique case-insensitively) and
+//! topics with their subscribers. One `parking_lot::Mutex` guards all of
+//! it (see [`super::Chat`]); nothing in here blocks or writes to a socket.
+//!
+//! Names and topics are compared without regard to ASCII case: every map
+//! key goes through [`fold`], the one place that says so.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
-use super::history::History;
+use super::history::{History, Stream};
 use super::wire::valid_name;
 use super::{ClientId, Frame, Sink};
 
 /// One connected user.
-pub struct Member {
+struct Member {
     /// The display name, in the case it was given.
-    pub name: String,
+    name: String,
     /// Where its frames go.
-    pub sink: Arc<dyn Sink>,
-    /// The topics it is subscribed to (lowercase keys).
-    pub topics: BTreeSet<String>,
+    sink: Arc<dyn Sink>,
+    /// The topics it is subscribed to (folded keys).
+    topics: BTreeSet<String>,
     /// The id of the last [`Outbox`] that noted this member's sink, so a
     /// batch flushes each recipient once however many frames it queued.
     outbox_mark: u64,
@@ -39,14 +41,19 @@ impl Member {
     }
 }
 
-/// One topic: its subscribers and its history stream.
-pub struct Topic {
+/// One topic: its subscribers. (Its history is kept by [`History`].)
+struct Topic {
     /// The name in the case it was first used.
-    pub name: String,
-    pub subscribers: BTreeSet<ClientId>,
-    pub history: History,
+    name: String,
+    subscribers: BTreeSet<ClientId>,
     /// When it was last used (a counter, for evicting the longest idle).
-    pub last_used: u64,
+    last_used: u64,
+}
+
+/// The key under which a name or a topic is found: names and topics are
+/// unique without regard to ASCII case (`Alice` and `alice` are one).
+pub fn fold(name: &str) -> String {
+    name.to_ascii_lowercase()
 }
 
 /// The recipients a batch of routing queued frames for, each noted once,
@@ -75,6 +82,14 @@ impl Default for Outbox {
 }
 
 impl Outbox {
+    /// Note a sink queued to without the registry (a member's own
+    /// connection): it is flushed with the batch.
+    pub fn note(&mut self, sink: &Arc<dyn Sink>) {
+        if !self.sinks.iter().any(|s| Arc::ptr_eq(s, sink)) {
+            self.sinks.push(Arc::clone(sink));
+        }
+    }
+
     /// Write what was queued (outside the registry lock) and start a new
     /// batch.
     pub fn flush(&mut self) {
@@ -87,33 +102,25 @@ impl Outbox {
 
 /// The chat's shared state.
 pub struct Registry {
-    pub members: BTreeMap<ClientId, Member>,
-    /// Lowercase name -> member.
+    members: BTreeMap<ClientId, Member>,
+    /// Folded name -> member.
     names: HashMap<String, ClientId>,
-    /// Lowercase topic name -> topic.
-    pub topics: HashMap<String, Topic>,
-    /// The broadcast stream's history.
-    pub broadcasts: History,
-    /// The last sequence number assigned.
-    pub seq: u64,
-    /// Chat messages routed since start.
-    pub routed: u64,
-    history_size: usize,
+    /// Folded topic name -> topic.
+    topics: HashMap<String, Topic>,
+    /// Told when a topic is evicted, so it can drop that stream.
+    history: Arc<dyn History>,
     max_topics: usize,
     clock: u64,
     guests: u64,
 }
 
 impl Registry {
-    pub fn new(history_size: usize, max_topics: usize) -> Registry {
+    pub fn new(max_topics: usize, history: Arc<dyn History>) -> Registry {
         Registry {
             members: BTreeMap::new(),
             names: HashMap::new(),
             topics: HashMap::new(),
-            broadcasts: History::new(history_size),
-            seq: 0,
-            routed: 0,
-            history_size,
+            history,
             max_topics,
             clock: 0,
             guests: 0,
@@ -157,9 +164,33 @@ impl Registry {
             .count()
     }
 
+    /// Queue `frame` for a topic's subscribers; returns how many took it.
+    pub fn queue_subscribers(&mut self, outbox: &mut Outbox, topic: &str, frame: &Frame) -> usize {
+        let Some(topic) = self.topics.get(&fold(topic)) else {
+            return 0;
+        };
+        let ids: Vec<ClientId> = topic.subscribers.iter().copied().collect();
+        self.queue_all(outbox, ids, frame)
+    }
+
     /// The member with this name (any case).
     pub fn find(&self, name: &str) -> Option<ClientId> {
-        self.names.get(&name.to_ascii_lowercase()).copied()
+        self.names.get(&fold(name)).copied()
+    }
+
+    /// A member's display name.
+    pub fn name_of(&self, id: ClientId) -> Option<&str> {
+        self.members.get(&id).map(|m| m.name.as_str())
+    }
+
+    /// Members connected now.
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    /// No member is connected.
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
     }
 
     /// A display name that nobody has: `requested` if it is valid and free,
@@ -188,7 +219,7 @@ impl Registry {
 
     /// Add a member under a name from [`free_name`](Registry::free_name).
     pub fn insert(&mut self, id: ClientId, name: String, sink: Arc<dyn Sink>) {
-        self.names.insert(name.to_ascii_lowercase(), id);
+        self.names.insert(fold(&name), id);
         self.members.insert(
             id,
             Member {
@@ -200,32 +231,33 @@ impl Registry {
         );
     }
 
-    /// Remove a member and its subscriptions.
-    pub fn remove(&mut self, id: ClientId) -> Option<Member> {
+    /// Remove a member and its subscriptions; its name is returned.
+    pub fn remove(&mut self, id: ClientId) -> Option<String> {
         let member = self.members.remove(&id)?;
-        self.names.remove(&member.name.to_ascii_lowercase());
+        self.names.remove(&fold(&member.name));
         for key in &member.topics {
             if let Some(topic) = self.topics.get_mut(key) {
                 topic.subscribers.remove(&id);
             }
         }
-        Some(member)
+        Some(member.name)
     }
 
     /// Give a member a new name; the old one is returned.
     pub fn rename(&mut self, id: ClientId, new: &str) -> Option<String> {
         let member = self.members.get_mut(&id)?;
         let old = std::mem::replace(&mut member.name, new.to_owned());
-        self.names.remove(&old.to_ascii_lowercase());
-        self.names.insert(new.to_ascii_lowercase(), id);
+        self.names.remove(&fold(&old));
+        self.names.insert(fold(new), id);
         Some(old)
     }
 
-    /// The topic stream for `name`, created if needed. When `max_topics`
-    /// streams exist, the longest idle one without subscribers is dropped;
-    /// `None` if every one has subscribers.
-    pub fn topic(&mut self, name: &str) -> Option<&mut Topic> {
-        let key = name.to_ascii_lowercase();
+    /// Make sure the topic exists (created if needed) and mark it used;
+    /// its name in the case first used is returned. When `max_topics`
+    /// topics exist, the longest idle one without subscribers is dropped
+    /// (and its history with it); `None` if every one has subscribers.
+    pub fn use_topic(&mut self, name: &str) -> Option<String> {
+        let key = fold(name);
         self.clock += 1;
         if !self.topics.contains_key(&key) {
             if self.topics.len() >= self.max_topics {
@@ -236,30 +268,65 @@ impl Registry {
                     .min_by_key(|(_, t)| t.last_used)
                     .map(|(k, _)| k.clone())?;
                 self.topics.remove(&idle);
+                self.history.forget(&Stream::Topic(idle));
             }
             let topic = Topic {
                 name: name.to_owned(),
                 subscribers: BTreeSet::new(),
-                history: History::new(self.history_size),
                 last_used: self.clock,
             };
             self.topics.insert(key.clone(), topic);
         }
         let topic = self.topics.get_mut(&key)?;
         topic.last_used = self.clock;
-        Some(topic)
+        Some(topic.name.clone())
     }
 
-    /// Names of the topics that have subscribers, sorted.
-    pub fn active_topics(&self) -> Vec<&str> {
-        let mut names: Vec<&str> = self
+    /// Subscribe a member to a topic that [`use_topic`](Registry::use_topic) made.
+    pub fn subscribe(&mut self, id: ClientId, topic: &str) {
+        let key = fold(topic);
+        let Some(member) = self.members.get_mut(&id) else {
+            return;
+        };
+        if let Some(t) = self.topics.get_mut(&key) {
+            t.subscribers.insert(id);
+            member.topics.insert(key);
+        }
+    }
+
+    /// Unsubscribe a member; the topic's name if it was subscribed.
+    pub fn unsubscribe(&mut self, id: ClientId, topic: &str) -> Option<String> {
+        let key = fold(topic);
+        let member = self.members.get_mut(&id)?;
+        if !member.topics.remove(&key) {
+            return None;
+        }
+        let t = self.topics.get_mut(&key)?;
+        t.subscribers.remove(&id);
+        Some(t.name.clone())
+    }
+
+    /// Topics that have subscribers, with how many, sorted by name.
+    pub fn active_topics(&self) -> Vec<(&str, usize)> {
+        let mut topics: Vec<(&str, usize)> = self
             .topics
             .values()
             .filter(|t| !t.subscribers.is_empty())
-            .map(|t| t.name.as_str())
+            .map(|t| (t.name.as_str(), t.subscribers.len()))
             .collect();
-        names.sort_unstable_by_key(|n| n.to_ascii_lowercase());
-        names
+        topics.sort_unstable_by_key(|(name, _)| fold(name));
+        topics
+    }
+
+    /// The names of the topics a member is subscribed to.
+    pub fn topics_of(&self, id: ClientId) -> Vec<&str> {
+        self.members.get(&id).map_or_else(Vec::new, |m| {
+            m.topics
+                .iter()
+                .filter_map(|k| self.topics.get(k))
+                .map(|t| t.name.as_str())
+                .collect()
+        })
     }
 
     /// Names of every member, in the order they joined.

@@ -41,22 +41,31 @@ pub enum CloseCode {
     Other(u16),
 }
 
+/// The named codes, with their numbers and names: the one table that
+/// `as_u16`, `from` and `name` read.
+const NAMED: [(CloseCode, u16, &str); 11] = [
+    (CloseCode::NormalClosure, 1000, "normal closure"),
+    (CloseCode::GoingAway, 1001, "going away"),
+    (CloseCode::ProtocolError, 1002, "protocol error"),
+    (CloseCode::UnsupportedData, 1003, "unsupported data"),
+    (CloseCode::NoStatusReceived, 1005, "no status received"),
+    (CloseCode::Abnormal, 1006, "abnormal closure"),
+    (CloseCode::InvalidPayload, 1007, "invalid payload data"),
+    (CloseCode::PolicyViolation, 1008, "policy violation"),
+    (CloseCode::MessageTooBig, 1009, "message too big"),
+    (CloseCode::MandatoryExtension, 1010, "mandatory extension"),
+    (CloseCode::InternalError, 1011, "internal error"),
+];
+
 impl CloseCode {
     /// The number on the wire.
     pub fn as_u16(self) -> u16 {
         match self {
-            CloseCode::NormalClosure => 1000,
-            CloseCode::GoingAway => 1001,
-            CloseCode::ProtocolError => 1002,
-            CloseCode::UnsupportedData => 1003,
-            CloseCode::NoStatusReceived => 1005,
-            CloseCode::Abnormal => 1006,
-            CloseCode::InvalidPayload => 1007,
-            CloseCode::PolicyViolation => 1008,
-            CloseCode::MessageTooBig => 1009,
-            CloseCode::MandatoryExtension => 1010,
-            CloseCode::InternalError => 1011,
             CloseCode::Other(code) => code,
+            named => NAMED
+                .iter()
+                .find(|(c, _, _)| *c == named)
+                .map_or(0, |(_, n, _)| *n),
         }
     }
 
@@ -71,18 +80,11 @@ impl CloseCode {
 
     /// A short lowercase name, for logs and `--trace`.
     pub fn name(self) -> &'static str {
-        match self.as_u16() {
-            1000 => "normal closure",
-            1001 => "going away",
-            1002 => "protocol error",
-            1003 => "unsupported data",
-            1005 => "no status received",
-            1006 => "abnormal closure",
-            1007 => "invalid payload data",
-            1008 => "policy violation",
-            1009 => "message too big",
-            1010 => "mandatory extension",
-            1011 => "internal error",
+        let code = self.as_u16();
+        if let Some((_, _, name)) = NAMED.iter().find(|(_, n, _)| *n == code) {
+            return name;
+        }
+        match code {
             1012 => "service restart",
             1013 => "try again later",
             1014 => "bad gateway",
@@ -95,20 +97,10 @@ impl CloseCode {
 
 impl From<u16> for CloseCode {
     fn from(code: u16) -> Self {
-        match code {
-            1000 => CloseCode::NormalClosure,
-            1001 => CloseCode::GoingAway,
-            1002 => CloseCode::ProtocolError,
-            1003 => CloseCode::UnsupportedData,
-            1005 => CloseCode::NoStatusReceived,
-            1006 => CloseCode::Abnormal,
-            1007 => CloseCode::InvalidPayload,
-            1008 => CloseCode::PolicyViolation,
-            1009 => CloseCode::MessageTooBig,
-            1010 => CloseCode::MandatoryExtension,
-            1011 => CloseCode::InternalError,
-            other => CloseCode::Other(other),
-        }
+        NAMED
+            .iter()
+            .find(|(_, n, _)| *n == code)
+            .map_or(CloseCode::Other(code), |(c, _, _)| *c)
     }
 }
 

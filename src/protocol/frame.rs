@@ -41,9 +41,6 @@ const LEN16: u8 = 126;
 const LEN64: u8 = 127;
 /// Control frames carry at most 125 bytes of payload (§5.5).
 pub const MAX_CONTROL_PAYLOAD: u64 = 125;
-/// The longest possible header: 2 + 8 (length) + 4 (mask key).
-pub const MAX_HEADER_LEN: usize = 14;
-
 /// Frame opcodes (§5.2, §11.8). Values 3-7 and 11-15 are reserved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum OpCode {

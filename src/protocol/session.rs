@@ -121,16 +121,6 @@ impl Session {
         }
     }
 
-    /// The limits this session enforces.
-    pub fn limits(&self) -> Limits {
-        self.limits
-    }
-
-    /// Is a fragmented message open (some fragments read, not the last)?
-    pub fn in_message(&self) -> bool {
-        self.message.is_some()
-    }
-
     /// Consume bytes from the front of `input`.
     ///
     /// Returns how many bytes were used, plus the header that was parsed and

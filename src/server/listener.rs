@@ -1,33 +1,57 @@
 //! The accept loop: one thread blocks in `accept()` and hands every new
-//! connection to the pool, or refuses it with 503 when the pool is full.
+//! connection to the pool, or to `ws-reject` for a 503 when the pool is
+//! full.
 //!
 //! ```text
 //!  kernel: SYN ─► SYN-ACK ─► ACK   (the three-way handshake happens in the
 //!                                   kernel; accept() just takes the result)
 //!  ws-accept:  accept() ─► pool.submit() ─► worker
 //!                              └─ full ─► ws-reject: 503 + Retry-After, close
+//!  accept() fails with EMFILE/ENFILE (no descriptor left):
+//!     close the reserve descriptor, accept the waiting client, 503, close,
+//!     re-open the reserve; if even that fails, back off (10 ms doubling to
+//!     1 s) and try again: never a busy loop, one log line a second at most
 //! ```
 //!
 //! Shutdown sets a flag and then connects to the listening socket itself,
 //! so the blocked `accept()` returns and the loop sees the flag.
 
-use crossbeam_channel::{Receiver, Sender, TrySendError};
-use std::io::{ErrorKind, Write};
+use crossbeam_channel::{Sender, TrySendError};
+use std::fs::File;
+use std::io::{self, ErrorKind};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use super::connection::linger_close;
 use super::pool::Pool;
-use super::Shared;
-use crate::http::Response;
+use super::refuse::{self, Refused};
+use super::shared::Shared;
 
-/// At most this many refused connections wait for their 503.
-pub const REJECT_QUEUE: usize = 32;
+/// Back-off after an `accept()` that failed for want of descriptors.
+const FIRST_BACKOFF: Duration = Duration::from_millis(10);
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+/// At most one log line per this long about failing accepts.
+const LOG_EVERY: Duration = Duration::from_secs(1);
 
-/// A connection the pool had no worker for.
-pub struct Refused(pub TcpStream, pub SocketAddr);
+/// One accepted connection, on its way to a worker.
+pub struct Accepted {
+    pub stream: TcpStream,
+    pub peer: SocketAddr,
+    pub id: u64,
+}
+
+/// A descriptor kept open only to be closed when the process has no other
+/// left, so that a waiting client can still be accepted and told 503
+/// instead of waiting in the backlog with no answer.
+fn open_reserve() -> Option<File> {
+    File::open("/dev/null").ok()
+}
+
+/// Is this an `accept()` failure for want of descriptors?
+fn out_of_descriptors(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+}
 
 /// Accept until shutdown.
 pub fn accept_loop(
@@ -37,18 +61,47 @@ pub fn accept_loop(
     reject: Sender<Refused>,
 ) {
     let mut next_id: u64 = 0;
+    let mut reserve = open_reserve();
+    let mut backoff = FIRST_BACKOFF;
+    let mut last_log: Option<Instant> = None;
+    let busy = refuse::busy_response();
     loop {
         let (stream, peer) = match listener.accept() {
-            Ok(accepted) => accepted,
+            Ok(accepted) => {
+                backoff = FIRST_BACKOFF;
+                accepted
+            }
             Err(e) => {
                 if shared.shutting_down.load(SeqCst) {
                     return;
                 }
-                // EMFILE/ENFILE (out of file descriptors) and the like:
-                // back off a little instead of spinning.
-                if e.kind() != ErrorKind::ConnectionAborted && e.kind() != ErrorKind::Interrupted {
-                    log::warn!("accept failed: {e}");
-                    std::thread::sleep(Duration::from_millis(10));
+                if matches!(
+                    e.kind(),
+                    ErrorKind::ConnectionAborted | ErrorKind::Interrupted
+                ) {
+                    continue;
+                }
+                if last_log.map_or(true, |t| t.elapsed() >= LOG_EVERY) {
+                    log::warn!("accept failed: {e}; refusing with 503 until descriptors free up");
+                    last_log = Some(Instant::now());
+                }
+                if out_of_descriptors(&e) && reserve.take().is_some() {
+                    // One descriptor is free now: take the waiting client,
+                    // tell it 503, and close it again.
+                    if let Ok((stream, _)) = listener.accept() {
+                        shared.stats.count(&shared.stats.accepted);
+                        shared.stats.count(&shared.stats.rejected_busy);
+                        refuse::answer(&stream, &busy);
+                    }
+                    reserve = open_reserve();
+                    if reserve.is_some() {
+                        continue;
+                    }
+                }
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                if reserve.is_none() {
+                    reserve = open_reserve();
                 }
                 continue;
             }
@@ -57,7 +110,7 @@ pub fn accept_loop(
             return;
         }
         next_id += 1;
-        shared.stats.accepted.fetch_add(1, Relaxed);
+        shared.stats.count(&shared.stats.accepted);
         log::trace!("conn={next_id} accepted from {peer}");
         let job = Accepted {
             stream,
@@ -65,50 +118,20 @@ pub fn accept_loop(
             id: next_id,
         };
         if let Err(job) = pool.submit(job) {
-            shared.stats.rejected_busy.fetch_add(1, Relaxed);
+            shared.stats.count(&shared.stats.rejected_busy);
             log::warn!(
                 "conn={} peer={peer} refused: all {} workers busy",
                 job.id,
                 shared.config.max_connections
             );
-            match reject.try_send(Refused(job.stream, peer)) {
+            match reject.try_send(Refused(job.stream)) {
                 Ok(()) => {}
                 // Even the reject queue is full: answer without lingering.
-                Err(
-                    TrySendError::Full(Refused(stream, _))
-                    | TrySendError::Disconnected(Refused(stream, _)),
-                ) => {
-                    let _ = (&stream).write_all(&busy_response());
+                Err(TrySendError::Full(Refused(stream)))
+                | Err(TrySendError::Disconnected(Refused(stream))) => {
+                    refuse::answer(&stream, &busy);
                 }
             }
-        }
-    }
-}
-
-/// One accepted connection, on its way to a worker.
-pub struct Accepted {
-    pub stream: TcpStream,
-    pub peer: SocketAddr,
-    pub id: u64,
-}
-
-fn busy_response() -> Vec<u8> {
-    Response::text(
-        503,
-        "server busy: every worker is serving a connection; try again",
-    )
-    .with_header("Retry-After", "1")
-    .to_bytes(false)
-}
-
-/// The `ws-reject` thread: answer refused connections with 503 and close
-/// them gracefully, so the answer is not lost to a TCP reset.
-pub fn reject_loop(refused: Receiver<Refused>) {
-    let response = busy_response();
-    for Refused(stream, _peer) in refused {
-        let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
-        if (&stream).write_all(&response).is_ok() {
-            linger_close(&stream, Duration::from_millis(200));
         }
     }
 }

@@ -1,4 +1,7 @@
 //! The running server: threads, sockets and the writers between them.
+//! This is the only module that touches a socket, starts a thread, or
+//! chooses an implementation (here: the in-memory [`Ring`] history and
+//! the one-process [`LocalBus`]).
 //!
 //! ```text
 //!            ┌────────────┐ submit  ┌──────────────────────────────┐
@@ -12,80 +15,72 @@
 //!                                   │ queue + write turn; a        │
 //!                                   │ ws-drain-ID thread only      │
 //!                                   │ while the conn is behind     │
-//!                                   └──────────────────────────────┘
+//!                                   └──────────────┬───────────────┘
+//!                                   Arc<Transport>: one socket, one fd,
+//!                                   shared by worker, writer, shutdown
 //! ```
 //!
 //! Threads: `ws-accept` and `ws-reject` (2), at most `max_connections`
 //! workers, and at most one `ws-drain-ID` per connection whose socket
 //! buffer is full: at most `2 + 2 × max_connections` in all, and
 //! `2 + busy connections` on a server whose clients keep up.
+//!
+//! | file | what |
+//! |---|---|
+//! | `listener.rs` | the accept loop; out-of-descriptor handling |
+//! | `refuse.rs` | 503 for connections the pool cannot take |
+//! | `pool.rs`, `threads.rs` | bounded workers; every thread counted or joined |
+//! | `shared.rs` | what threads share; the live-connection table |
+//! | `transport.rs` | one connection's byte stream (`Plain` TCP) |
+//! | `socket.rs` | reading onto a buffer, lingering close, the listening socket |
+//! | `connection.rs` | the HTTP phase: head, route, handshake |
+//! | `websocket.rs` | the frame loop, heartbeat, closing handshake |
+//! | `handlers.rs` | `/echo` and `/chat` on an open WebSocket |
+//! | `outbound/` | the write turn, its budget, closing and cut-off |
+//! | `narrate.rs` | `--trace` |
+//! | `descriptors.rs` | the descriptor limit and budget |
+//! | `stats.rs` | counters and their snapshot |
 
 mod connection;
+mod descriptors;
+mod handlers;
 mod listener;
+mod narrate;
 mod outbound;
 mod pool;
+mod refuse;
+mod shared;
+mod socket;
 mod stats;
 mod threads;
+mod transport;
+mod websocket;
 
-pub use stats::Stats;
+pub use stats::Snapshot;
 
 use parking_lot::Mutex;
-use std::collections::HashMap;
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::chat::bus::LocalBus;
+use crate::chat::history::Ring;
 use crate::chat::{self, Chat};
-use crate::protocol::{frame, CloseCode, OpCode};
+use crate::protocol::{frame, OpCode};
 use crate::{Config, Error};
-use listener::{Accepted, Refused};
-use outbound::Outbound;
+use listener::Accepted;
 use pool::Pool;
+use shared::Shared;
 use threads::Threads;
 
-/// One connection as shutdown sees it.
-struct Conn {
-    /// A handle on the socket, to cut it off if it does not close in time.
-    socket: TcpStream,
-    /// Set once the connection is a WebSocket.
-    outbound: Option<Arc<Outbound>>,
-}
-
-/// What every thread of the server shares.
-pub(crate) struct Shared {
-    pub config: Config,
-    pub chat: Arc<Chat>,
-    pub stats: Arc<Stats>,
-    pub threads: Arc<Threads>,
-    pub shutting_down: AtomicBool,
-    conns: Mutex<HashMap<u64, Conn>>,
-}
-
-impl Shared {
-    fn register(&self, id: u64, stream: &TcpStream) {
-        if let Ok(socket) = stream.try_clone() {
-            self.conns.lock().insert(
-                id,
-                Conn {
-                    socket,
-                    outbound: None,
-                },
-            );
-        }
-    }
-
-    fn set_outbound(&self, id: u64, out: &Arc<Outbound>) {
-        if let Some(conn) = self.conns.lock().get_mut(&id) {
-            conn.outbound = Some(Arc::clone(out));
-        }
-    }
-
-    fn unregister(&self, id: u64) {
-        self.conns.lock().remove(&id);
-    }
-}
+/// How long shutdown waits past `close_timeout` for the closing
+/// handshakes to finish before it cuts the rest off: the worker notices
+/// its peer's Close at once, and needs a moment to leave the chat.
+const SHUTDOWN_SLACK: Duration = Duration::from_millis(200);
+/// How long shutdown waits for threads after cutting connections off.
+const CUT_GRACE: Duration = Duration::from_secs(2);
 
 /// A running Switchboard server.
 ///
@@ -102,11 +97,13 @@ impl Server {
     /// Bind the listening socket and start the accept thread.
     pub fn start(config: Config) -> Result<Server, Error> {
         config.validate().map_err(Error::Config)?;
-        let listener =
-            listen(config.listen, config.max_connections).map_err(|source| Error::Bind {
+        descriptors::raise_and_check(config.max_connections, refuse::MAX_LINGERING);
+        let listener = socket::listen(config.listen, config.max_connections).map_err(|source| {
+            Error::Bind {
                 addr: config.listen,
                 source,
-            })?;
+            }
+        })?;
         let addr = listener.local_addr().map_err(|source| Error::Bind {
             addr: config.listen,
             source,
@@ -115,47 +112,28 @@ impl Server {
         log::debug!("config: {config:?}");
 
         let threads = Arc::new(Threads::default());
-        let chat = Arc::new(Chat::new(
-            chat::Settings {
-                history: config.history,
-                max_topics: config.max_topics,
-                max_text: config.max_text,
-                max_message: config.max_message,
-                rate: config.rate,
-                burst: config.burst,
-                batch_messages: (config.max_queue / 4).clamp(1, outbound::MAX_IOV),
-                batch_bytes: (config.max_queue_bytes / 4).clamp(1, 64 * 1024),
-            },
-            |json| frame::encode(OpCode::Text, json.as_bytes()).into(),
+        let shared = Arc::new(Shared::new(
+            config.clone(),
+            Arc::new(chat_for(&config)),
+            Arc::clone(&threads),
         ));
-        let shared = Arc::new(Shared {
-            chat,
-            stats: Arc::new(Stats::default()),
-            threads: Arc::clone(&threads),
-            shutting_down: AtomicBool::new(false),
-            conns: Mutex::new(HashMap::new()),
-            config,
-        });
         let for_workers = Arc::clone(&shared);
         let pool = Pool::new(
-            shared.config.max_connections,
-            shared.config.thread_stack,
+            config.max_connections,
+            config.thread_stack,
             Arc::clone(&threads),
             move |job: Accepted| connection::serve(job.stream, job.peer, job.id, &for_workers),
         );
-        let stack = shared.config.thread_stack;
-
-        let (reject_tx, reject_rx) = crossbeam_channel::bounded::<Refused>(listener::REJECT_QUEUE);
-        let reject = std::thread::Builder::new()
-            .name("ws-reject".into())
-            .stack_size(stack)
-            .spawn(move || listener::reject_loop(reject_rx))
+        let stack = config.thread_stack;
+        let (reject_tx, reject_rx) = crossbeam_channel::bounded(refuse::REJECT_QUEUE);
+        let reject = threads
+            .spawn_service("ws-reject", stack, move || refuse::reject_loop(reject_rx))
             .map_err(Error::Spawn)?;
         let (accept_shared, accept_pool) = (Arc::clone(&shared), Arc::clone(&pool));
-        let accept = std::thread::Builder::new()
-            .name("ws-accept".into())
-            .stack_size(stack)
-            .spawn(move || listener::accept_loop(listener, accept_shared, accept_pool, reject_tx))
+        let accept = threads
+            .spawn_service("ws-accept", stack, move || {
+                listener::accept_loop(listener, accept_shared, accept_pool, reject_tx)
+            })
             .map_err(Error::Spawn)?;
 
         Ok(Server {
@@ -178,9 +156,9 @@ impl Server {
         &self.shared.config
     }
 
-    /// Live counters.
-    pub fn stats(&self) -> &Stats {
-        &self.shared.stats
+    /// The server's counters now.
+    pub fn stats(&self) -> Snapshot {
+        self.shared.stats.snapshot()
     }
 
     /// Worker and drain threads alive now (the accept and reject threads
@@ -225,48 +203,13 @@ impl Server {
             let _ = reject.join();
         }
 
-        // Close every WebSocket with 1001; connections still in their HTTP
-        // phase are cut at once.
-        let conns: Vec<(TcpStream, Option<Arc<Outbound>>)> = self
-            .shared
-            .conns
-            .lock()
-            .values()
-            .filter_map(|c| Some((c.socket.try_clone().ok()?, c.outbound.clone())))
-            .collect();
-        for (socket, outbound) in &conns {
-            match outbound {
-                Some(out) => {
-                    out.close(CloseCode::GoingAway, "server shutdown");
-                }
-                None => {
-                    let _ = socket.shutdown(Shutdown::Both);
-                }
-            }
-        }
-        let grace = self.shared.config.close_timeout + Duration::from_millis(200);
+        self.shared.close_all();
+        let grace = self.shared.config.close_timeout + SHUTDOWN_SLACK;
         let started = Instant::now();
         if !self.shared.threads.wait_all(grace) {
-            let left: Vec<TcpStream> = self
-                .shared
-                .conns
-                .lock()
-                .values()
-                .filter_map(|c| c.socket.try_clone().ok())
-                .collect();
-            log::warn!(
-                "{} connections did not close in {grace:?}; cutting them off",
-                left.len()
-            );
-            for socket in left {
-                let _ = socket.shutdown(Shutdown::Both);
-            }
-            for (_, out) in &conns {
-                if let Some(out) = out {
-                    out.abort();
-                }
-            }
-            if !self.shared.threads.wait_all(Duration::from_secs(2)) {
+            let cut = self.shared.cut_all();
+            log::warn!("{cut} connections did not close in {grace:?}; cut them off");
+            if !self.shared.threads.wait_all(CUT_GRACE) {
                 log::error!(
                     "{} threads still running after shutdown",
                     self.shared.threads.live()
@@ -277,20 +220,32 @@ impl Server {
     }
 }
 
-/// socket + bind + listen, with `SO_REUSEADDR` (a restarted server can bind
-/// the port at once) and a listen backlog sized for bursts of connections:
-/// the kernel finishes TCP handshakes into this queue before `accept()` runs,
-/// and `std`'s fixed 128 drops SYNs (1 s client retries) in a connect storm.
-/// The kernel caps it at `net.core.somaxconn`.
-fn listen(addr: SocketAddr, max_connections: usize) -> std::io::Result<TcpListener> {
-    use socket2::{Domain, Socket, Type};
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-    socket.set_reuse_address(true)?;
-    socket.bind(&addr.into())?;
-    let backlog = max_connections.clamp(128, 4096) as i32;
-    socket.listen(backlog)?;
-    Ok(socket.into())
+/// The chat, with the implementations this server uses behind its seams.
+fn chat_for(config: &Config) -> Chat {
+    let settings = chat::Settings {
+        history: config.history,
+        max_topics: config.max_topics,
+        max_text: config.max_text,
+        max_message: config.max_message,
+        rate: config.rate,
+        burst: config.burst,
+        batch_messages: (config.max_queue / BATCH_SHARE).clamp(1, outbound::MAX_IOV),
+        batch_bytes: (config.max_queue_bytes / BATCH_SHARE).clamp(1, 64 * 1024),
+    };
+    Chat::new(
+        settings,
+        |json| frame::encode(OpCode::Text, json.as_bytes()).into(),
+        Arc::new(Ring::new(config.history)),
+        Arc::new(LocalBus::default()),
+    )
 }
+
+/// A worker flushes what it routed once it reaches a quarter of a
+/// recipient's queue bounds: a reader that keeps up then never sees its
+/// queue more than a quarter full because of batching, so batching alone
+/// can never cut anyone off (four senders batching to one reader at once
+/// still fit).
+const BATCH_SHARE: usize = 4;
 
 impl Drop for Server {
     fn drop(&mut self) {

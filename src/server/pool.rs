@@ -91,20 +91,25 @@ impl<J: Send + 'static> Pool<J> {
             *next += 1;
             *next
         };
-        let pool = Arc::clone(self);
-        let mut first = Some(job);
+        // The job waits in a slot the new thread empties, so that if the
+        // thread cannot start, the job comes back to the caller (who
+        // answers 503) instead of going down with the closure.
+        let slot = Arc::new(Mutex::new(Some(job)));
+        let (pool, theirs) = (Arc::clone(self), Arc::clone(&slot));
         let result = self
             .threads
             .spawn(format!("ws-worker-{index}"), self.stack, move || {
-                if let Some(job) = first.take() {
+                let first = theirs.lock().take();
+                if let Some(job) = first {
                     pool.work(job);
                 }
             });
         if let Err(e) = result {
             log::warn!("cannot start a worker thread: {e}");
             self.state.lock().total -= 1;
-            // The job went down with the closure; the caller sees the
-            // connection dropped, which is all we can do without a thread.
+            if let Some(job) = slot.lock().take() {
+                return Err(job);
+            }
         }
         Ok(())
     }

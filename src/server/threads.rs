@@ -1,9 +1,13 @@
 //! Every thread the server starts goes through here, so that shutdown can
-//! wait for all of them and tests can count them.
+//! wait for all of them and tests can count them: workers and drain
+//! threads are counted until they end ([`Threads::spawn`]); the two
+//! service threads, `ws-accept` and `ws-reject`, are joined by their
+//! handles ([`Threads::spawn_service`]).
 
 use parking_lot::{Condvar, Mutex};
 use std::io;
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// Live-thread bookkeeping: a count and a condition to wait for zero.
@@ -42,6 +46,18 @@ impl Threads {
             })
             .map(|_| ())
         // On error the closure (and `live` with it) is dropped: uncounted.
+    }
+
+    /// Start a named service thread that shutdown joins by its handle
+    /// (not counted in [`live`](Threads::live)).
+    pub fn spawn_service<F>(&self, name: &str, stack: usize, body: F) -> io::Result<JoinHandle<()>>
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        std::thread::Builder::new()
+            .name(name.to_owned())
+            .stack_size(stack)
+            .spawn(body)
     }
 
     /// How many counted threads are alive.

@@ -1,6 +1,15 @@
 //! Server configuration: one plain struct, every default sized for a small
 //! board. Each field has a command-line flag of the same name in
 //! kebab-case (`max_connections` is `--max-connections`).
+//!
+//! [`FLAGS`] (in `flags.rs`) is the one table of flags: name, value kind,
+//! default, help. The command-line parser, `--help` and the README's
+//! configuration table all come from it, and a test checks that its
+//! defaults are `Config::default()` and that the README shows it as it is.
+
+mod flags;
+
+pub use flags::{help, markdown_table, Flag, Kind, FLAGS};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -28,9 +37,9 @@ pub struct Config {
     /// Largest message on `/echo`. Default 16 MiB.
     pub echo_max_message: u64,
     /// Frames waiting for one slow reader before it is cut off (1008).
-    /// Default 4096: small chat messages then hit the byte bound's memory
-    /// only after ~600 KB, and a reader ~30 ms behind a burst of 3M
-    /// deliveries/s is not taken for a slow one (1024 was).
+    /// Default 4096: small chat messages then reach the byte bound's
+    /// memory only after ~600 KB, and a reader ~30 ms behind a burst of
+    /// 3M deliveries/s is not taken for a slow one (1024 was).
     pub max_queue: usize,
     /// Bytes waiting for one slow reader before it is cut off (1008).
     /// Default 4 MiB.
@@ -67,6 +76,9 @@ pub struct Config {
     /// Serve the web client from this directory instead of the copy built
     /// into the binary (for development). Default: none.
     pub web_root: Option<PathBuf>,
+    /// How much to log (the `switchboard` command sets up the logger; the
+    /// server itself only logs through `log`). Default `info`.
+    pub log_level: log::LevelFilter,
 }
 
 impl Default for Config {
@@ -93,6 +105,7 @@ impl Default for Config {
             burst: 40,
             trace: false,
             web_root: None,
+            log_level: log::LevelFilter::Info,
         }
     }
 }

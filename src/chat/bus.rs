@@ -1,0 +1,111 @@
+//! The bus seam: who gives a chat message its `seq`, and so its place in
+//! the one order that every recipient sees.
+//!
+//! ```text
+//!  router (registry lock held)
+//!    Published { kind, from, targets by name or topic, text, ts }
+//!      └─► bus.publish(&published) ─► Now(seq): deliver here, at once
+//!                                  └► Later:    the bus delivers it later,
+//!                                               strictly in seq order
+//! ```
+//!
+//! [`LocalBus`] is one process: it numbers messages under the registry
+//! lock the router already holds, so `seq` order is the order in which
+//! frames are queued for every recipient. A bus that spans hosts assigns
+//! the `seq` elsewhere and answers `Later`; that is why a [`Published`]
+//! names its targets by name or topic and never by connection: each node
+//! resolves them against its own members when it delivers.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// Who a chat message is for, by name or topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Targets {
+    /// Every member (a broadcast; the sender too).
+    Everyone,
+    /// One member by name (a direct message), and the sender.
+    One(String),
+    /// Several members by name (a multicast), and the sender.
+    Many(Vec<String>),
+    /// A topic's subscribers (the sender only if subscribed).
+    Topic(String),
+}
+
+/// A chat message that the router accepted, before it has a `seq`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    pub targets: Targets,
+    /// The sender's name.
+    pub from: String,
+    pub text: String,
+    /// Milliseconds since the Unix epoch, taken when it was accepted.
+    pub ts: u64,
+}
+
+impl Published {
+    /// The `kind` of the delivered `message`.
+    pub fn kind(&self) -> &'static str {
+        match self.targets {
+            Targets::Everyone => "broadcast",
+            Targets::One(_) => "direct",
+            Targets::Many(_) => "multicast",
+            Targets::Topic(_) => "publish",
+        }
+    }
+}
+
+/// What the bus did with a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Publish {
+    /// Numbered now: the caller delivers it with this `seq`.
+    Now(u64),
+    /// The bus delivers it later (another process numbers it).
+    Later,
+}
+
+/// Numbers chat messages.
+pub trait Bus: Send + Sync {
+    /// Give `published` its place in the order. Called with the registry
+    /// lock held: it must not block.
+    fn publish(&self, published: &Published) -> Publish;
+    /// The last `seq` given out (the welcome's `seq`).
+    fn last_seq(&self) -> u64;
+}
+
+/// One process, one order: the next number, under the registry lock.
+#[derive(Debug, Default)]
+pub struct LocalBus {
+    seq: AtomicU64,
+}
+
+impl Bus for LocalBus {
+    fn publish(&self, _: &Published) -> Publish {
+        // The registry lock orders the callers; the atomic only lets
+        // `last_seq` be read without it.
+        Publish::Now(self.seq.fetch_add(1, Relaxed) + 1)
+    }
+
+    fn last_seq(&self) -> u64 {
+        self.seq.load(Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_local_bus_numbers_from_one_without_gaps() {
+        let bus = LocalBus::default();
+        let m = Published {
+            targets: Targets::Everyone,
+            from: "alice".into(),
+            text: "hi".into(),
+            ts: 0,
+        };
+        assert_eq!(bus.last_seq(), 0);
+        let seqs: Vec<Publish> = (0..3).map(|_| bus.publish(&m)).collect();
+        assert_eq!(seqs, [Publish::Now(1), Publish::Now(2), Publish::Now(3)]);
+        assert_eq!(bus.last_seq(), 3);
+    }
+}

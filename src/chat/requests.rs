@@ -1,0 +1,194 @@
+//! The `request` methods: a `response` to the sender only.
+//!
+//! ```text
+//! users, topics, whoami, rename, time, echo, stats ─► answered under the registry lock
+//! history ─► checked under the lock, answered AFTER it is released
+//! ```
+//!
+//! A history store may read a disk; answering under the registry lock
+//! would stall every conversation behind that read. So `history` is
+//! returned as a [`Deferred`] query that [`Chat`] runs once the lock is
+//! gone. The reply may overlap live messages that arrived meanwhile:
+//! clients drop a `seq` they have already seen (see `docs/PROTOCOL.md`).
+
+use serde_json::{json, Value};
+
+use super::history::{Stream, Window};
+use super::messages::{self, ErrorCode};
+use super::registry::{fold, Outbox, Registry};
+use super::wire::valid_name;
+use super::{unix_ms, Chat, ClientId};
+
+/// A request to answer after the registry lock is released.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Deferred {
+    History {
+        id: Value,
+        stream: Stream,
+        window: Window,
+        limit: usize,
+    },
+}
+
+/// Answer a `request` from `from`; a history query is returned instead.
+pub fn answer(
+    chat: &Chat,
+    reg: &mut Registry,
+    out: &mut Outbox,
+    from: ClientId,
+    id: Value,
+    method: Option<&str>,
+    params: Value,
+) -> Option<Deferred> {
+    let reply = match method {
+        None => messages::response_error(
+            &id,
+            ErrorCode::BadRequest,
+            "a request needs a method (a string)",
+        ),
+        Some("history") => match history_query(chat, id, &params) {
+            Ok(query) => return Some(query),
+            Err(reply) => reply,
+        },
+        Some("rename") => rename(chat, reg, out, from, &id, &params),
+        Some(method) => plain(chat, reg, from, &id, method, params),
+    };
+    chat.send(reg, out, from, &reply);
+    None
+}
+
+/// The methods that only read the registry.
+fn plain(
+    chat: &Chat,
+    reg: &Registry,
+    from: ClientId,
+    id: &Value,
+    method: &str,
+    params: Value,
+) -> String {
+    let result = match method {
+        "users" => json!({ "users": reg.user_names() }),
+        "topics" => {
+            let topics: Vec<Value> = reg
+                .active_topics()
+                .iter()
+                .map(|(n, s)| json!({ "name": n, "subscribers": s }))
+                .collect();
+            json!({ "topics": topics })
+        }
+        "whoami" => match reg.name_of(from) {
+            Some(name) => json!({
+                "id": from.to_string(),
+                "name": name,
+                "topics": reg.topics_of(from),
+            }),
+            None => return messages::response_error(id, ErrorCode::BadRequest, "not joined"),
+        },
+        "time" => json!({ "unix_ms": unix_ms() }),
+        "echo" => params,
+        "stats" => json!({
+            "connections": reg.len(),
+            "messages": chat.routed(),
+            "uptime_s": chat.started.elapsed().as_secs(),
+        }),
+        other => {
+            let shown: String = other.chars().take(40).collect();
+            return messages::response_error(
+                id,
+                ErrorCode::UnknownMethod,
+                &format!("unknown method {shown:?}"),
+            );
+        }
+    };
+    messages::response_raw(id, &messages::to_json(&result))
+}
+
+/// Check a history request's params; `Err` is the error response.
+fn history_query(chat: &Chat, id: Value, params: &Value) -> Result<Deferred, String> {
+    let bad = |why: &str| messages::response_error(&id, ErrorCode::BadRequest, why);
+    let size = chat.settings.history.max(1);
+    let seq_param = |name: &str| match params.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v.as_u64().map(Some).ok_or(()),
+    };
+    let limit = match params.get("limit") {
+        None | Some(Value::Null) => 50.min(size),
+        Some(v) => match v.as_i64() {
+            Some(n) if n >= 1 => (n as u64).min(size as u64) as usize,
+            Some(_) => return Err(bad("limit must be at least 1")),
+            None if v.as_u64().is_some() => size,
+            None => return Err(bad("limit must be a whole number")),
+        },
+    };
+    let window = match (seq_param("before"), seq_param("after")) {
+        (Err(()), _) => return Err(bad("before must be a seq (a whole number)")),
+        (_, Err(())) => return Err(bad("after must be a seq (a whole number)")),
+        (Ok(Some(_)), Ok(Some(_))) => return Err(bad("before and after cannot be used together")),
+        (Ok(Some(b)), Ok(None)) => Window::Before(b),
+        (Ok(None), Ok(Some(a))) => Window::After(a),
+        (Ok(None), Ok(None)) => Window::Latest,
+    };
+    let stream = match params.get("topic") {
+        None | Some(Value::Null) => Stream::Broadcasts,
+        Some(Value::String(t)) => Stream::Topic(fold(t)),
+        Some(_) => return Err(bad("topic must be a string")),
+    };
+    Ok(Deferred::History {
+        id,
+        stream,
+        window,
+        limit,
+    })
+}
+
+/// Run a deferred query, with no lock held: the JSON of the response.
+pub fn run(chat: &Chat, deferred: &Deferred) -> String {
+    match deferred {
+        Deferred::History {
+            id,
+            stream,
+            window,
+            limit,
+        } => {
+            let page = chat.history.page(stream, *window, *limit);
+            let messages: Vec<&str> = page.messages.iter().map(|m| &**m).collect();
+            let result = format!(
+                r#"{{"messages":[{}],"complete":{},"more":{}}}"#,
+                messages.join(","),
+                page.complete,
+                page.more
+            );
+            messages::response_raw(id, &result)
+        }
+    }
+}
+
+fn rename(
+    chat: &Chat,
+    reg: &mut Registry,
+    out: &mut Outbox,
+    from: ClientId,
+    id: &Value,
+    params: &Value,
+) -> String {
+    let Some(new) = params.get("name").and_then(Value::as_str) else {
+        return messages::response_error(id, ErrorCode::BadName, "params.name must be a name");
+    };
+    if !valid_name(new) {
+        return messages::response_error(
+            id,
+            ErrorCode::BadName,
+            "a name is 1-32 letters, digits, _ - .",
+        );
+    }
+    if reg.find(new).is_some_and(|owner| owner != from) {
+        return messages::response_error(id, ErrorCode::NameTaken, &format!("{new:?} is taken"));
+    }
+    let Some(old) = reg.rename(from, new) else {
+        return messages::response_error(id, ErrorCode::BadRequest, "not joined");
+    };
+    if old != new {
+        chat.presence(reg, out, from, "rename", new, Some(&old));
+    }
+    messages::response_raw(id, &messages::to_json(&json!({ "name": new })))
+}

@@ -1,0 +1,94 @@
+//! The flag table against `Config::default()`, the parser and the README.
+
+use super::*;
+
+/// A value of each kind that no default has.
+fn unusual(kind: Kind) -> Option<&'static str> {
+    match kind {
+        Kind::Address => Some("127.0.0.1:9"),
+        Kind::Count | Kind::Size => Some("77"),
+        Kind::Duration => Some("77ms"),
+        Kind::Dir => Some("/tmp"),
+        Kind::Level => Some("trace"),
+        Kind::Switch => None,
+    }
+}
+
+#[test]
+fn every_flag_sets_its_field() {
+    let mut config = Config::default();
+    for flag in FLAGS {
+        let before = config.clone();
+        config.set(flag.name, unusual(flag.kind)).unwrap();
+        assert_ne!(config, before, "--{} changed nothing", flag.name);
+    }
+}
+
+#[test]
+fn the_table_defaults_are_the_config_defaults() {
+    // Every field away from its default, then the table's defaults
+    // applied: the result must be `Config::default()`.
+    let mut config = Config::default();
+    for flag in FLAGS.iter().filter(|f| f.kind != Kind::Switch) {
+        config.set(flag.name, unusual(flag.kind)).unwrap();
+    }
+    for flag in FLAGS {
+        match (flag.kind, flag.default) {
+            (Kind::Switch, default) => assert_eq!(default, "off", "--{}", flag.name),
+            (_, "-") => {}
+            (_, default) => config
+                .set(flag.name, Some(default))
+                .unwrap_or_else(|e| panic!("--{}: {e}", flag.name)),
+        }
+    }
+    config.web_root = None; // "-": no value on the command line
+    assert_eq!(config, Config::default());
+}
+
+#[test]
+fn numbers_that_do_not_fit_are_errors_not_wrapped() {
+    let mut config = Config::default();
+    let e = config.set("rate", Some("4294967297")).unwrap_err();
+    assert!(e.contains("--rate") && e.contains("4294967295"), "{e}");
+    assert_eq!(config.rate, 20);
+    assert!(config.set("burst", Some("-1")).is_err());
+    assert!(config.set("max-frame", Some("99999999999g")).is_err());
+}
+
+#[test]
+fn sizes_and_durations_take_units() {
+    assert_eq!(size::<u64>("65536"), Ok(65536));
+    assert_eq!(size::<u64>("64KiB"), Ok(64 * 1024));
+    assert_eq!(size::<usize>("16m"), Ok(16 * 1024 * 1024));
+    assert!(size::<u64>("12 parsecs").is_err());
+    assert_eq!(duration("500ms"), Ok(Duration::from_millis(500)));
+    assert_eq!(duration("10"), Ok(Duration::from_secs(10)));
+    assert_eq!(duration("2m"), Ok(Duration::from_secs(120)));
+    assert!(duration("soon").is_err());
+}
+
+#[test]
+fn bad_values_are_errors_that_name_the_flag() {
+    let mut config = Config::default();
+    let e = config.set("max-frame", Some("lots")).unwrap_err();
+    assert!(e.contains("--max-frame") && e.contains("a size"), "{e}");
+    assert!(config
+        .set("nope", Some("1"))
+        .unwrap_err()
+        .contains("unknown flag"));
+    assert!(config
+        .set("listen", None)
+        .unwrap_err()
+        .contains("needs a value"));
+    assert!(config.set("trace", Some("yes")).is_err());
+}
+
+#[test]
+fn the_readme_shows_the_table_as_it_is() {
+    let readme = include_str!("../../README.md");
+    let table = markdown_table();
+    assert!(
+        readme.contains(&table),
+        "README.md's configuration table differs from config::FLAGS; it should read:\n{table}"
+    );
+}

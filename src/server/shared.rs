@@ -1,0 +1,110 @@
+//! What every thread of the server shares, and the live-connection table
+//! that lets shutdown close or cut every connection.
+//!
+//! ```text
+//!  conns: id ─► Conn { transport: Arc<Transport>,      the one descriptor
+//!                      outbound: Option<Arc<Outbound>> once it is a WebSocket }
+//! ```
+//!
+//! The table holds the same `Arc<Transport>` as the worker (never a
+//! `try_clone`), so registering cannot fail and costs no descriptor. Its
+//! lock is held only to insert, remove or copy out `Arc`s; the socket
+//! work of shutdown happens after it is released.
+
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::net::Shutdown;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use super::outbound::Outbound;
+use super::stats::Stats;
+use super::threads::Threads;
+use super::transport::Transport;
+use crate::chat::Chat;
+use crate::protocol::CloseCode;
+use crate::Config;
+
+/// One connection as shutdown sees it.
+struct Conn {
+    transport: Arc<Transport>,
+    /// Set once the connection is a WebSocket.
+    outbound: Option<Arc<Outbound>>,
+}
+
+/// What every thread of the server shares.
+pub(crate) struct Shared {
+    pub config: Config,
+    pub chat: Arc<Chat>,
+    pub stats: Arc<Stats>,
+    pub threads: Arc<Threads>,
+    pub shutting_down: AtomicBool,
+    conns: Mutex<HashMap<u64, Conn>>,
+}
+
+impl Shared {
+    pub fn new(config: Config, chat: Arc<Chat>, threads: Arc<Threads>) -> Shared {
+        Shared {
+            config,
+            chat,
+            stats: Arc::new(Stats::default()),
+            threads,
+            shutting_down: AtomicBool::new(false),
+            conns: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn register(&self, id: u64, transport: &Arc<Transport>) {
+        let conn = Conn {
+            transport: Arc::clone(transport),
+            outbound: None,
+        };
+        self.conns.lock().insert(id, conn);
+    }
+
+    pub fn set_outbound(&self, id: u64, out: &Arc<Outbound>) {
+        if let Some(conn) = self.conns.lock().get_mut(&id) {
+            conn.outbound = Some(Arc::clone(out));
+        }
+    }
+
+    pub fn unregister(&self, id: u64) {
+        self.conns.lock().remove(&id);
+    }
+
+    /// Copies of every connection's handles, taken under the lock and
+    /// used after it.
+    fn handles(&self) -> Vec<(Arc<Transport>, Option<Arc<Outbound>>)> {
+        self.conns
+            .lock()
+            .values()
+            .map(|c| (Arc::clone(&c.transport), c.outbound.clone()))
+            .collect()
+    }
+
+    /// Shutdown, first pass: Close 1001 to every WebSocket; a connection
+    /// still in its HTTP phase is cut at once.
+    pub fn close_all(&self) {
+        for (transport, outbound) in self.handles() {
+            match outbound {
+                Some(out) => {
+                    out.close(CloseCode::GoingAway, "server shutdown");
+                }
+                None => transport.shutdown(Shutdown::Both),
+            }
+        }
+    }
+
+    /// Shutdown, second pass: cut off whatever did not close in time.
+    /// Returns how many were cut.
+    pub fn cut_all(&self) -> usize {
+        let left = self.handles();
+        for (transport, outbound) in &left {
+            transport.shutdown(Shutdown::Both);
+            if let Some(out) = outbound {
+                out.abort();
+            }
+        }
+        left.len()
+    }
+}

@@ -1,0 +1,373 @@
+//! The WebSocket part of a connection's life (RFC 6455 §5, §7): the frame
+//! loop on the worker thread, the heartbeat, and the closing handshake.
+//!
+//! ```text
+//! loop {
+//!   bytes ─► Session ─► Message ─► handler (echo / chat)
+//!                   ─► Ping    ─► Pong (even mid-message, §5.5.2)
+//!                   ─► Close   ─► echo the code, close TCP (§5.5.1)
+//!                   ─► error   ─► Close 1002/1007/1009 (§7.1.7)
+//!   no bytes for ping_interval ─► Ping, or Close 1001 after idle_timeout
+//!   another thread closed us (shutdown, slow-consumer cut-off) ─► finish closing
+//! }
+//! ```
+//!
+//! The worker only ever blocks on its own socket. Everything it sends goes
+//! through the connection's [`Outbound`], which other threads share.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::SeqCst;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::protocol::session::{Event, Step};
+use crate::protocol::{frame, CloseCode, Limits, OpCode, Session};
+use crate::Config;
+
+use super::handlers::{ChatHandler, Echo, Handler, Route};
+use super::narrate;
+use super::outbound::{Bytes, Outbound, WriterConfig};
+use super::shared::Shared;
+use super::socket::{is_timeout, read_more, MAX_READ_CHUNK, READ_CHUNK};
+use super::transport::Transport;
+
+/// Payload of the server's heartbeat pings.
+const PING_PAYLOAD: &[u8] = b"switchboard";
+
+/// Who ended the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClosedBy {
+    /// The client: its Close, or its end of TCP.
+    Peer,
+    /// The server: our Close (an error, a timeout, shutdown, a cut-off).
+    Server,
+    /// Neither: the socket failed.
+    Error,
+}
+
+impl ClosedBy {
+    fn as_str(self) -> &'static str {
+        match self {
+            ClosedBy::Peer => "peer",
+            ClosedBy::Server => "server",
+            ClosedBy::Error => "error",
+        }
+    }
+}
+
+/// How a connection ended, for the log line: the close code (1006 when no
+/// Close frame was exchanged) and who ended it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ending {
+    pub code: CloseCode,
+    pub by: ClosedBy,
+}
+
+impl Ending {
+    fn server(code: CloseCode) -> Ending {
+        Ending {
+            code,
+            by: ClosedBy::Server,
+        }
+    }
+}
+
+/// Serve an upgraded connection until it closes. `rest` holds the bytes
+/// that arrived behind the request head.
+pub fn serve(
+    transport: &Arc<Transport>,
+    peer: SocketAddr,
+    id: u64,
+    route: Route,
+    name: Option<&str>,
+    rest: Vec<u8>,
+    shared: &Arc<Shared>,
+) -> io::Result<()> {
+    let config = &shared.config;
+    let started = Instant::now();
+    let writer = WriterConfig {
+        max_frames: config.max_queue,
+        max_bytes: config.max_queue_bytes,
+        thread_stack: config.thread_stack,
+        trace: config.trace,
+    };
+    let out = Arc::new(Outbound::new(
+        id,
+        Arc::clone(transport),
+        writer,
+        Arc::clone(&shared.threads),
+        Arc::clone(&shared.stats),
+    ));
+    transport.set_write_timeout(Some(config.write_timeout))?;
+    shared.set_outbound(id, &out);
+    shared.stats.count(&shared.stats.open_websockets);
+
+    let max_message = match route {
+        Route::Chat => config.max_message,
+        Route::Echo => config.echo_max_message,
+    };
+    let limits = Limits {
+        max_frame: config.max_frame.min(max_message),
+        max_message,
+    };
+    let mut handler: Box<dyn Handler> = match route {
+        Route::Echo => Box::new(Echo {
+            out: Arc::clone(&out),
+        }),
+        Route::Chat => Box::new(ChatHandler::join(&shared.chat, name, &out)),
+    };
+    if shared.shutting_down.load(SeqCst) {
+        out.close(CloseCode::GoingAway, "server shutdown");
+    }
+    let ending = FrameLoop {
+        transport,
+        out: &out,
+        session: Session::new(limits),
+        buf: rest,
+        config,
+        shared,
+        narrate: config.trace.then(narrate::Inbound::default),
+    }
+    .run(handler.as_mut());
+    handler.on_close();
+    // A Close still on its way (a slow consumer's) gets the write timeout
+    // to reach the socket, as any write does.
+    out.finish(config.write_timeout);
+    shared.stats.open_websockets.fetch_sub(1, SeqCst);
+    if config.trace {
+        narrate::closed(id, &ending);
+    }
+    log::info!(
+        "conn={id} peer={peer} route={} closed code={} by={} duration={:.3}s",
+        route.path(),
+        ending.code.as_u16(),
+        ending.by.as_str(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// The state of one connection's frame loop.
+struct FrameLoop<'a> {
+    transport: &'a Transport,
+    out: &'a Arc<Outbound>,
+    session: Session,
+    /// Bytes read and not yet consumed by the session.
+    buf: Vec<u8>,
+    config: &'a Config,
+    shared: &'a Shared,
+    /// `--trace`: the frames' places in their messages.
+    narrate: Option<narrate::Inbound>,
+}
+
+/// What happened in one pass over the buffered bytes.
+enum Flow {
+    /// Go on reading.
+    Continue,
+    /// The peer's Close arrived after ours: the handshake is complete.
+    Done(Ending),
+    /// We sent Close (in reply or first): wait for the peer to finish.
+    Closing(Ending),
+}
+
+impl FrameLoop<'_> {
+    fn run(mut self, handler: &mut dyn Handler) -> Ending {
+        let mut last_heard = Instant::now();
+        let failed = Ending {
+            code: CloseCode::Abnormal,
+            by: ClosedBy::Error,
+        };
+        if self
+            .transport
+            .set_read_timeout(Some(self.config.ping_interval))
+            .is_err()
+        {
+            return failed;
+        }
+        let mut want = READ_CHUNK;
+        loop {
+            let flow = self.process(handler);
+            // Everything buffered is handled: write what it queued for
+            // others before waiting for more input (one write per
+            // recipient for the whole batch).
+            handler.flush();
+            match flow {
+                Flow::Continue => {}
+                Flow::Done(ending) => return ending,
+                Flow::Closing(ending) => return self.finish_closing(ending),
+            }
+            if let Some(code) = self.out.closing() {
+                // Another thread (shutdown, slow-consumer cut-off) closed us.
+                if self.out.is_dead() {
+                    return Ending::server(code);
+                }
+                return self.finish_closing(Ending::server(code));
+            }
+            match read_more(self.transport, &mut self.buf, want) {
+                // A 0-byte read: the peer closed TCP without a Close frame,
+                // or a cut-off shut our read side after queueing its Close.
+                Ok(0) => {
+                    return match self.out.closing() {
+                        Some(code) => Ending::server(code),
+                        None => Ending {
+                            code: CloseCode::Abnormal,
+                            by: ClosedBy::Peer,
+                        },
+                    }
+                }
+                Ok(n) => {
+                    last_heard = Instant::now();
+                    if n == want && want < MAX_READ_CHUNK {
+                        want *= 2;
+                    }
+                }
+                Err(e) if is_timeout(&e) => {
+                    if last_heard.elapsed() >= self.config.idle_timeout {
+                        log::debug!(
+                            "conn={} idle for {:?}: closing",
+                            self.out.id(),
+                            last_heard.elapsed()
+                        );
+                        self.out.close_own(CloseCode::GoingAway, "idle timeout");
+                        return self.finish_closing(Ending::server(CloseCode::GoingAway));
+                    }
+                    let ping: Bytes = frame::encode(OpCode::Ping, PING_PAYLOAD).into();
+                    let _ = self.out.send_own(ping);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    return Ending {
+                        code: self.out.closing().unwrap_or(CloseCode::Abnormal),
+                        by: ClosedBy::Error,
+                    };
+                }
+            }
+        }
+    }
+
+    /// Feed the buffered bytes to the session and act on every event.
+    fn process(&mut self, handler: &mut dyn Handler) -> Flow {
+        let mut used = 0;
+        let flow = loop {
+            let step = match self.session.read(&self.buf[used..]) {
+                Ok(step) => step,
+                Err(e) => {
+                    // §7.1.7: _Fail the WebSocket Connection_: send Close
+                    // with the code for the broken rule, then close TCP.
+                    log::debug!("conn={} protocol error: {e}", self.out.id());
+                    self.shared.stats.count(&self.shared.stats.protocol_errors);
+                    if self.config.trace {
+                        narrate::protocol_error(self.out.id(), &e);
+                    }
+                    let code = e.close_code();
+                    self.out.close_own(code, "");
+                    break Flow::Closing(Ending::server(code));
+                }
+            };
+            if let (Some(narrate), Some(header)) = (&mut self.narrate, &step.header) {
+                // A copy of the first payload bytes (tracing only).
+                let range = used + step.payload.start..used + step.payload.end;
+                let wire: Vec<u8> = self.buf[range].iter().take(125).copied().collect();
+                narrate.frame(self.out.id(), header, &wire);
+            }
+            let Step {
+                consumed, event, ..
+            } = step;
+            used += consumed;
+            let Some(event) = event else {
+                if consumed == 0 {
+                    break Flow::Continue;
+                }
+                continue;
+            };
+            match self.on_event(event, handler) {
+                Flow::Continue => {}
+                other => break other,
+            }
+        };
+        self.buf.drain(..used);
+        flow
+    }
+
+    fn on_event(&mut self, event: Event, handler: &mut dyn Handler) -> Flow {
+        let closing = self.out.closing();
+        match event {
+            Event::Message(message) => {
+                self.shared.stats.count(&self.shared.stats.messages_in);
+                if closing.is_some() {
+                    return Flow::Continue;
+                }
+                if let Err((code, reason)) = handler.on_message(message) {
+                    self.out.close_own(code, reason);
+                    return Flow::Closing(Ending::server(code));
+                }
+            }
+            Event::Ping(payload) => {
+                // §5.5.2: answer with a Pong with the same payload, as soon
+                // as is practical, even in the middle of a fragmented message.
+                if closing.is_none() {
+                    let pong: Bytes = frame::encode(OpCode::Pong, &payload).into();
+                    let _ = self.out.send_own(pong);
+                }
+            }
+            // §5.5.3: an unsolicited Pong needs no answer.
+            Event::Pong(_) => {}
+            Event::Close(payload) => {
+                if let Some(ours) = closing {
+                    // We closed first; this is the answer.
+                    return Flow::Done(Ending::server(ours));
+                }
+                // §5.5.1: reply with a Close, echoing the status code.
+                let code = match payload {
+                    Some((code, _)) => {
+                        self.out.close_own(code, "");
+                        code
+                    }
+                    None => {
+                        self.out.close_empty_own();
+                        CloseCode::NoStatusReceived
+                    }
+                };
+                return Flow::Closing(Ending {
+                    code,
+                    by: ClosedBy::Peer,
+                });
+            }
+        }
+        Flow::Continue
+    }
+
+    /// Our Close is queued. Wait (at most `close_timeout`) for the peer's
+    /// Close or its end of TCP; data frames are dropped. The write side
+    /// was shut (FIN) as soon as our Close was written.
+    fn finish_closing(mut self, ending: Ending) -> Ending {
+        let deadline = Instant::now() + self.config.close_timeout;
+        loop {
+            // Everything up to the peer's Close is read and dropped.
+            loop {
+                match self.session.read(&self.buf) {
+                    Ok(Step {
+                        consumed, event, ..
+                    }) => {
+                        self.buf.drain(..consumed);
+                        if matches!(event, Some(Event::Close(_))) {
+                            return ending;
+                        }
+                        if consumed == 0 && event.is_none() {
+                            break;
+                        }
+                    }
+                    Err(_) => return ending,
+                }
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || self.transport.set_read_timeout(Some(left)).is_err() {
+                return ending;
+            }
+            if let Ok(0) | Err(_) = read_more(self.transport, &mut self.buf, READ_CHUNK) {
+                return ending;
+            }
+        }
+    }
+}
