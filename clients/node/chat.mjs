@@ -13,6 +13,9 @@
 // Scripted: --send LINE (repeatable), --expect TEXT (repeatable, any order),
 // --timeout SECONDS, --json (stdin lines sent raw, events printed as JSON).
 //
+// Interactive (not scripted), it reconnects when the connection drops, like
+// the page; lines typed meanwhile are not sent ("! not connected").
+//
 // WebSocket: Node 20 has no stable global WebSocket, so this uses the `ws`
 // package (clients/package.json); the protocol code is the browser page's own
 // module, clients/web/switchboard.mjs.
@@ -45,7 +48,21 @@ export function parseArgs(argv) {
     else if (a.startsWith("-")) throw new Error(`unknown flag ${a}`);
     else args.url = a;
   }
+  checkUrl(args.url);
   return args;
+}
+
+/** Throw a one-line reason unless `url` is a ws:// or wss:// URL. */
+function checkUrl(url) {
+  let parsed = null;
+  try {
+    parsed = new URL(url);
+  } catch {
+    // not a URL at all
+  }
+  if (!parsed || !["ws:", "wss:"].includes(parsed.protocol) || !parsed.hostname) {
+    throw new Error(`bad URL ${JSON.stringify(url)}: expected ws://HOST[:PORT]/chat`);
+  }
 }
 
 class Session {
@@ -87,15 +104,15 @@ class Session {
     const c = this.client;
     line = line.replace(/\r?\n$/, "");
     if (!line.trim()) return true;
-    if (!line.startsWith("/")) {
-      c.broadcast(line);
-      return true;
-    }
     const [cmd, ...words] = line.split(" ");
     const rest = words.join(" ").trim();
     const [first, ...others] = rest.split(" ");
     const text = others.join(" ");
     try {
+      if (!line.startsWith("/")) {
+        c.broadcast(line); // throws "not connected" while reconnecting
+        return true;
+      }
       switch (cmd) {
         case "/quit":
           return false;
@@ -162,8 +179,14 @@ export async function main(argv, { stdin = process.stdin, write = (s) => process
   const opened = new Promise((resolve) => {
     client.on("welcome", (w) => resolve(w));
     client.on("state", ({ state, detail }) => {
-      if (state === "closed" || (state === "reconnecting" && client.welcome === null)) resolve(null);
-      else if (state === "reconnecting") session.emit(`* connection lost; reconnecting in ${detail.delay} ms`);
+      if (state === "closed" || (state === "reconnecting" && client.welcome === null)) {
+        resolve(null);
+      } else if (state === "reconnecting" && detail.delay !== undefined) {
+        // (Each attempt also starts with a "reconnecting" without a delay.)
+        session.emit(`* connection lost; reconnecting in ${detail.delay} ms`);
+      } else if (state === "open" && detail.again) {
+        session.emit(`* reconnected as ${client.welcome.name}; users: ${client.welcome.users.join(", ")}`);
+      }
     });
   });
   client.on("*", (m) => {
@@ -192,14 +215,23 @@ export async function main(argv, { stdin = process.stdin, write = (s) => process
   }
 
   const rl = readline.createInterface({ input: stdin, terminal: false });
+  let status = 0;
   for await (const line of rl) {
     if (args.json) {
-      if (line.trim()) client.send(line);
+      if (!line.trim()) continue;
+      try {
+        client.send(line);
+      } catch {
+        // Raw mode does not reconnect: the rest cannot be sent.
+        process.stderr.write("chat.mjs: not connected; stopping\n");
+        status = 1;
+        break;
+      }
     } else if (!(await session.run(line))) break;
   }
   await new Promise((r) => setTimeout(r, args.linger * 1000));
   client.close();
-  return 0;
+  return status;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

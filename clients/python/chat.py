@@ -22,6 +22,12 @@ Scripted (for tests and shell use):
     --json           raw mode: every stdin line is sent as is (a JSON object
                      or plain text); every incoming event is printed as one
                      JSON line; exits at the end of stdin after --linger
+
+When the connection drops, the interactive client (not the scripted modes)
+reconnects with jittered exponential backoff, subscribes to its topics again
+and catches up with `history` `after` the last message it saw, as the Node
+client and the browser page do. Lines typed while it is away are not sent
+("! not connected").
 """
 
 import argparse
@@ -32,7 +38,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from switchboard_client import ProtocolError, ResponseError, SwitchboardClient  # noqa: E402
+from switchboard_client import ProtocolError, ResponseError, SwitchboardClient, backoff, split_url  # noqa: E402
 
 HELP = __doc__.split("Interactive:")[1].split("Scripted")[0]
 
@@ -70,15 +76,24 @@ def describe(event):
 
 
 class Session:
-    """The CLI's state: the client, where output goes, what to wait for."""
+    """The CLI's state: the client, where output goes, what to wait for, and
+    what a reconnect needs (the URL, our name, topics, the last seq seen)."""
 
-    def __init__(self, client, out, raw):
-        self.client = client
+    def __init__(self, client, out, raw, url=None, reconnect=False):
+        self.client = client  # replaced by a new one after each reconnect
         self.out = out
         self.raw = raw
         self.lines = []  # every line printed, for --expect
         self.cond = threading.Condition()
         self.ids = 0
+        self.url = url
+        self.reconnect = reconnect
+        self.stopping = threading.Event()
+        self.name = client.name
+        self.topics = set()  # subscriptions to restore after a reconnect
+        self.epoch = client.welcome.get("epoch")
+        self.last_seq = client.welcome.get("seq", 0)  # the highest seq seen
+        self.seen = set()  # seqs shown, so catch-up does not repeat them
 
     def emit(self, line):
         with self.cond:
@@ -87,11 +102,69 @@ class Session:
             self.lines.append(line)
             self.cond.notify_all()
 
+    def show(self, event):
+        if event.get("type") == "message":
+            seq = event.get("seq", 0)
+            if seq in self.seen:
+                return  # already shown (catch-up overlap)
+            self.seen.add(seq)
+            if len(self.seen) > 5000:
+                self.seen = set(sorted(self.seen)[-2500:])
+            self.last_seq = max(self.last_seq, seq)
+        self.emit(json.dumps(event) if self.raw else describe(event))
+
     def reader(self):
-        for event in self.client.events():
-            self.emit(json.dumps(event) if self.raw else describe(event))
-        code = self.client.ws.close_code
-        self.emit("* disconnected" + (" (close %s %s)" % (code, self.client.ws.close_reason) if code else ""))
+        """Print events until the connection ends; then reconnect, if on."""
+        while True:
+            for event in self.client.events():
+                self.show(event)
+            if not self.reconnect or self.stopping.is_set():
+                code = self.client.ws.close_code
+                self.emit("* disconnected" + (" (close %s %s)" % (code, self.client.ws.close_reason) if code else ""))
+                return
+            if not self.reconnected():
+                return
+
+    def reconnected(self):
+        """Connect again (backing off between attempts), restore topics and
+        catch up. False if the session ended first."""
+        attempt = 0
+        while True:
+            delay = backoff(attempt)
+            attempt += 1
+            self.emit("* connection lost; reconnecting in %d ms" % round(delay * 1000))
+            if self.stopping.wait(delay):
+                return False
+            try:
+                client = SwitchboardClient.connect(self.url, name=self.name)
+            except (OSError, ProtocolError):
+                continue
+            break
+        if self.stopping.is_set():
+            client.close()
+            return False
+        self.client = client
+        welcome = client.welcome
+        self.name = welcome["name"]
+        self.emit("* reconnected as %s; users: %s" % (self.name, ", ".join(welcome["users"])))
+        try:
+            for topic in sorted(self.topics):
+                client.subscribe(topic)
+            if welcome.get("epoch") != self.epoch:
+                # A new history store numbers from scratch: forget the old numbers.
+                self.emit("* missed messages: the server restarted and lost its history")
+                self.seen.clear()
+                self.last_seq = welcome.get("seq", 0)
+            else:
+                missed, complete = client.catch_up(self.last_seq, self.topics)
+                for m in missed:
+                    self.show(m)
+                if not complete:
+                    self.emit("* missed messages: some messages were no longer kept by the server")
+            self.epoch = welcome.get("epoch")
+        except (OSError, ProtocolError, ResponseError) as e:
+            self.emit("! %s" % e)  # dropped again: reader() notices and reconnects
+        return True
 
     def expect(self, text, timeout):
         """Wait until a printed line not matched before contains `text`.
@@ -118,14 +191,13 @@ class Session:
         line = line.rstrip("\r\n")
         if not line.strip():
             return True
-        if not line.startswith("/"):
-            self.client.broadcast(line, id=self.next_id())
-            return True
         cmd, _, rest = line.partition(" ")
         rest = rest.strip()
         c = self.client
         try:
-            if cmd == "/quit":
+            if not line.startswith("/"):
+                c.broadcast(line, id=self.next_id())
+            elif cmd == "/quit":
                 return False
             elif cmd == "/help":
                 self.emit(HELP.strip("\n"))
@@ -136,8 +208,10 @@ class Session:
                 names, _, text = rest.partition(" ")
                 c.multicast([n for n in names.split(",") if n], text, id=self.next_id())
             elif cmd == "/sub":
+                self.topics.add(rest)
                 c.subscribe(rest, id=self.next_id())
             elif cmd == "/unsub":
+                self.topics.discard(rest)
                 c.unsubscribe(rest, id=self.next_id())
             elif cmd == "/pub":
                 topic, _, text = rest.partition(" ")
@@ -154,13 +228,18 @@ class Session:
                 for m in result["messages"]:
                     self.emit("  " + describe(m))
             elif cmd == "/nick":
-                self.emit("you are now %s" % c.request("rename", {"name": rest})["name"])
+                self.name = c.request("rename", {"name": rest})["name"]
+                self.emit("you are now %s" % self.name)
             else:
                 self.emit("! unknown command %s (try /help)" % cmd)
         except ResponseError as e:
             self.emit("! %s: %s" % (e.code, e.message))
-        except TimeoutError as e:
+        except (TimeoutError, ProtocolError) as e:
             self.emit("! %s" % e)
+        except OSError:
+            # The server went away: the reader is reconnecting (or, when
+            # scripted, has said "* disconnected"). Nothing was sent.
+            self.emit("! not connected")
         return True
 
 
@@ -177,18 +256,24 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     try:
+        split_url(args.url)
+    except ValueError as e:
+        print("chat.py: %s" % e, file=sys.stderr)
+        return 2
+    try:
         client = SwitchboardClient.connect(args.url, name=args.name)
-    except (OSError, ProtocolError) as e:
+    except (OSError, ProtocolError, ValueError) as e:
         print("chat.py: cannot connect to %s: %s" % (args.url, e), file=sys.stderr)
         return 2
-    session = Session(client, sys.stdout, args.json)
+    scripted = bool(args.send or args.expect)
+    session = Session(client, sys.stdout, args.json, url=args.url, reconnect=not scripted and not args.json)
     if args.json:
         session.emit(json.dumps(client.welcome))
     else:
         session.emit("connected as %s; users: %s (/help for commands)" % (client.name, ", ".join(client.welcome["users"])))
     threading.Thread(target=session.reader, name="chat-reader", daemon=True).start()
 
-    if args.send or args.expect:
+    if scripted:
         for line in args.send:
             session.run(line)
         for text in args.expect:
@@ -200,6 +285,7 @@ def main(argv=None):
         return 0
 
     interactive = sys.stdin.isatty() and not args.json
+    status = 0
     try:
         while True:
             line = input() if interactive else sys.stdin.readline()
@@ -207,15 +293,22 @@ def main(argv=None):
                 break
             if args.json:
                 if line.strip():
-                    client.ws.send_text(line.rstrip("\r\n"))
+                    try:
+                        client.ws.send_text(line.rstrip("\r\n"))
+                    except OSError:
+                        # Raw mode does not reconnect: the rest cannot be sent.
+                        print("chat.py: not connected; stopping", file=sys.stderr)
+                        status = 1
+                        break
             elif not session.run(line):
                 break
     except (EOFError, KeyboardInterrupt):
         pass
     if not interactive:
         time.sleep(args.linger)
-    client.close()
-    return 0
+    session.stopping.set()
+    session.client.close()
+    return status
 
 
 if __name__ == "__main__":

@@ -24,13 +24,14 @@ import itertools
 import json
 import os
 import queue
+import random
 import socket
 import struct
 import threading
 import time
 import urllib.parse
 
-__all__ = ["WebSocket", "SwitchboardClient", "ProtocolError", "ResponseError", "accept_key"]
+__all__ = ["WebSocket", "SwitchboardClient", "ProtocolError", "ResponseError", "accept_key", "split_url", "backoff"]
 
 # Section 1.3: the GUID appended to the key before hashing.
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -58,6 +59,29 @@ def accept_key(key):
     """base64(SHA-1(key + GUID)): what the server must answer (section 4.2.2)."""
     digest = hashlib.sha1((key + GUID).encode("ascii")).digest()
     return base64.b64encode(digest).decode("ascii")
+
+
+def split_url(url):
+    """(host, port, target) of a `ws://host[:port]/path?query` URL; ValueError
+    with a one-line reason for anything else."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port or 80
+    except ValueError as e:
+        raise ValueError("bad URL %r: %s" % (url, e)) from None
+    if parts.scheme != "ws" or not parts.hostname:
+        # wss:// would need TLS, which this small client leaves out.
+        raise ValueError("bad URL %r: expected ws://HOST[:PORT]/chat" % url)
+    target = (parts.path or "/") + ("?" + parts.query if parts.query else "")
+    return parts.hostname, port, target
+
+
+def backoff(attempt, base=0.25, maximum=10.0, rand=random.random):
+    """Seconds to wait before reconnect attempt `attempt` (0-based):
+    exponential from `base` to `maximum`, with jitter so clients do not come
+    back in step (the same as backoff() in clients/web/switchboard.mjs)."""
+    ceiling = min(maximum, base * 2 ** min(attempt, 32))
+    return ceiling / 2 + rand() * ceiling / 2
 
 
 def mask(payload, key):
@@ -102,12 +126,7 @@ class WebSocket:
     @classmethod
     def connect(cls, url, timeout=10.0, headers=None):
         """Open `ws://host:port/path?query` and complete the handshake."""
-        parts = urllib.parse.urlsplit(url)
-        if parts.scheme != "ws":
-            raise ValueError("only ws:// URLs are supported (got %r)" % url)
-        host = parts.hostname or "localhost"
-        port = parts.port or 80
-        target = (parts.path or "/") + ("?" + parts.query if parts.query else "")
+        host, port, target = split_url(url)
         sock = socket.create_connection((host, port), timeout=timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         # Section 4.1: a random 16-byte nonce, base64-encoded.
@@ -149,6 +168,9 @@ class WebSocket:
     # -- sending -------------------------------------------------------------
 
     def send_frame(self, opcode, payload, fin=True):
+        if self.closed:
+            # Say so, rather than write to a socket already closed (EBADF).
+            raise ConnectionError("not connected")
         with self._send_lock:
             self.sock.sendall(encode_frame(opcode, payload, fin))
 
@@ -203,6 +225,7 @@ class WebSocket:
                 fin, opcode, payload = self._read_frame()
             except (EOFError, OSError):
                 self.closed = True
+                self.sock.close()
                 return None
             if opcode == PING:
                 self.send_frame(PONG, payload)  # Section 5.5.2: same payload.
@@ -337,6 +360,27 @@ class SwitchboardClient:
         if "error" in response:
             raise ResponseError(response["error"].get("code"), response["error"].get("message"))
         return response.get("result")
+
+    def catch_up(self, after, topics=(), pages=20):
+        """What was missed since seq `after`, after a reconnect: `history`
+        `after` it from the broadcast stream and each topic (paging forward),
+        as (messages oldest first, complete). `complete` is False when the
+        server no longer had some of them."""
+        missed, complete = [], True
+        for topic in [None] + sorted(topics):
+            since = after
+            for _ in range(pages):
+                params = {"after": since, "limit": 100}
+                if topic is not None:
+                    params["topic"] = topic
+                result = self.request("history", params)
+                complete = complete and result.get("complete", True)
+                missed.extend(result["messages"])
+                if not result.get("more") or not result["messages"]:
+                    break
+                since = result["messages"][-1]["seq"]
+        missed.sort(key=lambda m: m["seq"])
+        return missed, complete
 
     def close(self, code=1000):
         self.ws.close(code)

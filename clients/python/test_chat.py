@@ -8,6 +8,7 @@ with `cargo build` if missing). `cargo test` runs these tests too.
 
 import os
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -23,8 +24,10 @@ from switchboard_client import (  # noqa: E402
     SwitchboardClient,
     WebSocket,
     accept_key,
+    backoff,
     encode_frame,
     mask,
+    split_url,
 )
 
 
@@ -36,11 +39,12 @@ def server_binary():
 
 
 class Server:
-    """The real server on a free loopback port."""
+    """The real server on a free loopback port (or on `listen`, to start it
+    again where it was)."""
 
-    def __init__(self, *flags):
+    def __init__(self, *flags, listen="127.0.0.1:0"):
         self.proc = subprocess.Popen(
-            [server_binary(), "--listen", "127.0.0.1:0", "--log-level", "info"] + list(flags),
+            [server_binary(), "--listen", listen, "--log-level", "info"] + list(flags),
             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
         )
         deadline = time.monotonic() + 10
@@ -54,7 +58,8 @@ class Server:
             self.proc.kill()
             raise RuntimeError("the server did not start")
         # Keep draining its log so it never blocks on a full pipe.
-        threading.Thread(target=self.proc.stderr.read, daemon=True).start()
+        self.drain = threading.Thread(target=self.proc.stderr.read, daemon=True)
+        self.drain.start()
         self.url = "ws://%s/chat" % self.addr
 
     def stop(self):
@@ -63,6 +68,10 @@ class Server:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.drain.join(timeout=5)
+        if not self.drain.is_alive():
+            self.proc.stderr.close()
 
 
 class ServerTestCase(unittest.TestCase):
@@ -91,6 +100,21 @@ class ProtocolTests(unittest.TestCase):
         self.assertEqual(a[:2], bytes([0x81, 0x85]))
         self.assertNotEqual(a[2:6], b[2:6])
         self.assertEqual(mask(a[6:], a[2:6]), b"Hello")
+
+    def test_backoff_grows_exponentially_with_jitter(self):
+        self.assertEqual(backoff(0, rand=lambda: 0), 0.125)
+        self.assertEqual(backoff(0, rand=lambda: 1), 0.25)
+        self.assertEqual(backoff(3, rand=lambda: 1), 2.0)
+        self.assertEqual(backoff(5000, rand=lambda: 1), 10.0)
+        for n in range(10):
+            self.assertTrue(min(10.0, 0.25 * 2 ** n) / 2 <= backoff(n) <= 10.0)
+
+    def test_urls(self):
+        self.assertEqual(split_url("ws://127.0.0.1:8080/chat?name=a"), ("127.0.0.1", 8080, "/chat?name=a"))
+        self.assertEqual(split_url("ws://example.com"), ("example.com", 80, "/"))
+        for bad in ("http://localhost:8080/chat", "localhost:8080/chat", "garbage", "ws://host:port/chat", "ws:///chat"):
+            with self.assertRaises(ValueError, msg=bad):
+                split_url(bad)
 
     def test_length_forms(self):
         self.assertEqual(encode_frame(0x2, b"x" * 125)[1], 0x80 | 125)
@@ -248,6 +272,17 @@ class CliTests(ServerTestCase):
         self.assertIn("users: ", result.stdout)
         self.assertIn("cli-pipe", result.stdout)
 
+    def test_bad_urls_are_a_one_line_error(self):
+        for url in ("http://127.0.0.1:1/chat", "127.0.0.1:1/chat", "not a url", "ws://127.0.0.1:port/chat"):
+            result = subprocess.run(
+                [sys.executable, os.path.join(HERE, "chat.py"), url],
+                capture_output=True, text=True, timeout=30,
+            )
+            self.assertEqual(result.returncode, 2, "%s:\n%s" % (url, result.stderr))
+            self.assertEqual(len(result.stderr.splitlines()), 1, result.stderr)
+            self.assertIn("bad URL", result.stderr)
+            self.assertNotIn("Traceback", result.stderr)
+
     def test_unreachable_server_is_a_clear_error(self):
         result = subprocess.run(
             [sys.executable, os.path.join(HERE, "chat.py"), "ws://127.0.0.1:1/chat"],
@@ -255,6 +290,216 @@ class CliTests(ServerTestCase):
         )
         self.assertEqual(result.returncode, 2)
         self.assertIn("cannot connect", result.stderr)
+
+
+class Cli:
+    """chat.py running interactively on a pipe: lines typed on its stdin,
+    its output collected as it comes."""
+
+    def __init__(self, test, url, *args):
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.join(HERE, "chat.py"), url] + list(args),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1,
+        )
+        test.addCleanup(self.kill)
+        self.out, self.err = [], []
+        self.cond = threading.Condition()
+        self.collectors = []
+        for stream, lines in ((self.proc.stdout, self.out), (self.proc.stderr, self.err)):
+            self.collectors.append(threading.Thread(target=self._collect, args=(stream, lines), daemon=True))
+            self.collectors[-1].start()
+
+    def _collect(self, stream, lines):
+        for line in stream:
+            with self.cond:
+                lines.append(line.rstrip("\n"))
+                self.cond.notify_all()
+
+    def transcript(self):
+        with self.cond:
+            return "stdout:\n%s\nstderr:\n%s" % ("\n".join(self.out), "\n".join(self.err))
+
+    def wait_for(self, pattern, timeout=10):
+        """The first printed line matching `pattern` (a regex); fails the test,
+        showing everything printed, if none comes within `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                for line in self.out:
+                    if re.search(pattern, line):
+                        return line
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError("no line matching %r within %ss\n%s" % (pattern, timeout, self.transcript()))
+                self.cond.wait(left)
+
+    def count(self, pattern):
+        with self.cond:
+            return sum(1 for line in self.out if re.search(pattern, line))
+
+    def type(self, line):
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def finish(self, timeout=15):
+        """Close stdin (end of input) and return the exit code."""
+        self.proc.stdin.close()
+        code = self.proc.wait(timeout=timeout)
+        for t in self.collectors:
+            t.join(timeout=5)  # everything printed is in self.out / self.err
+        return code
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        for t in self.collectors:
+            t.join(timeout=5)
+        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            try:
+                stream.close()
+            except OSError:
+                pass  # stdin's last buffered line could not be written
+
+
+class Outage:
+    """A TCP relay on a free loopback port in front of the server. `cut()`
+    drops every connection through it and refuses new ones until
+    `restore()`: a network outage that the server itself survives."""
+
+    def __init__(self, target):
+        host, _, port = target.rpartition(":")
+        self.target = (host, int(port))
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.2)
+        self.url = "ws://127.0.0.1:%d/chat" % self.listener.getsockname()[1]
+        self.up = threading.Event()
+        self.up.set()
+        self.done = threading.Event()
+        self.lock = threading.Lock()
+        self.socks = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.done.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            if not self.up.is_set():
+                conn.close()  # refused: the client sees the handshake fail
+                continue
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                conn.close()
+                continue
+            with self.lock:
+                self.socks += [conn, upstream]
+            for a, b in ((conn, upstream), (upstream, conn)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, src, dst):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)  # wakes the other pump
+            except OSError:
+                pass
+
+    def cut(self):
+        self.up.clear()
+        with self.lock:
+            socks, self.socks = self.socks, []
+        for s in socks:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+    def restore(self):
+        self.up.set()
+
+    def close(self):
+        self.done.set()
+        self.cut()
+        self.listener.close()
+
+
+class ReconnectTests(unittest.TestCase):
+    """chat.py, interactive, when the connection or the server goes away."""
+
+    def test_a_line_typed_while_the_server_is_gone_is_refused_and_it_reconnects(self):
+        server = Server("--rate", "0")
+        self.addCleanup(lambda: server.stop())
+        cli = Cli(self, server.url, "--name", "py-back")
+        cli.wait_for("connected as py-back")
+        server.stop()  # a clean shutdown: the server closes with 1001
+        cli.wait_for(r"^\* (connection lost|disconnected)")
+        cli.type("typed while the server is gone")
+        cli.wait_for("^! not connected")
+        self.assertIsNone(cli.proc.poll(), "chat.py is still running\n" + cli.transcript())
+
+        server = Server("--rate", "0", listen=server.addr)  # the same port again
+        cli.wait_for("reconnected as py-back", timeout=30)
+        # A new process has a new history: it says what it cannot catch up.
+        cli.wait_for("missed messages: the server restarted")
+        peer = SwitchboardClient.connect(server.url, name="py-peer")
+        self.addCleanup(peer.close)
+        cli.type("back again")
+        m = peer.wait_for(lambda e: e["type"] == "message", timeout=10)
+        self.assertEqual((m["from"], m["text"]), ("py-back", "back again"))
+        self.assertEqual(cli.finish(), 0, cli.transcript())
+        self.assertNotIn("Traceback", cli.transcript())
+
+    def test_after_a_dropped_connection_it_catches_up(self):
+        server = Server("--rate", "0")
+        self.addCleanup(lambda: server.stop())
+        outage = Outage(server.addr)
+        self.addCleanup(outage.close)
+        talker = SwitchboardClient.connect(server.url, name="py-talker")
+        self.addCleanup(talker.close)
+        cli = Cli(self, outage.url, "--name", "py-away")
+        cli.wait_for("connected as py-away")
+        cli.type("/sub py-feed")
+        cli.wait_for("^ok: py-feed")
+        talker.broadcast("before the outage")
+        cli.wait_for("py-talker: before the outage")
+
+        outage.cut()
+        cli.wait_for(r"^\* connection lost; reconnecting in \d+ ms")
+        talker.wait_for(lambda e: e["type"] == "presence" and e["event"] == "leave" and e["name"] == "py-away")
+        cli.type("typed while away")
+        cli.wait_for("^! not connected")
+        talker.broadcast("missed broadcast", id="b")
+        talker.publish("py-feed", "missed publish", id="p")
+        talker.wait_for(lambda e: e["type"] == "ack" and e["id"] == "p")
+
+        outage.restore()
+        cli.wait_for("reconnected as py-away", timeout=30)
+        cli.wait_for("py-talker: missed broadcast")
+        cli.wait_for("#py-feed py-talker: missed publish")
+        # Its topic was restored: new messages keep coming, live.
+        talker.publish("py-feed", "live again")
+        cli.wait_for("#py-feed py-talker: live again")
+        self.assertEqual(cli.count("missed broadcast"), 1, cli.transcript())
+        self.assertEqual(cli.count("before the outage"), 1, cli.transcript())
+        self.assertEqual(cli.count("missed messages"), 0, cli.transcript())
+        # Nothing typed while away was sent late.
+        texts = [e.get("text") for e in talker.events(timeout=0.5) if e["type"] == "message"]
+        self.assertNotIn("typed while away", texts)
+        self.assertEqual(cli.finish(), 0, cli.transcript())
+        self.assertNotIn("Traceback", cli.transcript())
 
 
 if __name__ == "__main__":

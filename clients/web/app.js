@@ -13,6 +13,11 @@ const els = {
 
 const users = new Set();
 let client = null;
+// Where the composer sends: "*", "#topic" or "@name". Only the user changes
+// it (or the person it names renaming). If that person leaves, or the topic
+// is left, it stays chosen, marked "(left)", and sending is refused with a
+// notice: a private message is never silently broadcast instead.
+let target = "*";
 
 const STATE_TEXT = {
   idle: "not connected",
@@ -77,7 +82,7 @@ function renderUsers() {
     li.dataset.name = name;
     if (name === me) li.classList.add("self");
     else li.addEventListener("click", () => setTarget(`@${name}`));
-    if (els.target.value === `@${name}`) li.classList.add("selected");
+    if (target === `@${name}`) li.classList.add("selected");
     els.users.append(li);
   }
   els.userCount.textContent = `(${users.size})`;
@@ -105,14 +110,15 @@ function renderTopics() {
   renderTargets();
 }
 
-/** The composer's "send to" list: everyone, each topic, each other user. */
+/** The composer's "send to" list: everyone, each topic, each other user,
+ * and the chosen target even when it is gone (marked, never replaced). */
 function renderTargets() {
-  const chosen = els.target.value || "*";
   const options = [["*", "Everyone"]];
   for (const t of [...(client?.topics || [])].sort()) options.push([`#${t}`, `#${t}`]);
   for (const u of [...users].sort((a, b) => a.localeCompare(b))) {
     if (u !== client?.name) options.push([`@${u}`, `@${u}`]);
   }
+  if (!options.some(([v]) => v === target)) options.push([target, `${target} (left)`]);
   els.target.replaceChildren(
     ...options.map(([value, label]) => {
       const o = document.createElement("option");
@@ -121,14 +127,22 @@ function renderTargets() {
       return o;
     }),
   );
-  els.target.value = options.some(([v]) => v === chosen) ? chosen : "*";
+  els.target.value = target;
 }
 
 function setTarget(value) {
+  target = value;
   renderTargets();
-  els.target.value = value;
   for (const li of els.users.children) li.classList.toggle("selected", `@${li.dataset.name}` === value);
   els.text.focus();
+}
+
+/** Why a message to the chosen target cannot be sent now, or null. */
+function unreachable() {
+  const name = target.slice(1);
+  if (target.startsWith("@") && !users.has(name)) return `${name} has left; choose someone else, or wait until ${name} is back`;
+  if (target.startsWith("#") && !client.topics.has(name)) return `you left ${target}; subscribe again, or choose another target`;
+  return null;
 }
 
 function start(name) {
@@ -162,8 +176,10 @@ function start(name) {
     if (p.event === "rename") {
       users.delete(p.old);
       users.add(p.name);
+      if (target === `@${p.old}`) target = `@${p.name}`; // the same person
     }
     notice(p.event === "rename" ? `${p.old} is now ${p.name}` : `${p.name} ${p.event === "join" ? "joined" : "left"}`);
+    if (p.event === "leave" && target === `@${p.name}`) notice(`Messages to ${p.name} will not be sent until ${p.name} is back.`);
     renderUsers();
   });
   client.on("error", (e) => notice(`Server: ${e.message} (${e.code})`, "error"));
@@ -185,11 +201,18 @@ els.topicForm.addEventListener("submit", (ev) => {
   renderTopics();
 });
 
+els.target.addEventListener("change", () => setTarget(els.target.value));
+
 els.composer.addEventListener("submit", (ev) => {
   ev.preventDefault();
   const text = els.text.value;
   if (!text.trim()) return;
-  const target = els.target.value;
+  const why = unreachable();
+  if (why) {
+    // Keep the text, and never send it anywhere else.
+    notice(`Not sent: ${why}.`, "error");
+    return;
+  }
   try {
     if (target.startsWith("@")) client.direct(target.slice(1), text);
     else if (target.startsWith("#")) client.publish(target.slice(1), text);

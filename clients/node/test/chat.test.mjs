@@ -235,3 +235,80 @@ test("after a restart, messages numbered like old ones are still shown", async (
   b.close();
   await again.stop();
 });
+
+/** Collect a process's output; `waitFor(re)` resolves once its stdout matches. */
+function watch(proc) {
+  const seen = { out: "", err: "" };
+  const waiters = new Set();
+  const wake = () => {
+    for (const w of [...waiters]) w();
+  };
+  proc.stdout.on("data", (d) => ((seen.out += d), wake()));
+  proc.stderr.on("data", (d) => ((seen.err += d), wake()));
+  proc.on("exit", wake);
+  const text = () => `stdout:\n${seen.out}\nstderr:\n${seen.err}`;
+  const waitFor = (re, ms = 10000) =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        waiters.delete(check);
+        reject(new Error(`no output matching ${re} within ${ms} ms\n${text()}`));
+      }, ms);
+      const check = () => {
+        if (re.test(seen.out)) {
+          clearTimeout(timer);
+          waiters.delete(check);
+          resolve();
+        } else if (proc.exitCode !== null || proc.signalCode !== null) {
+          clearTimeout(timer);
+          waiters.delete(check);
+          reject(new Error(`exited (${proc.exitCode ?? proc.signalCode}) before printing ${re}\n${text()}`));
+        }
+      };
+      waiters.add(check);
+      check();
+    });
+  return { seen, text, waitFor };
+}
+
+test("the CLI rejects a bad URL in one line, without a stack trace", async () => {
+  for (const url of ["http://127.0.0.1:1/chat", "127.0.0.1:1/chat", "localhost:1/chat", "not a url"]) {
+    const proc = spawn(process.execPath, [path.join(ROOT, "clients/node/chat.mjs"), url], { timeout: 20000 });
+    let err = "";
+    proc.stderr.on("data", (d) => (err += d));
+    const code = await new Promise((r) => proc.on("exit", r));
+    assert.equal(code, 2, `${url}: ${err}`);
+    assert.match(err, /^chat\.mjs: bad URL .*\n$/, url);
+  }
+});
+
+test("interactive, the CLI refuses lines while the server is gone, then reconnects", { timeout: 60000 }, async () => {
+  let own = await startServer(["--rate", "0"]);
+  const proc = spawn(process.execPath, [path.join(ROOT, "clients/node/chat.mjs"), own.url, "--name", "js-back"], { timeout: 50000 });
+  const cli = watch(proc);
+  try {
+    await cli.waitFor(/connected as js-back/);
+    await own.stop(); // a clean shutdown: the server closes with 1001
+    await cli.waitFor(/^\* connection lost; reconnecting in \d+ ms$/m);
+    proc.stdin.write("typed while the server is gone\n");
+    await cli.waitFor(/^! not connected$/m);
+
+    own = await startServer(["--rate", "0"], own.addr); // the same port again
+    await cli.waitFor(/^\* reconnected as js-back/m, 30000);
+    const peer = new SwitchboardClient(own.url, { name: "js-peer", WebSocket, reconnect: false });
+    const welcomed = new Promise((r) => peer.on("welcome", r));
+    peer.connect();
+    await welcomed;
+    const got = next(peer, "message", (m) => m.text === "back again");
+    proc.stdin.write("back again\n");
+    assert.equal((await got).from, "js-back");
+    peer.close();
+    proc.stdin.end();
+    const code = await new Promise((r) => (proc.exitCode !== null ? r(proc.exitCode) : proc.on("exit", r)));
+    assert.equal(code, 0, cli.text());
+    assert.doesNotMatch(cli.seen.out, /undefined/);
+    assert.equal(cli.seen.err, "");
+  } finally {
+    proc.kill();
+    await own.stop();
+  }
+});

@@ -41,6 +41,39 @@ function cli(program, args) {
 
 const skip = !CHROMIUM && !REQUIRED ? "Chromium not found (apt-get install chromium, or set CHROMIUM=/path)" : false;
 
+/** A plain WebSocket chat client (the `ws` package) that keeps every frame
+ * it receives; resolves once welcomed. */
+async function rawClient(url, name) {
+  const { default: WebSocket } = await import("ws");
+  const ws = new WebSocket(`${url}?name=${name}`);
+  const frames = [];
+  const waiters = new Set();
+  ws.on("message", (data) => {
+    frames.push(JSON.parse(data.toString()));
+    for (const w of [...waiters]) w();
+  });
+  /** The first frame (already received or still to come) matching `pred`. */
+  const waitFor = (pred, what, ms = 10000) =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        waiters.delete(check);
+        reject(new Error(`${name}: no ${what} within ${ms} ms; got ${JSON.stringify(frames)}`));
+      }, ms);
+      const check = () => {
+        const found = frames.find(pred);
+        if (!found) return;
+        clearTimeout(timer);
+        waiters.delete(check);
+        resolve(found);
+      };
+      waiters.add(check);
+      check();
+    });
+  const closed = new Promise((resolve) => ws.on("close", resolve));
+  await waitFor((f) => f.type === "welcome", "welcome");
+  return { frames, waitFor, close: () => (ws.close(), closed) };
+}
+
 test("two pages chat; direct and topic messages reach only their targets; the page survives a server restart", { skip, timeout: 120000 }, async () => {
   assert.ok(CHROMIUM, "Chromium is required (SWITCHBOARD_REQUIRE_ALL=1) but was not found: apt-get install chromium");
   const { chromium } = await import("playwright-core");
@@ -160,6 +193,79 @@ test("two pages chat; direct and topic messages reach only their targets; the pa
     await small.screenshot({ path: path.join(OUT, "phone.png") });
   } finally {
     await browser.close();
+    await server.stop();
+  }
+});
+
+test("a private conversation stays private when its partner leaves", { skip, timeout: 90000 }, async () => {
+  assert.ok(CHROMIUM, "Chromium is required (SWITCHBOARD_REQUIRE_ALL=1) but was not found: apt-get install chromium");
+  const { chromium } = await import("playwright-core");
+  // Serve this checkout's page, not the copy built into the binary.
+  const server = await startServer(["--rate", "0", "--web-root", path.join(ROOT, "clients/web")]);
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+  const clients = [];
+  const join = async (name) => {
+    const c = await rawClient(server.url, name);
+    clients.push(c);
+    return c;
+  };
+  try {
+    const olga = await join("olga"); // sees every broadcast
+    let bob = await join("bob");
+    const alice = await browser.newPage();
+    alice.on("pageerror", (e) => assert.fail(`page error: ${e.message}`));
+    await alice.goto(`${server.http}/?name=alice`);
+    await alice.locator('#state[data-state="open"]').waitFor();
+    const say = async (text) => {
+      await alice.fill("#text", text);
+      await alice.press("#text", "Enter");
+    };
+    const targetLabel = () => alice.locator("#target option:checked").innerText();
+    const leaks = () => olga.frames.filter((f) => f.type === "message" && /secret/.test(f.text));
+    // alice's messages reach olga in the order sent: once a broadcast sent
+    // after them has arrived, so has any of them that was broadcast.
+    const barrier = async (text) => {
+      await alice.selectOption("#target", "*");
+      await say(text);
+      await olga.waitFor((f) => f.type === "message" && f.text === text, `alice's broadcast "${text}"`);
+    };
+
+    await alice.click('#users li[data-name="bob"]');
+    await say("first secret");
+    await bob.waitFor((f) => f.type === "message" && f.text === "first secret", "alice's direct message");
+
+    // bob leaves while alice is writing to him: the message is not sent at
+    // all, and certainly not to everyone.
+    await bob.close();
+    await alice.locator("#messages li.notice", { hasText: "bob left" }).waitFor();
+    const chosen = [await alice.inputValue("#target"), await targetLabel()];
+    await say("second secret");
+    await barrier("done");
+    assert.deepEqual(leaks(), [], "a message meant for bob was broadcast");
+    assert.deepEqual(chosen, ["@bob", "@bob (left)"], "still writing to bob, who is marked as gone");
+    await alice.locator("#messages li.notice.error", { hasText: "bob has left" }).waitFor();
+    assert.equal(await alice.locator("#messages li.msg", { hasText: "second secret" }).count(), 0);
+
+    // The choice stays on bob while he is away; when he is back (same name)
+    // the kept text goes to him, to him only.
+    bob = await join("bob");
+    await alice.click('#users li[data-name="bob"]');
+    await bob.close();
+    await alice.locator("#messages li.notice", { hasText: "bob left" }).nth(1).waitFor();
+    await say("third secret");
+    await alice.locator("#messages li.notice.error", { hasText: "bob has left" }).nth(1).waitFor();
+    assert.equal(await alice.inputValue("#text"), "third secret", "the text is kept");
+    bob = await join("bob");
+    await alice.locator("#messages li.notice", { hasText: "bob joined" }).nth(1).waitFor();
+    assert.equal(await targetLabel(), "@bob");
+    await alice.press("#text", "Enter");
+    const got = await bob.waitFor((f) => f.type === "message" && f.text === "third secret", "the kept message");
+    assert.equal(got.kind, "direct");
+    await barrier("done again");
+    assert.deepEqual(leaks(), [], "a message meant for bob was broadcast");
+  } finally {
+    await browser.close();
+    for (const c of clients) await c.close();
     await server.stop();
   }
 });
