@@ -408,6 +408,26 @@ fn malformed_messages_get_errors_and_the_connection_keeps_working() {
 }
 
 #[test]
+fn an_id_that_is_neither_a_string_nor_a_number_is_bad_request_and_nothing_is_delivered() {
+    let server = start(|_| {});
+    let mut u = users(server.local_addr(), 2);
+    for id in ["null", "true", "[]", "{}", "[1]"] {
+        u[0].send_text(&format!(
+            r#"{{"type":"broadcast","text":"leaked {id}","id":{id}}}"#
+        ));
+        let e = u[0].recv();
+        assert_eq!(
+            (e["type"].as_str(), e["code"].as_str()),
+            (Some("error"), Some("bad_request")),
+            "id {id}: {e}"
+        );
+    }
+    // A marker after them: if any had been broadcast, it would come first.
+    u[0].send(json!({"type": "broadcast", "text": "marker"}));
+    assert_eq!(u[1].recv()["text"], "marker", "nothing before the marker");
+}
+
+#[test]
 fn plain_text_and_json_that_is_not_an_object_are_broadcast_verbatim() {
     let server = start(|_| {});
     let mut u = users(server.local_addr(), 2);
@@ -726,6 +746,44 @@ fn a_stalled_client_is_cut_off_while_the_others_keep_receiving() {
         .chat_members()
         == 2));
     drop(stalled);
+}
+
+#[test]
+fn a_cut_off_client_that_reads_to_the_end_finds_close_1008_last() {
+    let server = start(|c| {
+        c.rate = 0;
+        c.max_queue = 64;
+        c.max_queue_bytes = 64 * 1024;
+    });
+    let addr = server.local_addr();
+    let mut a = User::join(addr, "a");
+    // The slow one subscribes, then reads nothing until it is cut off.
+    let mut slow = support::Raw::connect(addr, "/chat?name=slow");
+    slow.send_text(r#"{"type":"subscribe","topic":"feed","id":1}"#);
+    a.recv_type("presence");
+    let text = "z".repeat(3000);
+    let mut sent = 0;
+    while server.stats().slow_consumers == 0 && sent < 5000 {
+        a.send(json!({"type": "publish", "topic": "feed", "text": text}));
+        sent += 1;
+    }
+    assert_eq!(server.stats().slow_consumers, 1, "cut off after {sent}");
+    // Now it reads everything the kernel holds for it: whole frames, the
+    // last of them Close 1008 "slow consumer", then the end of TCP.
+    let mut last = None;
+    for _ in 0..10_000 {
+        let frame = slow.read();
+        if frame.opcode == switchboard::protocol::OpCode::Close {
+            last = Some(frame);
+            break;
+        }
+    }
+    let close = last.expect("a Close frame after the data");
+    assert_eq!(close.close_code(), 1008);
+    assert_eq!(&close.payload[2..], b"slow consumer");
+    slow.expect_eof();
+    // Everyone else was told it left.
+    assert_eq!(a.recv_type("presence")["event"], "leave");
 }
 
 #[test]

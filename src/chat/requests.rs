@@ -192,3 +192,104 @@ fn rename(
     }
     messages::response_raw(id, &messages::to_json(&json!({ "name": new })))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::bus::LocalBus;
+    use super::super::history::{History, Page, Ring, Stream, Window};
+    use super::super::{Chat, Frame, Settings, Sink};
+    use parking_lot::Mutex;
+    use std::sync::mpsc;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    /// A history store whose reads wait until the test lets them go: a
+    /// stand-in for a disk that stalls.
+    struct Stalling {
+        ring: Ring,
+        entered: Mutex<mpsc::Sender<()>>,
+        release: Mutex<mpsc::Receiver<()>>,
+    }
+
+    impl History for Stalling {
+        fn append(&self, stream: &Stream, seq: u64, json: Arc<str>) {
+            self.ring.append(stream, seq, json);
+        }
+        fn page(&self, stream: &Stream, window: Window, limit: usize) -> Page {
+            let _ = self.entered.lock().send(());
+            let _ = self.release.lock().recv_timeout(Duration::from_secs(5));
+            self.ring.page(stream, window, limit)
+        }
+        fn forget(&self, stream: &Stream) {
+            self.ring.forget(stream);
+        }
+        fn epoch(&self) -> &str {
+            self.ring.epoch()
+        }
+    }
+
+    /// A connection that keeps every frame's text.
+    #[derive(Default)]
+    struct Collect(Mutex<Vec<String>>);
+
+    impl Sink for Collect {
+        fn queue(&self, frame: Frame) -> bool {
+            self.0
+                .lock()
+                .push(String::from_utf8_lossy(&frame).into_owned());
+            true
+        }
+        fn flush(&self) {}
+    }
+
+    #[test]
+    fn a_history_read_that_stalls_does_not_stall_anyone_else() {
+        let (entered_tx, entered) = mpsc::channel();
+        let (release, release_rx) = mpsc::channel();
+        let history = Arc::new(Stalling {
+            ring: Ring::new(10),
+            entered: Mutex::new(entered_tx),
+            release: Mutex::new(release_rx),
+        });
+        let settings = Settings {
+            history: 10,
+            max_topics: 10,
+            max_text: 100,
+            max_message: 1000,
+            rate: 0,
+            burst: 10,
+            batch_messages: 1,
+            batch_bytes: 1,
+        };
+        let encode: fn(&str) -> Frame = |json| Arc::from(json.as_bytes());
+        let chat = Arc::new(Chat::new(
+            settings,
+            encode,
+            history,
+            Arc::new(LocalBus::default()),
+        ));
+        let (a_sink, b_sink) = (Arc::new(Collect::default()), Arc::new(Collect::default()));
+        let mut a = chat.join(Some("a"), a_sink.clone());
+        let mut b = chat.join(Some("b"), b_sink.clone());
+        let reader = {
+            let chat = Arc::clone(&chat);
+            std::thread::spawn(move || {
+                let ask = r#"{"type":"request","id":1,"method":"history"}"#;
+                a.on_text(&chat, ask).unwrap();
+                a.flush();
+            })
+        };
+        entered
+            .recv_timeout(Duration::from_secs(5))
+            .expect("the read began");
+        // a's history read is stalled; b still chats, and a still gets it.
+        b.on_text(&chat, "while a waits").unwrap();
+        b.flush();
+        assert!(b_sink.0.lock().iter().any(|f| f.contains("while a waits")));
+        assert!(a_sink.0.lock().iter().any(|f| f.contains("while a waits")));
+        release.send(()).unwrap();
+        reader.join().unwrap();
+        let last = a_sink.0.lock().last().cloned().unwrap_or_default();
+        assert!(last.contains(r#""type":"response""#), "{last}");
+    }
+}

@@ -8,9 +8,10 @@
 //!  ws-accept:  accept() ─► pool.submit() ─► worker
 //!                              └─ full ─► ws-reject: 503 + Retry-After, close
 //!  accept() fails with EMFILE/ENFILE (no descriptor left):
-//!     close the reserve descriptor, accept the waiting client, 503, close,
-//!     re-open the reserve; if even that fails, back off (10 ms doubling to
-//!     1 s) and try again: never a busy loop, one log line a second at most
+//!     close the reserve descriptor, accept the waiting client (if any),
+//!     503, close, re-open the reserve; with nobody waiting, back off
+//!     (10 ms doubling to 250 ms) and try again: never a busy loop, one log
+//!     line a second at most, and served again as soon as descriptors free
 //! ```
 //!
 //! Shutdown sets a flag and then connects to the listening socket itself,
@@ -30,7 +31,7 @@ use super::shared::Shared;
 
 /// Back-off after an `accept()` that failed for want of descriptors.
 const FIRST_BACKOFF: Duration = Duration::from_millis(10);
-const MAX_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_millis(250);
 /// At most one log line per this long about failing accepts.
 const LOG_EVERY: Duration = Duration::from_secs(1);
 
@@ -51,6 +52,37 @@ fn open_reserve() -> Option<File> {
 /// Is this an `accept()` failure for want of descriptors?
 fn out_of_descriptors(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+}
+
+/// Out of descriptors: spend the reserve on the client waiting, if any,
+/// to tell it 503. True if one was told. The accept is non-blocking:
+/// Linux fails `accept()` with EMFILE before it looks for a waiting
+/// client, so there may be nobody yet, and a blocking accept here would
+/// answer 503 to the next client even after descriptors have freed up.
+fn refuse_on_reserve(
+    listener: &TcpListener,
+    reserve: &mut Option<File>,
+    busy: &[u8],
+    shared: &Shared,
+) -> bool {
+    if reserve.take().is_none() {
+        return false;
+    }
+    let waiting = match listener.set_nonblocking(true) {
+        Ok(()) => listener.accept().ok(),
+        Err(_) => None,
+    };
+    let _ = listener.set_nonblocking(false);
+    let told = match waiting {
+        Some((stream, _)) => {
+            shared.stats.count(&shared.stats.accepted);
+            shared.stats.count(&shared.stats.rejected_busy);
+            refuse::answer(&stream, busy)
+        }
+        None => false,
+    };
+    *reserve = open_reserve();
+    told
 }
 
 /// Accept until shutdown.
@@ -85,21 +117,12 @@ pub fn accept_loop(
                     log::warn!("accept failed: {e}; refusing with 503 until descriptors free up");
                     last_log = Some(Instant::now());
                 }
-                if out_of_descriptors(&e) && reserve.take().is_some() {
-                    // One descriptor is free now: take the waiting client,
-                    // tell it 503, and close it again.
-                    if let Ok((stream, _)) = listener.accept() {
-                        shared.stats.count(&shared.stats.accepted);
-                        shared.stats.count(&shared.stats.rejected_busy);
-                        refuse::answer(&stream, &busy);
-                    }
-                    reserve = open_reserve();
-                    if reserve.is_some() {
-                        continue;
-                    }
+                let told = out_of_descriptors(&e)
+                    && refuse_on_reserve(&listener, &mut reserve, &busy, &shared);
+                if !told {
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
-                std::thread::sleep(backoff);
-                backoff = (backoff * 2).min(MAX_BACKOFF);
                 if reserve.is_none() {
                     reserve = open_reserve();
                 }

@@ -112,6 +112,15 @@ impl Raw {
         raw
     }
 
+    /// A connection whose handshake the test already did.
+    pub fn from_stream(stream: TcpStream) -> Raw {
+        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+        Raw {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
     /// Just the TCP connection.
     pub fn tcp(addr: SocketAddr) -> Raw {
         let stream = TcpStream::connect(addr).unwrap();
