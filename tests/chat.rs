@@ -689,13 +689,18 @@ fn one_broadcast_reaches_all_100_clients() {
     assert_eq!(all[0].recv_type("ack")["delivered"], 100);
 }
 
-#[test]
-fn a_stalled_client_is_cut_off_while_the_others_keep_receiving() {
-    let server = start(|c| {
+/// A server whose readers are cut off after 64 frames or 64 KiB queued.
+fn small_queues() -> switchboard::Server {
+    start(|c| {
         c.rate = 0;
         c.max_queue = 64;
         c.max_queue_bytes = 64 * 1024;
-    });
+    })
+}
+
+#[test]
+fn a_stalled_client_is_cut_off_while_the_others_keep_receiving() {
+    let server = small_queues();
     let addr = server.local_addr();
     let mut a = User::join(addr, "a");
     let mut b = User::join(addr, "b");
@@ -750,11 +755,7 @@ fn a_stalled_client_is_cut_off_while_the_others_keep_receiving() {
 
 #[test]
 fn a_cut_off_client_that_reads_to_the_end_finds_close_1008_last() {
-    let server = start(|c| {
-        c.rate = 0;
-        c.max_queue = 64;
-        c.max_queue_bytes = 64 * 1024;
-    });
+    let server = small_queues();
     let addr = server.local_addr();
     let mut a = User::join(addr, "a");
     // The slow one subscribes, then reads nothing until it is cut off.
