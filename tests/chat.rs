@@ -769,6 +769,12 @@ fn a_cut_off_client_that_reads_to_the_end_finds_close_1008_last() {
         sent += 1;
     }
     assert_eq!(server.stats().slow_consumers, 1, "cut off after {sent}");
+    // It keeps talking before it reads (as a client behind on reading
+    // does): that must not turn the server's close into a reset.
+    for _ in 0..20 {
+        slow.send_text("still here");
+    }
+    std::thread::sleep(Duration::from_millis(200));
     // Now it reads everything the kernel holds for it: whole frames, the
     // last of them Close 1008 "slow consumer", then the end of TCP.
     let mut last = None;

@@ -59,6 +59,10 @@ pub trait Sink: Send + Sync {
     /// Write what is queued (or finish a cut-off), without blocking for
     /// long; called with no lock held.
     fn flush(&self);
+    /// Was the connection cut off because its queue overflowed (a slow
+    /// consumer)? The chat then removes the member at once, under the same
+    /// lock, instead of waiting for its worker to notice.
+    fn is_cut_off(&self) -> bool;
 }
 
 /// A connection's chat identity, unique for the life of the process.
@@ -161,6 +165,7 @@ impl Chat {
             let welcome = (self.encode)(&messages::to_json(&welcome));
             reg.queue(&mut out, id, &welcome);
             self.presence(&mut reg, &mut out, id, "join", &name, None);
+            self.drop_cut_off(&mut reg, &mut out);
             name
         };
         out.flush();
@@ -178,6 +183,7 @@ impl Chat {
                 return;
             };
             self.presence(&mut reg, &mut out, client.id, "leave", &name, None);
+            self.drop_cut_off(&mut reg, &mut out);
             log::debug!("chat: {} ({name}) left", client.id);
         }
         out.flush();
@@ -190,14 +196,16 @@ impl Chat {
         let parsed = wire::parse(text, self.settings.max_text);
         let deferred = {
             let mut reg = self.registry.lock();
-            match parsed {
+            let deferred = match parsed {
                 Ok(msg) => router::route(self, &mut reg, &mut client.pending, client.id, msg),
                 Err(problem) => {
                     let json = messages::error(&problem);
                     self.send(&mut reg, &mut client.pending, client.id, &json);
                     None
                 }
-            }
+            };
+            self.drop_cut_off(&mut reg, &mut client.pending);
+            deferred
         };
         if let Some(deferred) = deferred {
             let reply = requests::run(self, &deferred);
@@ -227,6 +235,18 @@ impl Chat {
         };
         let frame = (self.encode)(&messages::to_json(&presence));
         reg.queue_everyone(out, &frame, Some(subject));
+    }
+
+    /// Members whose connections were cut off while this batch was queued
+    /// leave now, with `leave` presence to the others (which may cut off
+    /// more; each member leaves once, so this ends).
+    fn drop_cut_off(&self, reg: &mut Registry, out: &mut Outbox) {
+        while let Some(id) = reg.next_cut_off() {
+            if let Some(name) = reg.remove(id) {
+                log::debug!("chat: {id} ({name}) cut off");
+                self.presence(reg, out, id, "leave", &name, None);
+            }
+        }
     }
 
     fn count_routed(&self) {

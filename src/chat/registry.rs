@@ -24,18 +24,31 @@ struct Member {
     /// The id of the last [`Outbox`] that noted this member's sink, so a
     /// batch flushes each recipient once however many frames it queued.
     outbox_mark: u64,
+    /// Its connection was cut off (it is in `Registry::cut`, to leave).
+    cut: bool,
 }
 
 impl Member {
     /// Queue `frame` for this member; true if it was queued. Its sink goes
-    /// into `outbox` once per batch, to be flushed after the lock.
-    fn queue(&mut self, outbox: &mut Outbox, frame: &Frame) -> bool {
+    /// into `outbox` once per batch, to be flushed after the lock. A
+    /// member whose connection this cut off is noted in `cut`, once.
+    fn queue(
+        &mut self,
+        outbox: &mut Outbox,
+        frame: &Frame,
+        id: ClientId,
+        cut: &mut Vec<ClientId>,
+    ) -> bool {
         let queued = self.sink.queue(Arc::clone(frame));
         // Noted even when refused: a refusal may be an overflow cut-off,
         // whose socket work the flush does (after the lock is released).
         if self.outbox_mark != outbox.id {
             self.outbox_mark = outbox.id;
             outbox.sinks.push(Arc::clone(&self.sink));
+        }
+        if !queued && !self.cut && self.sink.is_cut_off() {
+            self.cut = true;
+            cut.push(id);
         }
         queued
     }
@@ -85,7 +98,9 @@ impl Outbox {
     /// Note a sink queued to without the registry (a member's own
     /// connection): it is flushed with the batch.
     pub fn note(&mut self, sink: &Arc<dyn Sink>) {
-        if !self.sinks.iter().any(|s| Arc::ptr_eq(s, sink)) {
+        // A second flush of the same sink is harmless; only look at the
+        // last one noted, not the whole batch.
+        if !self.sinks.last().is_some_and(|s| Arc::ptr_eq(s, sink)) {
             self.sinks.push(Arc::clone(sink));
         }
     }
@@ -107,6 +122,8 @@ pub struct Registry {
     names: HashMap<String, ClientId>,
     /// Folded topic name -> topic.
     topics: HashMap<String, Topic>,
+    /// Members whose connections were cut off, to be removed.
+    cut: Vec<ClientId>,
     /// Told when a topic is evicted, so it can drop that stream.
     history: Arc<dyn History>,
     max_topics: usize,
@@ -120,6 +137,7 @@ impl Registry {
             members: BTreeMap::new(),
             names: HashMap::new(),
             topics: HashMap::new(),
+            cut: Vec::new(),
             history,
             max_topics,
             clock: 0,
@@ -130,9 +148,16 @@ impl Registry {
     /// Queue `frame` for one member; true if it was queued. The sink to
     /// flush goes into `outbox`.
     pub fn queue(&mut self, outbox: &mut Outbox, id: ClientId, frame: &Frame) -> bool {
+        let cut = &mut self.cut;
         self.members
             .get_mut(&id)
-            .is_some_and(|member| member.queue(outbox, frame))
+            .is_some_and(|member| member.queue(outbox, frame, id, cut))
+    }
+
+    /// A member whose connection was cut off by what was queued, to be
+    /// removed (see `Chat::drop_cut_off`).
+    pub fn next_cut_off(&mut self) -> Option<ClientId> {
+        self.cut.pop()
     }
 
     /// Queue `frame` for every member but `except`, walking the members
@@ -144,10 +169,11 @@ impl Registry {
         frame: &Frame,
         except: Option<ClientId>,
     ) -> usize {
+        let cut = &mut self.cut;
         self.members
             .iter_mut()
             .filter(|(id, _)| Some(**id) != except)
-            .map(|(_, member)| member.queue(outbox, frame))
+            .map(|(id, member)| member.queue(outbox, frame, *id, cut))
             .filter(|&queued| queued)
             .count()
     }
@@ -227,6 +253,7 @@ impl Registry {
                 sink,
                 topics: BTreeSet::new(),
                 outbox_mark: 0,
+                cut: false,
             },
         );
     }

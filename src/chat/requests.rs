@@ -240,6 +240,9 @@ mod tests {
             true
         }
         fn flush(&self) {}
+        fn is_cut_off(&self) -> bool {
+            false
+        }
     }
 
     #[test]

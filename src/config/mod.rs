@@ -16,68 +16,60 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// Everything the server can be told. `Config::default()` is what
-/// `switchboard` runs with when given no flags.
+/// `switchboard` runs with when given no flags; its values are written
+/// once, below, and shown by [`FLAGS`] (a test keeps the two equal).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
-    /// Address to listen on. Port 0 picks a free port. Default `0.0.0.0:8080`.
+    /// Address to listen on. Port 0 picks a free port.
     pub listen: SocketAddr,
     /// At most this many connections are served at once, each by its own
-    /// worker thread; one more gets `503`. Default 1024.
+    /// worker thread; one more gets `503`.
     pub max_connections: usize,
-    /// Stack size of every thread the server starts. Default 128 KiB.
+    /// Stack size of every thread the server starts.
     pub thread_stack: usize,
-    /// Time allowed for the whole HTTP request head. Default 10 s.
+    /// Time allowed for the whole HTTP request head.
     pub handshake_timeout: Duration,
-    /// Largest HTTP request head; a larger one gets `431`. Default 8 KiB.
+    /// Largest HTTP request head; a larger one gets `431`.
     pub max_header_bytes: usize,
-    /// Largest single frame payload on any route. Default 16 MiB.
+    /// Largest single frame payload on any route.
     pub max_frame: u64,
-    /// Largest message on `/chat` (all fragments). Default 64 KiB.
+    /// Largest message on `/chat` (all fragments).
     pub max_message: u64,
-    /// Largest message on `/echo`. Default 16 MiB.
+    /// Largest message on `/echo`.
     pub echo_max_message: u64,
     /// Frames waiting for one slow reader before it is cut off (1008).
-    /// Default 4096: small chat messages then reach the byte bound's
-    /// memory only after ~600 KB, and a reader ~30 ms behind a burst of
-    /// 3M deliveries/s is not taken for a slow one (1024 was).
     pub max_queue: usize,
     /// Bytes waiting for one slow reader before it is cut off (1008).
-    /// Default 4 MiB.
     pub max_queue_bytes: usize,
     /// A connection whose socket accepts no byte for this long is dropped.
-    /// Default 30 s.
     pub write_timeout: Duration,
     /// The server pings a connection that has been quiet this long.
-    /// Default 30 s.
     pub ping_interval: Duration,
     /// A connection that has sent nothing (not even a pong) for this long
-    /// is closed with 1001. Default 75 s.
+    /// is closed with 1001.
     pub idle_timeout: Duration,
     /// After sending Close, how long to wait for the peer's Close.
-    /// Default 2 s.
     pub close_timeout: Duration,
     /// Chat messages kept per history stream (broadcasts, each topic).
-    /// Default 100.
     pub history: usize,
     /// Topic history streams kept; the longest idle one without
-    /// subscribers is dropped first. Default 1024.
+    /// subscribers is dropped first.
     pub max_topics: usize,
-    /// Longest chat `text` in bytes (longer gets `too_long`). Default 4096.
+    /// Longest chat `text` in bytes (longer gets `too_long`).
     pub max_text: usize,
     /// Chat messages per second per connection; 0 turns the limit off.
-    /// Default 20.
     pub rate: u32,
-    /// Chat messages a connection may send at once. Default 40.
+    /// Chat messages a connection may send at once.
     pub burst: u32,
     /// Log an annotated picture of everything that crosses the wire: TCP
-    /// events, the handshake, every frame both ways. Default off (and then
-    /// it costs nothing).
+    /// events, the handshake, every frame both ways. Off, it costs
+    /// nothing.
     pub trace: bool,
     /// Serve the web client from this directory instead of the copy built
-    /// into the binary (for development). Default: none.
+    /// into the binary (for development).
     pub web_root: Option<PathBuf>,
     /// How much to log (the `switchboard` command sets up the logger; the
-    /// server itself only logs through `log`). Default `info`.
+    /// server itself only logs through `log`).
     pub log_level: log::LevelFilter,
 }
 
@@ -92,6 +84,9 @@ impl Default for Config {
             max_frame: 16 * 1024 * 1024,
             max_message: 64 * 1024,
             echo_max_message: 16 * 1024 * 1024,
+            // 4096: small chat messages then reach the byte bound's memory
+            // only after ~600 KB, and a reader ~30 ms behind a burst of 3M
+            // deliveries/s is not taken for a slow one (1024 was).
             max_queue: 4096,
             max_queue_bytes: 4 * 1024 * 1024,
             write_timeout: Duration::from_secs(30),

@@ -6,7 +6,7 @@
 //! outside it.
 
 use super::response::Response;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// The files compiled into the binary: (URL path, content type, bytes).
 /// They are the browser client of `clients/web/`.
@@ -53,11 +53,6 @@ pub fn content_type(path: &str) -> &'static str {
     }
 }
 
-/// Is this URL path one of the embedded files?
-pub fn is_static_path(path: &str) -> bool {
-    EMBEDDED.iter().any(|(p, _, _)| *p == path)
-}
-
 /// A safe relative file path for a URL path, or `None`.
 fn safe_relative(path: &str) -> Option<PathBuf> {
     let rel = path.trim_start_matches('/');
@@ -69,21 +64,36 @@ fn safe_relative(path: &str) -> Option<PathBuf> {
     ok.then(|| PathBuf::from(rel))
 }
 
-/// Serve a static file: from `root` when given, else from the binary.
-pub fn serve(path: &str, root: Option<&Path>) -> Option<Response> {
-    if let Some(root) = root {
+/// Where the bytes of a static path come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// Built into the binary: its type and bytes.
+    Embedded(&'static str, &'static [u8]),
+    /// A file under the web root (`--web-root`), by its safe relative
+    /// path, and its type. Reading it is I/O, which `server` does.
+    File(PathBuf, &'static str),
+}
+
+/// Find a static path: under the web root when there is one (`from_dir`),
+/// else among the embedded files. `None` is a 404.
+pub fn find(path: &str, from_dir: bool) -> Option<Source> {
+    if from_dir {
         let rel = safe_relative(path)?;
-        let body = std::fs::read(root.join(&rel)).ok()?;
-        return Some(Response::new(
-            200,
-            content_type(&rel.to_string_lossy()),
-            body,
-        ));
+        let ctype = content_type(&rel.to_string_lossy());
+        return Some(Source::File(rel, ctype));
     }
     EMBEDDED
         .iter()
         .find(|(p, _, _)| *p == path)
-        .map(|(_, ctype, body)| Response::new(200, ctype, body.to_vec()))
+        .map(|(_, ctype, body)| Source::Embedded(ctype, body))
+}
+
+impl Source {
+    /// The response for the embedded bytes, or for a file's bytes once
+    /// they were read.
+    pub fn response(ctype: &str, body: Vec<u8>) -> Response {
+        Response::new(200, ctype, body)
+    }
 }
 
 #[cfg(test)]
@@ -92,15 +102,18 @@ mod tests {
 
     #[test]
     fn the_web_client_is_embedded() {
-        let page = serve("/", None).unwrap();
-        assert!(String::from_utf8_lossy(&page.body).contains("Switchboard"));
+        let Some(Source::Embedded(ctype, page)) = find("/", false) else {
+            panic!("the page is embedded");
+        };
+        assert_eq!(ctype, "text/html; charset=utf-8");
+        assert!(String::from_utf8_lossy(page).contains("Switchboard"));
         for path in ["/app.js", "/switchboard.mjs", "/style.css"] {
-            assert!(serve(path, None).is_some(), "{path}");
+            assert!(find(path, false).is_some(), "{path}");
         }
-        assert_eq!(
-            serve("/switchboard.mjs", None).unwrap().headers[0].1,
-            "text/javascript; charset=utf-8"
-        );
+        assert!(matches!(
+            find("/switchboard.mjs", false),
+            Some(Source::Embedded("text/javascript; charset=utf-8", _))
+        ));
     }
 
     #[test]
@@ -124,12 +137,14 @@ mod tests {
     }
 
     #[test]
-    fn a_web_root_overrides_the_embedded_files() {
-        let dir = std::env::temp_dir().join(format!("switchboard-web-root-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("index.html"), "dev page").unwrap();
-        assert_eq!(serve("/", Some(&dir)).unwrap().body, b"dev page");
-        assert!(serve("/missing.js", Some(&dir)).is_none());
-        std::fs::remove_dir_all(&dir).unwrap();
+    fn a_web_root_maps_paths_to_relative_files() {
+        assert_eq!(
+            find("/", true),
+            Some(Source::File(
+                "index.html".into(),
+                "text/html; charset=utf-8"
+            ))
+        );
+        assert_eq!(find("/../x", true), None);
     }
 }

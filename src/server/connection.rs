@@ -19,7 +19,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::http::{self, request, static_files, Request, Response};
+use crate::http::static_files::{self, Source};
+use crate::http::{self, request, Request, Response};
 use crate::protocol::handshake;
 
 use super::handlers::Route;
@@ -34,13 +35,27 @@ pub fn serve(stream: TcpStream, peer: SocketAddr, id: u64, shared: &Arc<Shared>)
     let transport = Arc::new(Transport::Plain(stream));
     transport.set_nodelay();
     shared.register(id, &transport);
+    // Unregistered however this function ends (a panic too), so the table
+    // never keeps a descriptor alive.
+    let _registered = Registered { shared, id };
     if shared.config.trace {
         narrate::accepted(id, peer);
     }
     if let Err(e) = serve_http(&transport, peer, id, shared) {
         log::debug!("conn={id} peer={peer} i/o error: {e}");
     }
-    shared.unregister(id);
+}
+
+/// A connection's entry in the live-connection table, removed on drop.
+struct Registered<'a> {
+    shared: &'a Shared,
+    id: u64,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        self.shared.unregister(self.id);
+    }
 }
 
 /// Read the request head and answer it.
@@ -149,12 +164,19 @@ fn plain_route(path: &str, request: &Request, shared: &Shared) -> Response {
         };
     }
     let root = shared.config.web_root.as_deref();
-    if static_files::is_static_path(path) || root.is_some() {
-        if let Some(found) = static_files::serve(path, root) {
-            return if get_or_head { found } else { not_allowed() };
-        }
+    let found = match (static_files::find(path, root.is_some()), root) {
+        (Some(Source::Embedded(ctype, body)), _) => Some(Source::response(ctype, body.to_vec())),
+        // The web root (development): read the file now, on this worker.
+        (Some(Source::File(rel, ctype)), Some(root)) => std::fs::read(root.join(rel))
+            .ok()
+            .map(|body| Source::response(ctype, body)),
+        _ => None,
+    };
+    match found {
+        Some(_) if !get_or_head => not_allowed(),
+        Some(response) => response,
+        None => Response::text(404, "not found"),
     }
-    Response::text(404, "not found")
 }
 
 enum Head {

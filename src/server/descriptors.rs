@@ -4,7 +4,8 @@
 //! ```text
 //!  each connection ........ 1 descriptor (its socket, shared by one Arc)
 //!  the server itself ...... FIXED (listener, reserve, std streams, signal pipe, ...)
-//!  refused, lingering ..... up to refuse::MAX_LINGERING while their 503 drains
+//!  refused ............... up to REJECT_QUEUE waiting for their 503, and
+//!                          MAX_LINGERING while it drains (see refuse.rs)
 //! ```
 //!
 //! At start-up the soft `RLIMIT_NOFILE` (often 1024) is raised to the hard
@@ -19,8 +20,8 @@ pub const FIXED: u64 = 16;
 
 /// Raise the soft descriptor limit to the hard one; log the budget and
 /// warn when it cannot hold `max_connections`.
-pub fn raise_and_check(max_connections: usize, lingering: usize) {
-    let needed = max_connections as u64 + lingering as u64 + FIXED;
+pub fn raise_and_check(max_connections: usize, refused: usize) {
+    let needed = max_connections as u64 + refused as u64 + FIXED;
     let (soft, hard) = match rlimit::getrlimit(rlimit::Resource::NOFILE) {
         Ok(limits) => limits,
         Err(e) => {
@@ -50,7 +51,7 @@ pub fn raise_and_check(max_connections: usize, lingering: usize) {
         needed - max_connections as u64
     );
     if limit < needed {
-        let fits = limit.saturating_sub(lingering as u64 + FIXED);
+        let fits = limit.saturating_sub(refused as u64 + FIXED);
         log::warn!(
             "the descriptor limit {limit} holds about {fits} connections, not {max_connections}: \
              raise it (ulimit -n, or LimitNOFILE= in a systemd unit) or lower --max-connections; \

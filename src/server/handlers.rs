@@ -97,6 +97,10 @@ impl chat::Sink for ChatSink {
     fn flush(&self) {
         self.0.flush();
     }
+
+    fn is_cut_off(&self) -> bool {
+        self.0.is_cut_off()
+    }
 }
 
 impl Handler for ChatHandler {
@@ -118,6 +122,14 @@ impl Handler for ChatHandler {
     }
 
     fn on_close(&mut self) {
+        self.chat.leave(&mut self.client);
+    }
+}
+
+impl Drop for ChatHandler {
+    /// However the connection ends (a panic too), the member leaves; a
+    /// second `leave` does nothing.
+    fn drop(&mut self) {
         self.chat.leave(&mut self.client);
     }
 }

@@ -77,7 +77,9 @@ fn refuse_on_reserve(
         Some((stream, _)) => {
             shared.stats.count(&shared.stats.accepted);
             shared.stats.count(&shared.stats.rejected_busy);
-            refuse::answer(&stream, busy)
+            let told = refuse::answer(&stream, busy);
+            refuse::still_open(&stream);
+            told
         }
         None => false,
     };
@@ -114,7 +116,13 @@ pub fn accept_loop(
                     continue;
                 }
                 if last_log.map_or(true, |t| t.elapsed() >= LOG_EVERY) {
-                    log::warn!("accept failed: {e}; refusing with 503 until descriptors free up");
+                    if out_of_descriptors(&e) {
+                        log::warn!(
+                            "accept failed: {e}; refusing with 503 until descriptors free up"
+                        );
+                    } else {
+                        log::warn!("accept failed: {e}; trying again");
+                    }
                     last_log = Some(Instant::now());
                 }
                 let told = out_of_descriptors(&e)
@@ -153,6 +161,7 @@ pub fn accept_loop(
                 Err(TrySendError::Full(Refused(stream)))
                 | Err(TrySendError::Disconnected(Refused(stream))) => {
                     refuse::answer(&stream, &busy);
+                    refuse::still_open(&stream);
                 }
             }
         }

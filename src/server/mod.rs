@@ -97,7 +97,10 @@ impl Server {
     /// Bind the listening socket and start the accept thread.
     pub fn start(config: Config) -> Result<Server, Error> {
         config.validate().map_err(Error::Config)?;
-        descriptors::raise_and_check(config.max_connections, refuse::MAX_LINGERING);
+        // Refused sockets hold descriptors too: in the reject queue, and
+        // while their 503 lingers.
+        let refused = refuse::REJECT_QUEUE + refuse::MAX_LINGERING;
+        descriptors::raise_and_check(config.max_connections, refused);
         let listener = socket::listen(config.listen, config.max_connections).map_err(|source| {
             Error::Bind {
                 addr: config.listen,

@@ -60,9 +60,11 @@ pub fn answer(stream: &TcpStream, response: &[u8]) -> bool {
     }
 }
 
-/// Read and drop what has arrived, without waiting. True while the client
-/// has not closed its side.
-fn still_open(mut stream: &TcpStream) -> bool {
+/// Read and drop what has arrived, without waiting (the socket is
+/// non-blocking after [`answer`]). True while the client has not closed
+/// its side. Called before a refused socket is dropped too: unread input
+/// would turn the close into a reset that can destroy the 503.
+pub fn still_open(mut stream: &TcpStream) -> bool {
     let mut sink = [0u8; 1024];
     loop {
         match stream.read(&mut sink) {

@@ -32,6 +32,9 @@ use super::shared::Shared;
 use super::socket::{is_timeout, read_more, MAX_READ_CHUNK, READ_CHUNK};
 use super::transport::Transport;
 
+/// How often a closing connection looks again whether its Close is out.
+const CLOSE_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Payload of the server's heartbeat pings.
 const PING_PAYLOAD: &[u8] = b"switchboard";
 
@@ -131,9 +134,7 @@ pub fn serve(
     }
     .run(handler.as_mut());
     handler.on_close();
-    // A Close still on its way (a slow consumer's) gets the write timeout
-    // to reach the socket, as any write does.
-    out.finish(config.write_timeout);
+    out.abort();
     shared.stats.open_websockets.fetch_sub(1, SeqCst);
     if config.trace {
         narrate::closed(id, &ending);
@@ -205,15 +206,11 @@ impl FrameLoop<'_> {
                 return self.finish_closing(Ending::server(code));
             }
             match read_more(self.transport, &mut self.buf, want) {
-                // A 0-byte read: the peer closed TCP without a Close frame,
-                // or a cut-off shut our read side after queueing its Close.
+                // A 0-byte read: the peer closed TCP without a Close frame.
                 Ok(0) => {
-                    return match self.out.closing() {
-                        Some(code) => Ending::server(code),
-                        None => Ending {
-                            code: CloseCode::Abnormal,
-                            by: ClosedBy::Peer,
-                        },
+                    return Ending {
+                        code: CloseCode::Abnormal,
+                        by: ClosedBy::Peer,
                     }
                 }
                 Ok(n) => {
@@ -341,8 +338,14 @@ impl FrameLoop<'_> {
     /// Our Close is queued. Wait (at most `close_timeout`) for the peer's
     /// Close or its end of TCP; data frames are dropped. The write side
     /// was shut (FIN) as soon as our Close was written.
+    ///
+    /// A slow consumer's Close may wait behind a full socket: while it
+    /// does (at most `write_timeout`, as any write), the wait goes on and
+    /// input is still read and dropped, since closing a socket with unread
+    /// input sends a reset that would destroy the Close on its way.
     fn finish_closing(mut self, ending: Ending) -> Ending {
-        let deadline = Instant::now() + self.config.close_timeout;
+        let started = Instant::now();
+        let mut deadline = started + self.config.close_timeout;
         loop {
             // Everything up to the peer's Close is read and dropped.
             loop {
@@ -361,12 +364,22 @@ impl FrameLoop<'_> {
                     Err(_) => return ending,
                 }
             }
-            let left = deadline.saturating_duration_since(Instant::now());
+            let now = Instant::now();
+            if self.out.is_cut_off()
+                && !self.out.close_done()
+                && now < started + self.config.write_timeout
+            {
+                deadline = deadline.max(now + self.config.close_timeout);
+            }
+            let left = deadline.saturating_duration_since(now).min(CLOSE_POLL);
             if left.is_zero() || self.transport.set_read_timeout(Some(left)).is_err() {
                 return ending;
             }
-            if let Ok(0) | Err(_) = read_more(self.transport, &mut self.buf, READ_CHUNK) {
-                return ending;
+            match read_more(self.transport, &mut self.buf, READ_CHUNK) {
+                Ok(0) => return ending,
+                Ok(_) => {}
+                Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return ending,
             }
         }
     }

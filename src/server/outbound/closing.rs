@@ -6,23 +6,22 @@
 //!                    writes it, then FIN (§5.5.1: nothing after a Close)
 //!  cut_off()         (a router, under its lock: no socket work) the queue
 //!                    is dropped and Close 1008 "slow consumer" queued in its
-//!                    place; the next flush, outside the lock, shuts the read
-//!                    side (the worker wakes and leaves the chat) and hands
-//!                    the Close to the write turn, which writes it after
-//!                    whatever the socket already took, at a frame boundary.
-//!                    A client that reads to the end sees the Close last,
-//!                    then FIN.
-//!  finish(limit)     (the worker, at the end) waits, at most `limit`, for a
-//!                    Close still on its way, then aborts
+//!                    place; the next flush, outside the lock, hands it to the
+//!                    write turn. The turn holder drops what it holds but a
+//!                    half-written frame, so the Close follows whatever the
+//!                    socket already took, at a frame boundary. A client that
+//!                    reads to the end sees the Close last, then FIN. (The
+//!                    chat removes the member at once; its worker keeps
+//!                    reading, so no unread input turns our close into a
+//!                    reset, until the Close is out: see `websocket.rs`.)
 //!  abort()           shut the socket both ways: every read and write fails
 //! ```
 
 use std::net::Shutdown;
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering::SeqCst};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
 
-use super::{Bytes, Outbound, Pending, SPACE_POLL};
+use super::{Bytes, Outbound, Pending};
 use crate::protocol::{close, frame, CloseCode, OpCode};
 
 /// The reason sent with a slow consumer's Close 1008.
@@ -150,33 +149,24 @@ impl Outbound {
         self.queue_close(Some((CloseCode::PolicyViolation, SLOW_CONSUMER)));
     }
 
-    /// The socket half of a cut-off, outside the router's lock: log it
-    /// once, and shut the read side so the worker wakes (its read returns
-    /// 0), leaves the chat at once and waits for the Close to go out. The
-    /// write side stays open for that Close.
+    /// Log a cut-off once, outside the router's lock.
     pub(super) fn report_cut_off(&self) {
         if self.closing.cut_unreported.swap(false, SeqCst) {
             log::warn!(
                 "conn={} slow consumer: queue full, closing with 1008",
                 self.id
             );
-            self.transport.shutdown(Shutdown::Read);
         }
     }
 
-    /// The worker is done with the connection. A Close still on its way
-    /// (a slow consumer's, behind a full socket) gets at most `limit` to
-    /// be written; then the socket is shut both ways.
-    pub fn finish(&self, limit: Duration) {
-        let deadline = Instant::now() + limit;
-        while self.closing.started()
-            && !self.closing.written()
-            && !self.is_dead()
-            && Instant::now() < deadline
-        {
-            self.budget.wait(SPACE_POLL);
-        }
-        self.abort();
+    /// Was this connection cut off as a slow consumer?
+    pub fn is_cut_off(&self) -> bool {
+        self.closing.cut.load(SeqCst)
+    }
+
+    /// Has our Close gone out (or can it no longer)?
+    pub fn close_done(&self) -> bool {
+        self.closing.written() || self.is_dead()
     }
 
     /// Shut the socket down both ways at once: pending reads and writes on

@@ -100,11 +100,37 @@ pub struct WriterConfig {
 }
 
 /// Frames taken out of the queue by the turn holder, not yet fully written.
+///
+/// Only the holder of the write turn locks it, so the lock is never
+/// contended: it is how the holder owns these frames, and it is held
+/// across the holder's write (which blocks only a drain thread, and only
+/// on this connection's own socket).
 #[derive(Default)]
 struct Pending {
     frames: VecDeque<Bytes>,
     /// Bytes of `frames[0]` already written.
     offset: usize,
+    /// Our Close is among `frames`: nothing taken after it is written.
+    has_close: bool,
+    /// A cut-off's drop of what was in hand has been done.
+    cut_trimmed: bool,
+}
+
+impl Pending {
+    /// A slow consumer was cut off: drop what is in hand but a frame half
+    /// written (the socket must stay at a frame boundary) and our Close.
+    fn trim_for_cut_off(&mut self, budget: &Budget, closing: &Closing) {
+        self.cut_trimmed = true;
+        let mut kept = VecDeque::new();
+        for (i, f) in self.frames.drain(..).enumerate() {
+            if (i == 0 && self.offset > 0) || closing.is_our_close(&f) {
+                kept.push_back(f);
+            } else {
+                budget.give_back(f.len(), 1);
+            }
+        }
+        self.frames = kept;
+    }
 }
 
 /// The write side of one WebSocket connection.
@@ -302,10 +328,19 @@ impl Outbound {
             if self.is_dead() {
                 return Drained::Broken;
             }
+            if self.is_cut_off() && !pending.cut_trimmed {
+                pending.trim_for_cut_off(&self.budget, &self.closing);
+            }
             while pending.frames.len() < MAX_IOV {
                 match self.rx.try_recv() {
-                    Ok(f) if self.closing.written() => self.budget.give_back(f.len(), 1),
-                    Ok(f) => pending.frames.push_back(f),
+                    // §5.5.1: nothing goes out after our Close.
+                    Ok(f) if pending.has_close || self.closing.written() => {
+                        self.budget.give_back(f.len(), 1);
+                    }
+                    Ok(f) => {
+                        pending.has_close |= self.closing.is_our_close(&f);
+                        pending.frames.push_back(f);
+                    }
                     Err(_) => break,
                 }
             }
