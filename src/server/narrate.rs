@@ -1,14 +1,13 @@
 //! `--trace`: the server's side of the annotated picture of a connection
 //! (TCP events, the HTTP head, the handshake's accept computation, each
-//! frame with its place in a message, how the connection ended). The
+//! frame with its place in a message; how it ended is told by
+//! `websocket::Ending::narrate`). The
 //! pictures of single frames are `protocol::trace`; this file says what
 //! happened around them. Nothing here runs unless `--trace` is on: callers
 //! check the flag first.
 
 use crate::http::Request;
-use crate::protocol::{frame, handshake, trace, CloseCode, FrameHeader, OpCode, Status};
-
-use super::websocket::{ClosedBy, Ending};
+use crate::protocol::{frame, handshake, trace, FrameHeader, OpCode, Status};
 
 /// Indent the lines after the first, for multi-line trace entries.
 fn indent(text: &str) -> String {
@@ -114,19 +113,4 @@ pub fn protocol_error(id: u64, error: &crate::protocol::Error) {
         "conn={id} protocol error: {error}; failing the connection with Close {}",
         error.close_code()
     );
-}
-
-/// How the connection ended, in TCP terms.
-pub fn closed(id: u64, ending: &Ending) {
-    let how = match (ending.by, ending.code) {
-        (ClosedBy::Peer, CloseCode::Abnormal) => {
-            "the client closed TCP without a Close frame (reported as 1006)"
-        }
-        (ClosedBy::Peer, _) => {
-            "the client sent Close, the server answered with Close and closed TCP first"
-        }
-        (ClosedBy::Error, _) => "the connection failed (reset or write timeout)",
-        (ClosedBy::Server, _) => "the server sent Close, then FIN; the socket is closed",
-    };
-    log::info!("conn={id} tcp: closed: {how}");
 }

@@ -40,7 +40,7 @@ const PING_PAYLOAD: &[u8] = b"switchboard";
 
 /// Who ended the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClosedBy {
+enum ClosedBy {
     /// The client: its Close, or its end of TCP.
     Peer,
     /// The server: our Close (an error, a timeout, shutdown, a cut-off).
@@ -62,9 +62,9 @@ impl ClosedBy {
 /// How a connection ended, for the log line: the close code (1006 when no
 /// Close frame was exchanged) and who ended it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Ending {
-    pub code: CloseCode,
-    pub by: ClosedBy,
+struct Ending {
+    code: CloseCode,
+    by: ClosedBy,
 }
 
 impl Ending {
@@ -73,6 +73,21 @@ impl Ending {
             code,
             by: ClosedBy::Server,
         }
+    }
+
+    /// `--trace`: how the connection ended, in TCP terms.
+    fn narrate(&self, id: u64) {
+        let how = match (self.by, self.code) {
+            (ClosedBy::Peer, CloseCode::Abnormal) => {
+                "the client closed TCP without a Close frame (reported as 1006)"
+            }
+            (ClosedBy::Peer, _) => {
+                "the client sent Close, the server answered with Close and closed TCP first"
+            }
+            (ClosedBy::Error, _) => "the connection failed (reset or write timeout)",
+            (ClosedBy::Server, _) => "the server sent Close, then FIN; the socket is closed",
+        };
+        log::info!("conn={id} tcp: closed: {how}");
     }
 }
 
@@ -137,7 +152,7 @@ pub fn serve(
     out.abort();
     shared.stats.open_websockets.fetch_sub(1, SeqCst);
     if config.trace {
-        narrate::closed(id, &ending);
+        ending.narrate(id);
     }
     log::info!(
         "conn={id} peer={peer} route={} closed code={} by={} duration={:.3}s",

@@ -124,9 +124,7 @@ impl Outbound {
     /// rest and send FIN. The peer answers with its Close and its FIN.
     pub(super) fn after_close_written(&self, pending: &mut Pending) {
         self.closing.written.store(true, SeqCst);
-        let bytes: usize = pending.frames.iter().map(|f| f.len()).sum();
-        self.budget.give_back(bytes, pending.frames.len());
-        pending.frames.clear();
+        pending.clear(&self.budget);
         self.discard_queue(false);
         self.transport.shutdown(Shutdown::Write);
     }

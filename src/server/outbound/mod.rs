@@ -42,17 +42,18 @@
 //! |---|---|
 //! | `mod.rs` | the queue and the write turn |
 //! | `budget.rs` | the byte and frame bounds; the worker's wait for room |
+//! | `pending.rs` | the frames in the turn holder's hands |
 //! | `closing.rs` | our Close, the slow-consumer cut-off, abort |
 
 mod budget;
 mod closing;
+mod pending;
 #[cfg(test)]
 mod tests;
 
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
-use std::collections::VecDeque;
-use std::io::{self, IoSlice};
+use std::io;
 use std::sync::atomic::{fence, AtomicBool, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
@@ -64,6 +65,7 @@ use super::threads::Threads;
 use super::transport::{Mode, Transport};
 use budget::Budget;
 use closing::Closing;
+use pending::Pending;
 
 /// One encoded frame, shared by every queue it is in.
 pub type Bytes = Arc<[u8]>;
@@ -97,40 +99,6 @@ pub struct WriterConfig {
     pub thread_stack: usize,
     /// Log every frame queued (`--trace`).
     pub trace: bool,
-}
-
-/// Frames taken out of the queue by the turn holder, not yet fully written.
-///
-/// Only the holder of the write turn locks it, so the lock is never
-/// contended: it is how the holder owns these frames, and it is held
-/// across the holder's write (which blocks only a drain thread, and only
-/// on this connection's own socket).
-#[derive(Default)]
-struct Pending {
-    frames: VecDeque<Bytes>,
-    /// Bytes of `frames[0]` already written.
-    offset: usize,
-    /// Our Close is among `frames`: nothing taken after it is written.
-    has_close: bool,
-    /// A cut-off's drop of what was in hand has been done.
-    cut_trimmed: bool,
-}
-
-impl Pending {
-    /// A slow consumer was cut off: drop what is in hand but a frame half
-    /// written (the socket must stay at a frame boundary) and our Close.
-    fn trim_for_cut_off(&mut self, budget: &Budget, closing: &Closing) {
-        self.cut_trimmed = true;
-        let mut kept = VecDeque::new();
-        for (i, f) in self.frames.drain(..).enumerate() {
-            if (i == 0 && self.offset > 0) || closing.is_our_close(&f) {
-                kept.push_back(f);
-            } else {
-                budget.give_back(f.len(), 1);
-            }
-        }
-        self.frames = kept;
-    }
 }
 
 /// The write side of one WebSocket connection.
@@ -328,23 +296,16 @@ impl Outbound {
             if self.is_dead() {
                 return Drained::Broken;
             }
-            if self.is_cut_off() && !pending.cut_trimmed {
+            if self.is_cut_off() {
                 pending.trim_for_cut_off(&self.budget, &self.closing);
             }
-            while pending.frames.len() < MAX_IOV {
+            while pending.len() < MAX_IOV {
                 match self.rx.try_recv() {
-                    // §5.5.1: nothing goes out after our Close.
-                    Ok(f) if pending.has_close || self.closing.written() => {
-                        self.budget.give_back(f.len(), 1);
-                    }
-                    Ok(f) => {
-                        pending.has_close |= self.closing.is_our_close(&f);
-                        pending.frames.push_back(f);
-                    }
+                    Ok(f) => pending.take(f, &self.budget, &self.closing),
                     Err(_) => break,
                 }
             }
-            if pending.frames.is_empty() {
+            if pending.is_empty() {
                 return Drained::Empty;
             }
             match self.write_pending(&mut pending, mode) {
@@ -363,56 +324,20 @@ impl Outbound {
 
     /// One vectored write of the pending frames; drops the ones written.
     fn write_pending(&self, pending: &mut Pending, mode: Mode) -> io::Result<()> {
-        // On the heap, sized to what is pending: a 256-slot array on the
-        // stack would add a page to every worker thread that ever writes.
-        let slices: Vec<IoSlice> = pending
-            .frames
-            .iter()
-            .take(MAX_IOV)
-            .enumerate()
-            .map(|(i, f)| IoSlice::new(&f[if i == 0 { pending.offset } else { 0 }..]))
-            .collect();
-        let written = self.transport.send(&slices, mode)?;
+        let written = self.transport.send(&pending.slices(), mode)?;
         if written == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }
         self.stats.add_written(written);
-        // The queue's counters are shared with every router thread: one
-        // update per write, not one per frame.
-        let (mut bytes, mut frames) = (0, 0);
-        let mut left = written;
-        while left > 0 {
-            let Some(front) = pending.frames.front() else {
-                break;
-            };
-            let rest = front.len() - pending.offset;
-            if left < rest {
-                pending.offset += left;
-                break;
-            }
-            left -= rest;
-            pending.offset = 0;
-            let Some(done) = pending.frames.pop_front() else {
-                break;
-            };
-            bytes += done.len();
-            frames += 1;
-            if self.closing.is_our_close(&done) {
-                self.after_close_written(pending);
-            }
+        if pending.advance(written, &self.budget, &self.closing) {
+            self.after_close_written(pending);
         }
-        self.budget.give_back(bytes, frames);
         Ok(())
     }
 
     /// Drop everything: only the turn holder calls this.
     fn discard_all(&self) {
-        let mut pending = self.pending.lock();
-        let bytes: usize = pending.frames.iter().map(|f| f.len()).sum();
-        self.budget.give_back(bytes, pending.frames.len());
-        pending.frames.clear();
-        pending.offset = 0;
-        drop(pending);
+        self.pending.lock().clear(&self.budget);
         self.discard_queue(false);
     }
 
