@@ -16,7 +16,8 @@
 //! | [`protocol`] | RFC 6455 with no I/O: handshake, frames, close, sessions | - |
 //! | [`http`] | HTTP/1.1 request head and responses | - |
 //! | [`chat`] | users, topics, history, the JSON wire protocol; no sockets | - |
-//! | `server` | accept loop, worker pool, connections, writers | protocol, http, chat |
+//! | [`store`] | SQLite: durable history behind the chat's `History` seam | chat |
+//! | `server` | accept loop, worker pool, connections, writers | protocol, http, chat, store |
 //!
 //! See the README for the architecture and the order to read the source.
 
@@ -27,6 +28,7 @@ pub mod config;
 pub mod http;
 pub mod protocol;
 mod server;
+pub mod store;
 
 pub use config::Config;
 pub use server::{Server, Snapshot};
@@ -45,6 +47,8 @@ pub enum Error {
     },
     /// A thread could not be started.
     Spawn(std::io::Error),
+    /// The history database could not be used.
+    Store(store::Error),
 }
 
 impl fmt::Display for Error {
@@ -53,6 +57,7 @@ impl fmt::Display for Error {
             Error::Config(why) => write!(f, "invalid configuration: {why}"),
             Error::Bind { addr, .. } => write!(f, "cannot listen on {addr}"),
             Error::Spawn(_) => write!(f, "cannot start a thread"),
+            Error::Store(e) => write!(f, "{e}"),
         }
     }
 }
@@ -63,6 +68,7 @@ impl std::error::Error for Error {
             Error::Config(_) => None,
             Error::Bind { source, .. } => Some(source),
             Error::Spawn(source) => Some(source),
+            Error::Store(_) => None,
         }
     }
 }

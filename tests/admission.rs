@@ -72,7 +72,8 @@ struct Limited {
 impl Limited {
     fn start(limit: u32, flags: &str) -> Limited {
         let bin = env!("CARGO_BIN_EXE_switchboard");
-        let script = format!("ulimit -n {limit} && exec {bin} --listen 127.0.0.1:0 {flags}");
+        let script =
+            format!("ulimit -n {limit} && exec {bin} --listen 127.0.0.1:0 --db :memory: {flags}");
         let mut child = Command::new("bash")
             .args(["-c", &script])
             .stderr(Stdio::piped())

@@ -50,7 +50,7 @@ fn every_tested_block_of_the_guide_runs() {
         std::env::temp_dir().join(format!("switchboard-guide-{}.log", std::process::id()));
     let log = std::fs::File::create(&log_path).unwrap();
     let mut server = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(["--listen", "127.0.0.1:0", "--trace"])
+        .args(["--listen", "127.0.0.1:0", "--trace", "--db", ":memory:"])
         .stderr(log)
         .spawn()
         .unwrap();

@@ -9,7 +9,7 @@ use std::time::Duration;
 /// Run the binary, do the RFC example exchange on /echo, return its log.
 fn exchange(flags: &[&str]) -> String {
     let mut server = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(["--listen", "127.0.0.1:0"])
+        .args(["--listen", "127.0.0.1:0", "--db", ":memory:"])
         .args(flags)
         .stderr(Stdio::piped())
         .spawn()

@@ -44,7 +44,7 @@ class Server:
 
     def __init__(self, *flags, listen="127.0.0.1:0"):
         self.proc = subprocess.Popen(
-            [server_binary(), "--listen", listen, "--log-level", "info"] + list(flags),
+            [server_binary(), "--listen", listen, "--log-level", "info", "--db", ":memory:"] + list(flags),
             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
         )
         deadline = time.monotonic() + 10

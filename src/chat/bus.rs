@@ -78,6 +78,16 @@ pub struct LocalBus {
     seq: AtomicU64,
 }
 
+impl LocalBus {
+    /// A bus whose first `seq` is `last + 1` (history kept in a file goes
+    /// on from where it left off).
+    pub fn starting_after(last: u64) -> LocalBus {
+        LocalBus {
+            seq: AtomicU64::new(last),
+        }
+    }
+}
+
 impl Bus for LocalBus {
     fn publish(&self, _: &Published) -> Publish {
         // The registry lock orders the callers; the atomic only lets

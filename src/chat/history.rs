@@ -7,25 +7,17 @@
 //!  welcome                     ── epoch() ─► changes only when stored history was lost
 //! ```
 //!
-//! [`Ring`] keeps a bounded ring per stream in memory (its epoch is new on
-//! every start, since its history dies with the process). A store that
-//! persists history implements [`History`] too and is chosen by the server.
-//!
-//! ```text
-//!  evicted ... | seq 40 | seq 41 | seq 42 | ... | seq 139 |   capacity 100
-//!              ^ oldest kept                      ^ newest
-//!  before=60 limit=5  ─► 55 56 57 58 59   (paging back)
-//!  after=130 limit=5  ─► 131..135, more   (catching up, oldest first)
-//!  after=10           ─► complete: false  (11..39 were evicted)
-//! ```
+//! `Ring` (`ring.rs`) keeps a bounded ring per stream in memory (its epoch
+//! is new on every start, since its history dies with the process). A
+//! store that persists history implements [`History`] too and is chosen
+//! by the server.
 //!
 //! Each entry is the exact JSON text that was delivered, so a history
 //! reply holds the same objects the client would have received.
 
-use parking_lot::Mutex;
-use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::bus::Published;
 
 /// A stream of messages that history keeps.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -47,11 +39,18 @@ pub enum Window {
     After(u64),
 }
 
+/// One kept message: its `seq` and the JSON exactly as delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kept {
+    pub seq: u64,
+    pub json: Arc<str>,
+}
+
 /// A history answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page {
-    /// Delivered JSON texts, oldest first.
-    pub messages: Vec<Arc<str>>,
+    /// Delivered messages, oldest first.
+    pub messages: Vec<Kept>,
     /// The limit cut the list: more messages match.
     pub more: bool,
     /// False when messages newer than `after` were already evicted.
@@ -69,14 +68,40 @@ impl Page {
     }
 }
 
+/// A `search` request: words to find, in one stream or in all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Search {
+    /// What to look for (see `docs/PROTOCOL.md`, search).
+    pub q: String,
+    /// One stream, or every stream anyone may read.
+    pub stream: Option<Stream>,
+    /// Only messages older than this seq (paging back).
+    pub before: Option<u64>,
+    pub limit: usize,
+}
+
+/// Something to run once a message is committed (a held `ack`).
+pub type AfterDurable = Box<dyn FnOnce() + Send>;
+
 /// Where delivered messages are kept for the `history` request.
 pub trait History: Send + Sync {
     /// Keep a delivered message. Called with the registry lock held, in
-    /// `seq` order per stream: memory only, never a disk or a socket.
-    fn append(&self, stream: &Stream, seq: u64, json: Arc<str>);
+    /// `seq` order: memory only, never a disk or a socket.
+    fn append(&self, stream: &Stream, seq: u64, message: &Published, json: Arc<str>);
+    /// Every `seq` the bus gives out, kept or not (a store that survives a
+    /// restart must never give one out twice). Under the registry lock.
+    fn assigned(&self, seq: u64);
     /// The messages of `stream` in `window`, at most `limit`, oldest
     /// first. Called with no lock held; may read a disk.
     fn page(&self, stream: &Stream, window: Window, limit: usize) -> Page;
+    /// The messages that match `search`, newest first, at most its limit.
+    /// Called with no lock held; may read a disk. `Err` says what is
+    /// wrong with the query.
+    fn search(&self, search: &Search) -> Result<Vec<Kept>, String>;
+    /// Run `then` once every message up to `seq` is committed, on the
+    /// store's own thread, never under the registry lock. A store that
+    /// keeps nothing on disk hands `then` back: the caller acks at once.
+    fn after_durable(&self, seq: u64, then: AfterDurable) -> Option<AfterDurable>;
     /// A topic stream was evicted (see `--max-topics`): drop what is kept
     /// of it in memory. Called with the registry lock held.
     fn forget(&self, stream: &Stream);
@@ -84,214 +109,4 @@ pub trait History: Send + Sync {
     /// was lost, so a client that resumes from another epoch knows that
     /// messages may be missing.
     fn epoch(&self) -> &str;
-}
-
-/// Today's history: a bounded ring per stream, in memory.
-pub struct Ring {
-    capacity: usize,
-    streams: Mutex<HashMap<Stream, Buffer>>,
-    epoch: String,
-}
-
-impl Ring {
-    /// `capacity` messages per stream; a new epoch (the ring starts empty).
-    pub fn new(capacity: usize) -> Ring {
-        Ring {
-            capacity,
-            streams: Mutex::new(HashMap::new()),
-            epoch: new_epoch(),
-        }
-    }
-}
-
-impl History for Ring {
-    fn append(&self, stream: &Stream, seq: u64, json: Arc<str>) {
-        let mut streams = self.streams.lock();
-        match streams.get_mut(stream) {
-            Some(buffer) => buffer.push(seq, json),
-            None => {
-                let mut buffer = Buffer::new(self.capacity);
-                buffer.push(seq, json);
-                streams.insert(stream.clone(), buffer);
-            }
-        }
-    }
-
-    fn page(&self, stream: &Stream, window: Window, limit: usize) -> Page {
-        // The ring's own lock guards a copy of a few `Arc`s: never I/O.
-        match self.streams.lock().get(stream) {
-            Some(buffer) => buffer.page(window, limit),
-            None => Page::empty(),
-        }
-    }
-
-    fn forget(&self, stream: &Stream) {
-        self.streams.lock().remove(stream);
-    }
-
-    fn epoch(&self) -> &str {
-        &self.epoch
-    }
-}
-
-/// One stream's recent messages, oldest first.
-#[derive(Debug)]
-struct Buffer {
-    capacity: usize,
-    entries: VecDeque<(u64, Arc<str>)>,
-    /// The highest seq ever evicted (0: none).
-    evicted_up_to: u64,
-}
-
-impl Buffer {
-    fn new(capacity: usize) -> Buffer {
-        Buffer {
-            capacity,
-            entries: VecDeque::new(),
-            evicted_up_to: 0,
-        }
-    }
-
-    /// Keep a delivered message; the oldest goes when full.
-    fn push(&mut self, seq: u64, json: Arc<str>) {
-        if self.capacity == 0 {
-            self.evicted_up_to = seq;
-            return;
-        }
-        if self.entries.len() == self.capacity {
-            if let Some((old, _)) = self.entries.pop_front() {
-                self.evicted_up_to = old;
-            }
-        }
-        self.entries.push_back((seq, json));
-    }
-
-    /// The messages in `window`, at most `limit`, oldest first.
-    fn page(&self, window: Window, limit: usize) -> Page {
-        let pick = |range: &mut dyn Iterator<Item = &(u64, Arc<str>)>| {
-            range.map(|(_, j)| Arc::clone(j)).collect::<Vec<_>>()
-        };
-        match window {
-            Window::Latest | Window::Before(_) => {
-                let below = match window {
-                    Window::Before(seq) => seq,
-                    _ => u64::MAX,
-                };
-                let end = self.entries.partition_point(|(s, _)| *s < below);
-                let start = end.saturating_sub(limit);
-                Page {
-                    messages: pick(&mut self.entries.range(start..end)),
-                    more: start > 0,
-                    complete: true,
-                }
-            }
-            Window::After(seq) => {
-                let start = self.entries.partition_point(|(s, _)| *s <= seq);
-                let end = (start + limit).min(self.entries.len());
-                Page {
-                    messages: pick(&mut self.entries.range(start..end)),
-                    more: end < self.entries.len(),
-                    complete: self.evicted_up_to <= seq,
-                }
-            }
-        }
-    }
-}
-
-/// A short name for a history store: six base-36 characters from the time
-/// and the process id, different on every start.
-pub fn new_epoch() -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let mut x = (nanos as u64) ^ (u64::from(std::process::id()) << 32);
-    // One round of splitmix64 so that close start times look different.
-    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^= x >> 31;
-    let alphabet = b"0123456789abcdefghijklmnopqrstuvwxyz";
-    (0..6)
-        .map(|i| alphabet[((x >> (i * 6)) % 36) as usize] as char)
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn filled(capacity: usize, seqs: impl IntoIterator<Item = u64>) -> Buffer {
-        let mut h = Buffer::new(capacity);
-        for s in seqs {
-            h.push(s, Arc::from(s.to_string()));
-        }
-        h
-    }
-
-    fn seqs(page: &Page) -> Vec<u64> {
-        page.messages.iter().map(|m| m.parse().unwrap()).collect()
-    }
-
-    #[test]
-    fn latest_returns_the_newest_oldest_first() {
-        let h = filled(10, 1..=20);
-        let p = h.page(Window::Latest, 3);
-        assert_eq!(
-            (seqs(&p), p.more, p.complete),
-            (vec![18, 19, 20], true, true)
-        );
-    }
-
-    #[test]
-    fn before_pages_back() {
-        let h = filled(100, [2, 4, 6, 8, 10]);
-        assert_eq!(seqs(&h.page(Window::Before(8), 2)), vec![4, 6]);
-        let p = h.page(Window::Before(4), 5);
-        assert_eq!((seqs(&p), p.more), (vec![2], false));
-    }
-
-    #[test]
-    fn after_catches_up_oldest_first_and_pages_forward() {
-        let h = filled(100, 1..=10);
-        let p = h.page(Window::After(3), 4);
-        assert_eq!(
-            (seqs(&p), p.more, p.complete),
-            (vec![4, 5, 6, 7], true, true)
-        );
-        let p = h.page(Window::After(7), 4);
-        assert_eq!((seqs(&p), p.more), (vec![8, 9, 10], false));
-        assert!(h.page(Window::After(10), 4).messages.is_empty());
-    }
-
-    #[test]
-    fn after_reaching_past_what_is_kept_is_incomplete() {
-        let h = filled(5, 1..=10); // keeps 6..=10
-        assert!(!h.page(Window::After(3), 50).complete);
-        assert!(h.page(Window::After(5), 50).complete, "6..=10 are all kept");
-        assert_eq!(seqs(&h.page(Window::After(3), 50)), vec![6, 7, 8, 9, 10]);
-    }
-
-    #[test]
-    fn the_ring_keeps_streams_apart_and_forgets_evicted_topics() {
-        let ring = Ring::new(10);
-        let topic = Stream::Topic("news".into());
-        ring.append(&Stream::Broadcasts, 1, Arc::from("1"));
-        ring.append(&topic, 2, Arc::from("2"));
-        assert_eq!(
-            seqs(&ring.page(&Stream::Broadcasts, Window::Latest, 10)),
-            vec![1]
-        );
-        assert_eq!(seqs(&ring.page(&topic, Window::Latest, 10)), vec![2]);
-        ring.forget(&topic);
-        assert_eq!(ring.page(&topic, Window::After(0), 10), Page::empty());
-    }
-
-    #[test]
-    fn epochs_are_six_base36_characters() {
-        let e = new_epoch();
-        assert_eq!(e.len(), 6);
-        assert!(e
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
-    }
 }

@@ -23,7 +23,8 @@
 //! | [`registry`] | members, names, topics (one mutex) |
 //! | [`router`] | who gets each message; acks |
 //! | [`requests`] | request methods; history answered outside the lock |
-//! | [`history`] | the `History` seam and `Ring`, the in-memory store |
+//! | [`history`] | the `History` seam |
+//! | [`ring`] | `Ring`, the in-memory history |
 //! | [`bus`] | the `Bus` seam and `LocalBus`, one process's order |
 
 pub mod bus;
@@ -32,6 +33,7 @@ pub mod history;
 pub mod messages;
 pub mod registry;
 pub mod requests;
+pub mod ring;
 pub mod router;
 pub mod wire;
 
@@ -96,6 +98,9 @@ pub struct Settings {
     pub batch_messages: usize,
     /// ... or after this many bytes of text.
     pub batch_bytes: usize,
+    /// Hold each `ack` of a kept message until the history store has
+    /// committed it (`--durable-acks`).
+    pub durable_acks: bool,
 }
 
 /// The chat server state shared by every connection.

@@ -204,6 +204,11 @@ impl Registry {
         self.names.get(&fold(name)).copied()
     }
 
+    /// A member's connection.
+    pub fn sink_of(&self, id: ClientId) -> Option<Arc<dyn Sink>> {
+        self.members.get(&id).map(|m| Arc::clone(&m.sink))
+    }
+
     /// A member's display name.
     pub fn name_of(&self, id: ClientId) -> Option<&str> {
         self.members.get(&id).map(|m| m.name.as_str())

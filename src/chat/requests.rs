@@ -2,18 +2,18 @@
 //!
 //! ```text
 //! users, topics, whoami, rename, time, echo, stats ─► answered under the registry lock
-//! history ─► checked under the lock, answered AFTER it is released
+//! history, search ─► checked under the lock, answered AFTER it is released
 //! ```
 //!
 //! A history store may read a disk; answering under the registry lock
-//! would stall every conversation behind that read. So `history` is
-//! returned as a [`Deferred`] query that [`Chat`] runs once the lock is
-//! gone. The reply may overlap live messages that arrived meanwhile:
+//! would stall every conversation behind that read. So `history` and
+//! `search` are returned as a [`Deferred`] query that [`Chat`] runs once
+//! the lock is gone. The reply may overlap live messages that arrived meanwhile:
 //! clients drop a `seq` they have already seen (see `docs/PROTOCOL.md`).
 
 use serde_json::{json, Value};
 
-use super::history::{Stream, Window};
+use super::history::{Kept, Search, Stream, Window};
 use super::messages::{self, ErrorCode};
 use super::registry::{fold, Outbox, Registry};
 use super::wire::valid_name;
@@ -28,7 +28,16 @@ pub enum Deferred {
         window: Window,
         limit: usize,
     },
+    Search {
+        id: Value,
+        search: Search,
+    },
 }
+
+/// The most messages one `search` returns.
+pub const MAX_SEARCH: usize = 100;
+/// The longest `q` of a `search`, in bytes.
+pub const MAX_QUERY: usize = 200;
 
 /// Answer a `request` from `from`; a history query is returned instead.
 pub fn answer(
@@ -47,6 +56,10 @@ pub fn answer(
             "a request needs a method (a string)",
         ),
         Some("history") => match history_query(chat, id, &params) {
+            Ok(query) => return Some(query),
+            Err(reply) => reply,
+        },
+        Some("search") => match search_query(id, &params) {
             Ok(query) => return Some(query),
             Err(reply) => reply,
         },
@@ -141,6 +154,49 @@ fn history_query(chat: &Chat, id: Value, params: &Value) -> Result<Deferred, Str
     })
 }
 
+/// Check a search request's params; `Err` is the error response.
+fn search_query(id: Value, params: &Value) -> Result<Deferred, String> {
+    let bad = |why: &str| messages::response_error(&id, ErrorCode::BadRequest, why);
+    let q = match params.get("q") {
+        Some(Value::String(q)) if q.trim().is_empty() => return Err(bad("q must not be empty")),
+        Some(Value::String(q)) if q.len() > MAX_QUERY => {
+            return Err(bad(&format!("q is longer than {MAX_QUERY} bytes")))
+        }
+        Some(Value::String(q)) => q.clone(),
+        _ => return Err(bad("params.q must be a string")),
+    };
+    let limit = match params.get("limit") {
+        None | Some(Value::Null) => 20,
+        Some(v) => match v.as_u64() {
+            Some(n) if n >= 1 => (n as usize).min(MAX_SEARCH),
+            _ => return Err(bad("limit must be a whole number, at least 1")),
+        },
+    };
+    let before = match params.get("before") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            v.as_u64()
+                .ok_or(())
+                .map_err(|()| bad("before must be a seq"))?,
+        ),
+    };
+    let stream = match params.get("topic") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(t)) => Some(Stream::Topic(fold(t))),
+        Some(_) => return Err(bad("topic must be a string")),
+    };
+    Ok(Deferred::Search {
+        id,
+        search: Search {
+            q,
+            stream,
+            before,
+            // One more than asked, to tell whether there are more.
+            limit: limit + 1,
+        },
+    })
+}
+
 /// Run a deferred query, with no lock held: the JSON of the response.
 pub fn run(chat: &Chat, deferred: &Deferred) -> String {
     match deferred {
@@ -151,16 +207,30 @@ pub fn run(chat: &Chat, deferred: &Deferred) -> String {
             limit,
         } => {
             let page = chat.history.page(stream, *window, *limit);
-            let messages: Vec<&str> = page.messages.iter().map(|m| &**m).collect();
             let result = format!(
                 r#"{{"messages":[{}],"complete":{},"more":{}}}"#,
-                messages.join(","),
+                joined(&page.messages),
                 page.complete,
                 page.more
             );
             messages::response_raw(id, &result)
         }
+        Deferred::Search { id, search } => match chat.history.search(search) {
+            Ok(mut found) => {
+                let more = found.len() >= search.limit;
+                found.truncate(search.limit - 1);
+                let result = format!(r#"{{"messages":[{}],"more":{more}}}"#, joined(&found));
+                messages::response_raw(id, &result)
+            }
+            Err(why) => messages::response_error(id, ErrorCode::BadRequest, &why),
+        },
     }
+}
+
+/// Delivered JSON texts as the body of a JSON array.
+fn joined(kept: &[Kept]) -> String {
+    let texts: Vec<&str> = kept.iter().map(|k| &*k.json).collect();
+    texts.join(",")
 }
 
 fn rename(
@@ -196,7 +266,9 @@ fn rename(
 #[cfg(test)]
 mod tests {
     use super::super::bus::LocalBus;
-    use super::super::history::{History, Page, Ring, Stream, Window};
+    use super::super::bus::Published;
+    use super::super::history::{AfterDurable, History, Kept, Page, Search, Stream, Window};
+    use super::super::ring::Ring;
     use super::super::{Chat, Frame, Settings, Sink};
     use parking_lot::Mutex;
     use std::sync::mpsc;
@@ -212,8 +284,15 @@ mod tests {
     }
 
     impl History for Stalling {
-        fn append(&self, stream: &Stream, seq: u64, json: Arc<str>) {
-            self.ring.append(stream, seq, json);
+        fn append(&self, stream: &Stream, seq: u64, message: &Published, json: Arc<str>) {
+            self.ring.append(stream, seq, message, json);
+        }
+        fn assigned(&self, _: u64) {}
+        fn search(&self, search: &Search) -> Result<Vec<Kept>, String> {
+            self.ring.search(search)
+        }
+        fn after_durable(&self, _: u64, then: AfterDurable) -> Option<AfterDurable> {
+            Some(then)
         }
         fn page(&self, stream: &Stream, window: Window, limit: usize) -> Page {
             let _ = self.entered.lock().send(());
@@ -263,6 +342,7 @@ mod tests {
             burst: 10,
             batch_messages: 1,
             batch_bytes: 1,
+            durable_acks: false,
         };
         let encode: fn(&str) -> Frame = |json| Arc::from(json.as_bytes());
         let chat = Arc::new(Chat::new(

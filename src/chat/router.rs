@@ -19,7 +19,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::bus::{Publish, Published, Targets};
-use super::history::Stream;
+use super::history::{AfterDurable, Stream};
 use super::messages::{self, Ack, ErrorCode, MessageOut, Problem, To};
 use super::registry::{fold, Outbox, Registry};
 use super::requests::{self, Deferred};
@@ -163,7 +163,25 @@ fn publish_and_ack(
                     topic: None,
                     unknown,
                 };
-                chat.send(reg, out, from, &messages::to_json(&ack));
+                let frame = (chat.encode)(&messages::to_json(&ack));
+                let kept = stream_of(&published.targets).is_some();
+                match reg.sink_of(from) {
+                    // --durable-acks: the ack waits until the message is
+                    // committed; the store sends it from its own thread.
+                    Some(sink) if chat.settings.durable_acks && kept => {
+                        let held = Arc::clone(&frame);
+                        let then: AfterDurable = Box::new(move || {
+                            sink.queue(held);
+                            sink.flush();
+                        });
+                        if chat.history.after_durable(seq, then).is_some() {
+                            reg.queue(out, from, &frame);
+                        }
+                    }
+                    _ => {
+                        reg.queue(out, from, &frame);
+                    }
+                }
             }
         }
         // The bus delivers it (and the sender sees its own copy) later.
@@ -215,17 +233,22 @@ pub fn deliver(
             queue_once(reg, out, ids.into_iter().chain(sender), &frame)
         }
     };
-    match &published.targets {
-        Targets::Everyone => chat
-            .history
-            .append(&Stream::Broadcasts, seq, Arc::from(json)),
-        Targets::Topic(topic) => {
-            chat.history
-                .append(&Stream::Topic(fold(topic)), seq, Arc::from(json));
-        }
-        Targets::One(_) | Targets::Many(_) => {}
+    chat.history.assigned(seq);
+    if let Some(stream) = stream_of(&published.targets) {
+        chat.history
+            .append(&stream, seq, published, Arc::from(json));
     }
     delivered
+}
+
+/// The history stream that keeps messages to these targets, if any
+/// (direct and multicast messages are not kept).
+fn stream_of(targets: &Targets) -> Option<Stream> {
+    match targets {
+        Targets::Everyone => Some(Stream::Broadcasts),
+        Targets::Topic(topic) => Some(Stream::Topic(fold(topic))),
+        Targets::One(_) | Targets::Many(_) => None,
+    }
 }
 
 /// Queue `frame` for each distinct member of `ids`.

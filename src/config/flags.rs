@@ -43,6 +43,10 @@ pub enum Kind {
     Dir,
     /// A log level.
     Level,
+    /// A file path.
+    File,
+    /// `normal` or `full`.
+    Sync,
     /// No value: present means on.
     Switch,
 }
@@ -57,6 +61,8 @@ impl Kind {
             Kind::Duration => "DUR",
             Kind::Dir => "DIR",
             Kind::Level => "LEVEL",
+            Kind::File => "FILE",
+            Kind::Sync => "normal|full",
             Kind::Switch => "",
         }
     }
@@ -74,6 +80,8 @@ fn what_is(kind: Kind, own: &str) -> String {
         Kind::Duration => "a duration (like 500ms, 10s, 2m)".into(),
         Kind::Dir => "a directory".into(),
         Kind::Level => "a log level (error, warn, info, debug, trace)".into(),
+        Kind::File => "a file".into(),
+        Kind::Sync => "normal or full".into(),
         Kind::Switch => "a switch".into(),
     }
 }
@@ -310,6 +318,70 @@ pub const FLAGS: &[Flag] = &[
         help: "`error`, `warn`, `info` (one line per connection), `debug` (handshakes, protocol errors) or `trace`",
         set: |c, v| {
             c.log_level = v.parse().map_err(|_| String::new())?;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "db",
+        kind: Kind::File,
+        default: "switchboard.db",
+        help: "the history database (SQLite, created with mode 0600); `:memory:` keeps history in memory only, lost on restart",
+        set: |c, v| {
+            c.db = PathBuf::from(v);
+            Ok(())
+        },
+    },
+    Flag {
+        name: "db-reset",
+        kind: Kind::Switch,
+        default: "off",
+        help: "a --db file that is not a usable database is moved aside (named in the log) and a new history starts, instead of refusing to start",
+        set: |c, _| {
+            c.db_reset = true;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "durable-acks",
+        kind: Kind::Switch,
+        default: "off",
+        help: "hold each `ack` of a broadcast or topic message until it is committed to the file (it then survives a crash of the process)",
+        set: |c, _| {
+            c.durable_acks = true;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "sync",
+        kind: Kind::Sync,
+        default: "normal",
+        help: "`normal`: a commit survives a crash of the process; `full`: each commit is synced to the disk and survives a power loss too",
+        set: |c, v| {
+            c.sync = match v {
+                "normal" => super::SyncMode::Normal,
+                "full" => super::SyncMode::Full,
+                _ => return Err(String::new()),
+            };
+            Ok(())
+        },
+    },
+    Flag {
+        name: "retain-messages",
+        kind: Kind::Count,
+        default: "100000",
+        help: "messages kept per history stream in the file; older ones are deleted in small batches (0: no limit)",
+        set: |c, v| {
+            c.retain_messages = count(v)?;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "retain-days",
+        kind: Kind::Count,
+        default: "0",
+        help: "days a message is kept in the file (0: no limit)",
+        set: |c, v| {
+            c.retain_days = count(v)?;
             Ok(())
         },
     },

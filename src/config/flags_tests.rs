@@ -10,6 +10,8 @@ fn unusual(kind: Kind) -> Option<&'static str> {
         Kind::Duration => Some("77ms"),
         Kind::Dir => Some("/tmp"),
         Kind::Level => Some("trace"),
+        Kind::File => Some("/tmp/other.db"),
+        Kind::Sync => Some("full"),
         Kind::Switch => None,
     }
 }

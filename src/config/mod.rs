@@ -71,6 +71,42 @@ pub struct Config {
     /// How much to log (the `switchboard` command sets up the logger; the
     /// server itself only logs through `log`).
     pub log_level: log::LevelFilter,
+    /// The history database file; `:memory:` keeps history in memory only
+    /// (lost on restart, as before there was a file).
+    pub db: PathBuf,
+    /// A `--db` file that is not a usable database is moved aside (named
+    /// in the log) and a new history starts, instead of refusing to start.
+    pub db_reset: bool,
+    /// Hold each `ack` of a kept message (broadcast, topic) until it is
+    /// committed to the file.
+    pub durable_acks: bool,
+    /// How commits reach the disk: `normal` survives a crash of the
+    /// process, `full` also a power loss (each commit is synced).
+    pub sync: SyncMode,
+    /// Messages kept per history stream in the file (0: no limit).
+    pub retain_messages: u64,
+    /// Days a message is kept in the file (0: no limit).
+    pub retain_days: u64,
+}
+
+/// SQLite's `synchronous` setting for the history file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncMode {
+    /// WAL with `synchronous=NORMAL`: a commit survives a crash of the
+    /// process; a power loss may take the last commits.
+    Normal,
+    /// `synchronous=FULL`: every commit is synced to the disk.
+    Full,
+}
+
+/// The `--db` value that means "no file".
+pub const MEMORY: &str = ":memory:";
+
+impl Config {
+    /// Is history kept in a file?
+    pub fn db_file(&self) -> Option<&std::path::Path> {
+        (self.db.as_os_str() != MEMORY).then_some(self.db.as_path())
+    }
 }
 
 impl Default for Config {
@@ -101,6 +137,12 @@ impl Default for Config {
             trace: false,
             web_root: None,
             log_level: log::LevelFilter::Info,
+            db: PathBuf::from("switchboard.db"),
+            db_reset: false,
+            durable_acks: false,
+            sync: SyncMode::Normal,
+            retain_messages: 100_000,
+            retain_days: 0,
         }
     }
 }
@@ -138,6 +180,12 @@ impl Config {
         }
         if self.max_header_bytes < 256 {
             return Err("--max-header-bytes must be at least 256".into());
+        }
+        if self.durable_acks && self.db_file().is_none() {
+            return Err("--durable-acks needs a --db file (not :memory:)".into());
+        }
+        if self.db.as_os_str().is_empty() {
+            return Err("--db needs a path (or :memory:)".into());
         }
         // The frame loop reads with a timeout; the OS cannot do less than 1 ms.
         if self.ping_interval < Duration::from_millis(10) {

@@ -158,7 +158,7 @@ fn plain_route(path: &str, request: &Request, shared: &Shared) -> Response {
         || Response::text(405, "method not allowed").with_header("Allow", "GET, HEAD");
     if path == "/healthz" {
         return if get_or_head {
-            http::health::response()
+            http::health::response(shared.degraded())
         } else {
             not_allowed()
         };

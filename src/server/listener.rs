@@ -115,7 +115,7 @@ pub fn accept_loop(
                 ) {
                     continue;
                 }
-                if last_log.map_or(true, |t| t.elapsed() >= LOG_EVERY) {
+                if last_log.is_none_or(|t| t.elapsed() >= LOG_EVERY) {
                     if out_of_descriptors(&e) {
                         log::warn!(
                             "accept failed: {e}; refusing with 503 until descriptors free up"

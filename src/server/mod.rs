@@ -66,9 +66,11 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::chat::bus::LocalBus;
-use crate::chat::history::Ring;
+use crate::chat::ring::Ring;
 use crate::chat::{self, Chat};
+use crate::config::SyncMode;
 use crate::protocol::{frame, OpCode};
+use crate::store::{self, Health, SqliteHistory};
 use crate::{Config, Error};
 use listener::Accepted;
 use pool::Pool;
@@ -91,6 +93,8 @@ pub struct Server {
     addr: SocketAddr,
     accept: Mutex<Option<JoinHandle<()>>>,
     reject: Mutex<Option<JoinHandle<()>>>,
+    /// `ws-history`, when history is kept in a file.
+    writer: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Server {
@@ -115,9 +119,11 @@ impl Server {
         log::debug!("config: {config:?}");
 
         let threads = Arc::new(Threads::default());
+        let (chat, store, writer) = chat_for(&config, &threads)?;
         let shared = Arc::new(Shared::new(
             config.clone(),
-            Arc::new(chat_for(&config)),
+            Arc::new(chat),
+            store,
             Arc::clone(&threads),
         ));
         let for_workers = Arc::clone(&shared);
@@ -145,6 +151,7 @@ impl Server {
             addr,
             accept: Mutex::new(Some(accept)),
             reject: Mutex::new(Some(reject)),
+            writer: Mutex::new(writer),
         })
     }
 
@@ -219,12 +226,31 @@ impl Server {
                 );
             }
         }
+        // Every worker is gone: nothing more is appended. The writer
+        // commits what is queued, records the last seq, and ends.
+        if let Some(store) = &self.shared.store {
+            store.stop();
+        }
+        if let Some(writer) = self.writer.lock().take() {
+            let _ = writer.join();
+        }
         log::info!("stopped in {:.3}s", started.elapsed().as_secs_f64());
+    }
+
+    /// The history file's health, when history is kept in a file.
+    pub fn store_health(&self) -> Option<Health> {
+        self.shared.store.as_ref().map(|s| s.health())
     }
 }
 
-/// The chat, with the implementations this server uses behind its seams.
-fn chat_for(config: &Config) -> Chat {
+/// What `chat_for` chose: the chat, the history file (if any) and its
+/// writer thread.
+type Chosen = (Chat, Option<Arc<SqliteHistory>>, Option<JoinHandle<()>>);
+
+/// The chat, with the implementations this server uses behind its seams:
+/// history in a SQLite file (the default) or in memory (`--db :memory:`),
+/// numbered by the one-process bus from where the file left off.
+fn chat_for(config: &Config, threads: &Threads) -> Result<Chosen, Error> {
     let settings = chat::Settings {
         history: config.history,
         max_topics: config.max_topics,
@@ -234,14 +260,53 @@ fn chat_for(config: &Config) -> Chat {
         burst: config.burst,
         batch_messages: (config.max_queue / BATCH_SHARE).clamp(1, outbound::MAX_IOV),
         batch_bytes: (config.max_queue_bytes / BATCH_SHARE).clamp(1, 64 * 1024),
+        durable_acks: config.durable_acks,
     };
-    Chat::new(
-        settings,
-        |json| frame::encode(OpCode::Text, json.as_bytes()).into(),
-        Arc::new(Ring::new(config.history)),
-        Arc::new(LocalBus::default()),
-    )
+    let encode: fn(&str) -> chat::Frame =
+        |json| frame::encode(OpCode::Text, json.as_bytes()).into();
+    let Some(path) = config.db_file() else {
+        log::info!("history: in memory only (--db :memory:), lost on restart");
+        let chat = Chat::new(
+            settings,
+            encode,
+            Arc::new(Ring::new(config.history)),
+            Arc::new(LocalBus::default()),
+        );
+        return Ok((chat, None, None));
+    };
+    let options = store::Options {
+        path: path.to_owned(),
+        reset: config.db_reset,
+        sync_full: config.sync == SyncMode::Full,
+        ring: config.history,
+        retain_messages: config.retain_messages,
+        retain_days: config.retain_days,
+    };
+    let opened = store::open(&options).map_err(Error::Store)?;
+    log::info!(
+        "history: {} (epoch {}, last seq {}, synchronous={})",
+        path.display(),
+        opened.epoch,
+        opened.last_seq,
+        if options.sync_full { "FULL" } else { "NORMAL" }
+    );
+    let (history, writer) = SqliteHistory::new(opened, &options);
+    let history = Arc::new(history);
+    let bus = LocalBus::starting_after(history.last_seq());
+    let writer = threads
+        .spawn_service(
+            "ws-history",
+            config.thread_stack.max(WRITER_STACK),
+            move || writer.run(),
+        )
+        .map_err(Error::Spawn)?;
+    let chat = Chat::new(settings, encode, history.clone(), Arc::new(bus));
+    Ok((chat, Some(history), Some(writer)))
 }
+
+/// SQLite's own stack use is larger than a worker's; its writer gets
+/// at least this much.
+const WRITER_STACK: usize = 1024 * 1024;
 
 /// A worker flushes what it routed once it reaches a quarter of a
 /// recipient's queue bounds: a reader that keeps up then never sees its

@@ -23,6 +23,7 @@ use super::threads::Threads;
 use super::transport::Transport;
 use crate::chat::Chat;
 use crate::protocol::CloseCode;
+use crate::store::SqliteHistory;
 use crate::Config;
 
 /// One connection as shutdown sees it.
@@ -36,6 +37,8 @@ struct Conn {
 pub(crate) struct Shared {
     pub config: Config,
     pub chat: Arc<Chat>,
+    /// The history file, when there is one (for `/healthz`).
+    pub store: Option<Arc<SqliteHistory>>,
     pub stats: Arc<Stats>,
     pub threads: Arc<Threads>,
     pub shutting_down: AtomicBool,
@@ -43,15 +46,27 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub fn new(config: Config, chat: Arc<Chat>, threads: Arc<Threads>) -> Shared {
+    pub fn new(
+        config: Config,
+        chat: Arc<Chat>,
+        store: Option<Arc<SqliteHistory>>,
+        threads: Arc<Threads>,
+    ) -> Shared {
         Shared {
             config,
             chat,
+            store,
             stats: Arc::new(Stats::default()),
             threads,
             shutting_down: AtomicBool::new(false),
             conns: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Why the server is degraded, if it is (`/healthz` says 503).
+    pub fn degraded(&self) -> Option<&'static str> {
+        let store = self.store.as_ref()?;
+        (!store.health().writing).then_some("history not persisted")
     }
 
     pub fn register(&self, id: u64, transport: &Arc<Transport>) {

@@ -19,6 +19,7 @@ pub const TIMEOUT: Duration = Duration::from_secs(5);
 pub fn start(tweak: impl FnOnce(&mut Config)) -> Server {
     let mut config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
+        db: switchboard::config::MEMORY.into(),
         ..Config::default()
     };
     tweak(&mut config);

@@ -19,7 +19,7 @@ export function serverBinary() {
  * name a fixed address (to restart on the same port). */
 export function startServer(flags = [], listen = "127.0.0.1:0") {
   return new Promise((resolve, reject) => {
-    const proc = spawn(serverBinary(), ["--listen", listen, "--log-level", "info", ...flags], {
+    const proc = spawn(serverBinary(), ["--listen", listen, "--log-level", "info", "--db", ":memory:", ...flags], {
       stdio: ["ignore", "ignore", "pipe"],
     });
     let log = "";

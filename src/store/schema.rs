@@ -1,0 +1,156 @@
+//! The database schema and its numbered migrations. A file records its
+//! version in `meta` (`schema`); opening it runs every migration above
+//! that version, each in its own transaction, so a file written by any
+//! earlier version of Switchboard opens in this one.
+//!
+//! ```text
+//!  meta     (key, value)                       epoch, schema, last_seq
+//!  streams  (id, kind, name, trimmed_to)       'broadcasts' | 'topic' + folded name;
+//!                                              trimmed_to: the highest seq retention deleted
+//!  messages (id, stream, seq, ts, sender, json, text)
+//!                                              json: exactly as delivered
+//!  messages_fts (text)                         FTS5 over messages.text (version 2)
+//! ```
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+/// Migration `i` takes a file from version `i` to version `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: streams and messages.
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+     CREATE TABLE streams (
+         id INTEGER PRIMARY KEY,
+         kind TEXT NOT NULL,
+         name TEXT NOT NULL,
+         trimmed_to INTEGER NOT NULL DEFAULT 0,
+         UNIQUE (kind, name)
+     );
+     CREATE TABLE messages (
+         id INTEGER PRIMARY KEY,
+         stream INTEGER NOT NULL REFERENCES streams (id),
+         seq INTEGER NOT NULL,
+         ts INTEGER NOT NULL,
+         sender TEXT NOT NULL,
+         json TEXT NOT NULL
+     );
+     CREATE UNIQUE INDEX messages_by_stream ON messages (stream, seq);",
+    // 2: the text of each message, indexed for `search` (FTS5).
+    "ALTER TABLE messages ADD COLUMN text TEXT NOT NULL DEFAULT '';
+     UPDATE messages SET text = coalesce(json_extract(json, '$.text'), '');
+     CREATE INDEX messages_by_seq ON messages (seq);
+     CREATE VIRTUAL TABLE messages_fts USING fts5 (text, content = 'messages', content_rowid = 'id');
+     INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');
+     CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+         INSERT INTO messages_fts (rowid, text) VALUES (new.id, new.text);
+     END;
+     CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+         INSERT INTO messages_fts (messages_fts, rowid, text) VALUES ('delete', old.id, old.text);
+     END;",
+];
+
+/// The version this build writes.
+pub const VERSION: usize = MIGRATIONS.len();
+
+/// The file's schema version (0: a new, empty file).
+pub fn version(conn: &Connection) -> rusqlite::Result<usize> {
+    let has_meta: bool = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
+            [],
+            |row| row.get::<_, i64>(0),
+        )
+        .map(|n| n > 0)?;
+    if !has_meta {
+        return Ok(0);
+    }
+    let value: Option<String> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |row| {
+            row.get(0)
+        })
+        .optional()?;
+    Ok(value.and_then(|v| v.parse().ok()).unwrap_or(0))
+}
+
+/// Bring the file up to [`VERSION`]. A file newer than this build is an
+/// error: its schema may mean something this build does not know.
+pub fn migrate(conn: &mut Connection) -> Result<usize, String> {
+    let from = version(conn).map_err(|e| e.to_string())?;
+    if from > VERSION {
+        return Err(format!(
+            "the file has schema version {from}; this build knows up to {VERSION}"
+        ));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(from) {
+        let tx = conn.transaction().map_err(|e| e.to_string())?;
+        tx.execute_batch(sql)
+            .map_err(|e| format!("migration {} failed: {e}", i + 1))?;
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('schema', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![(i + 1).to_string()],
+        )
+        .map_err(|e| e.to_string())?;
+        tx.commit().map_err(|e| e.to_string())?;
+    }
+    Ok(from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file at `version`, made by running the migrations up to it.
+    fn at_version(version: usize) -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..version] {
+            conn.execute_batch(sql).unwrap();
+        }
+        if version > 0 {
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('schema', ?1)",
+                params![version.to_string()],
+            )
+            .unwrap();
+        }
+        let _ = &mut conn;
+        conn
+    }
+
+    #[test]
+    fn every_earlier_version_migrates_to_the_current_one() {
+        for from in 0..VERSION {
+            let mut conn = at_version(from);
+            if from >= 1 {
+                conn.execute_batch(
+                    "INSERT INTO streams (id, kind, name) VALUES (1, 'broadcasts', '');
+                     INSERT INTO messages (stream, seq, ts, sender, json)
+                     VALUES (1, 7, 0, 'alice', '{\"text\":\"hello lighthouse\",\"seq\":7}');",
+                )
+                .unwrap();
+            }
+            assert_eq!(migrate(&mut conn), Ok(from), "from {from}");
+            assert_eq!(version(&conn).unwrap(), VERSION);
+            if from >= 1 {
+                let found: i64 = conn
+                    .query_row(
+                        "SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'lighthouse'",
+                        [],
+                        |r| r.get(0),
+                    )
+                    .unwrap();
+                assert_eq!(
+                    found, 1,
+                    "the old message is searchable after migrating from {from}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_file_from_a_newer_build_is_refused() {
+        let mut conn = at_version(VERSION);
+        conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema'", [])
+            .unwrap();
+        assert!(migrate(&mut conn).unwrap_err().contains("99"));
+    }
+}

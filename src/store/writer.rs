@@ -1,0 +1,334 @@
+//! The `ws-history` thread: the one connection that writes. The routing
+//! thread never waits for it; it only rings the doorbell (a channel).
+//!
+//! ```text
+//!  doorbell ─► [Row, Row, Ack, Row, ...] ─► one transaction per batch:
+//!              a batch is what is queued, at most MAX_BATCH rows, collected
+//!              for at most MAX_GATHER ─► commit ─► persisted_seq, held acks sent
+//!  every TRIM_EVERY: retention deletes at most TRIM_BATCH rows a pass
+//!  a commit that fails (disk full, I/O error): the batch is kept and tried
+//!  again every RETRY; health says degraded; one log line a minute
+//! ```
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+use rusqlite::{params, Connection};
+use std::collections::HashMap;
+use std::sync::atomic::Ordering::SeqCst;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use super::history::State;
+use super::read::key;
+use crate::chat::history::{AfterDurable, Stream};
+
+/// Most rows in one transaction.
+pub const MAX_BATCH: usize = 1000;
+/// Longest a batch is gathered before its commit starts.
+pub const MAX_GATHER: Duration = Duration::from_millis(20);
+/// How often retention runs, and how many rows one pass deletes at most.
+const TRIM_EVERY: Duration = Duration::from_secs(10);
+const TRIM_BATCH: i64 = 1000;
+/// How long a failed commit waits before it is tried again.
+const RETRY: Duration = Duration::from_secs(1);
+/// At most one log line about failing writes or lag per this long.
+const LOG_EVERY: Duration = Duration::from_secs(60);
+/// Rows kept for a retry while the disk fails; past it the oldest are
+/// dropped from persistence (and counted), so memory stays bounded.
+const MAX_BACKLOG: usize = 100_000;
+/// Seqs recorded ahead of use (see `State::reserved`).
+pub const RESERVE: u64 = 1000;
+
+/// One delivered message to store.
+pub struct Row {
+    pub stream: Stream,
+    pub seq: u64,
+    pub ts: u64,
+    pub sender: String,
+    pub text: String,
+    pub json: Arc<str>,
+}
+
+/// What the doorbell carries.
+pub enum Job {
+    Row(Row),
+    /// Run once every row queued before it is committed.
+    Ack(AfterDurable),
+    /// Seqs ran close to the reservation: record more.
+    Reserve,
+    /// Commit what is queued, record the exact last seq, end.
+    Stop,
+}
+
+/// The writer loop and its connection; `run` on a thread of its own.
+pub struct Writer {
+    conn: Connection,
+    rx: Receiver<Job>,
+    state: Arc<State>,
+    ring: usize,
+    retain_messages: u64,
+    retain_days: u64,
+    streams: HashMap<Stream, i64>,
+    /// Rows and acks of a commit that failed, tried again first.
+    backlog: Vec<Row>,
+    held: Vec<AfterDurable>,
+    last_trim: Instant,
+    last_fail_log: Option<Instant>,
+    last_lag_log: Option<Instant>,
+}
+
+impl Writer {
+    pub(super) fn new(
+        conn: Connection,
+        rx: Receiver<Job>,
+        state: Arc<State>,
+        options: &super::Options,
+    ) -> Writer {
+        Writer {
+            conn,
+            rx,
+            state,
+            ring: options.ring,
+            retain_messages: options.retain_messages,
+            retain_days: options.retain_days,
+            streams: HashMap::new(),
+            backlog: Vec::new(),
+            held: Vec::new(),
+            last_trim: Instant::now(),
+            last_fail_log: None,
+            last_lag_log: None,
+        }
+    }
+
+    /// Write until `Stop` (or until every sender is gone).
+    pub fn run(mut self) {
+        let mut stopping = false;
+        while !stopping {
+            let wait = if self.backlog.is_empty() && self.held.is_empty() {
+                TRIM_EVERY
+            } else {
+                RETRY
+            };
+            let mut rows = std::mem::take(&mut self.backlog);
+            let mut acks = std::mem::take(&mut self.held);
+            match self.rx.recv_timeout(wait) {
+                Ok(job) => stopping = self.take(job, &mut rows, &mut acks),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => stopping = true,
+            }
+            let started = Instant::now();
+            while !stopping && rows.len() < MAX_BATCH && started.elapsed() < MAX_GATHER {
+                match self.rx.try_recv() {
+                    Ok(job) => stopping = self.take(job, &mut rows, &mut acks),
+                    Err(_) => break,
+                }
+            }
+            self.commit(rows, acks, stopping);
+            self.watch_lag();
+            if self.last_trim.elapsed() >= TRIM_EVERY {
+                self.trim();
+            }
+        }
+    }
+
+    /// Sort one job into the batch; true for `Stop`.
+    fn take(&mut self, job: Job, rows: &mut Vec<Row>, acks: &mut Vec<AfterDurable>) -> bool {
+        match job {
+            Job::Row(row) => rows.push(row),
+            Job::Ack(then) => acks.push(then),
+            Job::Reserve => {}
+            Job::Stop => return true,
+        }
+        false
+    }
+
+    /// One transaction: the rows, the seq reservation. On success the
+    /// held acks run; on failure everything is kept for a retry.
+    fn commit(&mut self, rows: Vec<Row>, acks: Vec<AfterDurable>, stopping: bool) {
+        let assigned = self.state.assigned.load(SeqCst);
+        // On a clean stop the exact last seq is recorded; while running,
+        // RESERVE ahead, so that after a crash no seq is given out twice.
+        let record = if stopping {
+            assigned
+        } else if assigned + RESERVE / 2 > self.state.reserved.load(SeqCst) {
+            assigned + RESERVE
+        } else {
+            0
+        };
+        if rows.is_empty() && record == 0 {
+            for then in acks {
+                then();
+            }
+            return;
+        }
+        match self.write(&rows, record) {
+            Ok(()) => {
+                if record > 0 {
+                    self.state.reserved.store(record, SeqCst);
+                    self.state.reserve_asked.store(false, SeqCst);
+                }
+                if let Some(last) = rows.last() {
+                    self.state.persisted.fetch_max(last.seq, SeqCst);
+                }
+                self.state.commits.fetch_add(1, SeqCst);
+                if !self.state.healthy.swap(true, SeqCst) {
+                    log::warn!("history: writing again; {} rows caught up", rows.len());
+                }
+                for then in acks {
+                    then();
+                }
+            }
+            Err(e) => {
+                self.state.failures.fetch_add(1, SeqCst);
+                self.state.healthy.store(false, SeqCst);
+                if self.last_fail_log.is_none_or(|t| t.elapsed() >= LOG_EVERY) {
+                    log::error!(
+                        "history: cannot write ({e}); chat goes on, {} messages wait to be stored",
+                        rows.len()
+                    );
+                    self.last_fail_log = Some(Instant::now());
+                }
+                let mut rows = rows;
+                if rows.len() > MAX_BACKLOG {
+                    let dropped = rows.len() - MAX_BACKLOG;
+                    rows.drain(..dropped);
+                    self.state.dropped.fetch_add(dropped as u64, SeqCst);
+                }
+                self.backlog = rows;
+                self.held = acks;
+                if stopping {
+                    log::error!(
+                        "history: {} messages were not stored before shutdown",
+                        self.backlog.len()
+                    );
+                }
+            }
+        }
+    }
+
+    fn write(&mut self, rows: &[Row], record: u64) -> rusqlite::Result<()> {
+        let tx = self.conn.transaction()?;
+        for row in rows {
+            let id = match self.streams.get(&row.stream) {
+                Some(id) => *id,
+                None => {
+                    let (kind, name) = key(&row.stream);
+                    tx.execute(
+                        "INSERT INTO streams (kind, name) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                        params![kind, name],
+                    )?;
+                    let id: i64 = tx.query_row(
+                        "SELECT id FROM streams WHERE kind = ?1 AND name = ?2",
+                        params![kind, name],
+                        |r| r.get(0),
+                    )?;
+                    id
+                }
+            };
+            tx.prepare_cached(
+                "INSERT OR IGNORE INTO messages (stream, seq, ts, sender, json, text)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                id,
+                row.seq as i64,
+                row.ts as i64,
+                row.sender,
+                &*row.json,
+                row.text
+            ])?;
+            self.streams.entry(row.stream.clone()).or_insert(id);
+        }
+        if record > 0 {
+            super::set_meta(&tx, "last_seq", &record.to_string())?;
+        }
+        let result = tx.commit();
+        if result.is_err() {
+            // The stream ids inserted in the failed transaction are gone.
+            self.streams.clear();
+        }
+        result
+    }
+
+    /// The writer is further behind than the ring holds: history requests
+    /// may miss messages until it catches up. Counted and logged.
+    fn watch_lag(&mut self) {
+        let queued = self.rx.len() + self.backlog.len();
+        if queued > self.ring {
+            self.state.behind.fetch_add(1, SeqCst);
+            if self.last_lag_log.is_none_or(|t| t.elapsed() >= LOG_EVERY) {
+                log::warn!(
+                    "history: the writer is {queued} messages behind, more than the ring holds ({})",
+                    self.ring
+                );
+                self.last_lag_log = Some(Instant::now());
+            }
+        }
+    }
+
+    /// Retention: delete at most TRIM_BATCH rows past `--retain-messages`
+    /// per stream or older than `--retain-days`, and record per stream
+    /// the highest seq deleted (so `history after` can say incomplete).
+    fn trim(&mut self) {
+        self.last_trim = Instant::now();
+        if let Err(e) = self.trim_once() {
+            log::warn!("history: retention failed: {e}");
+        }
+    }
+
+    fn trim_once(&mut self) -> rusqlite::Result<()> {
+        let tx = self.conn.transaction()?;
+        let mut cutoffs: Vec<(i64, i64)> = Vec::new();
+        if self.retain_messages > 0 {
+            let mut stmt = tx.prepare(
+                "SELECT s.id, (SELECT m.seq FROM messages m WHERE m.stream = s.id
+                               ORDER BY m.seq DESC LIMIT 1 OFFSET ?1)
+                 FROM streams s",
+            )?;
+            let rows = stmt.query_map(params![self.retain_messages as i64], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, Option<i64>>(1)?))
+            })?;
+            for row in rows {
+                if let (id, Some(seq)) = row? {
+                    cutoffs.push((id, seq));
+                }
+            }
+        }
+        let mut left = TRIM_BATCH;
+        for (id, upto) in cutoffs {
+            left -= delete(&tx, "stream = ?1 AND seq <= ?2", params![id, upto], left)?;
+        }
+        if self.retain_days > 0 && left > 0 {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            let oldest = now - (self.retain_days as i64) * 86_400_000;
+            delete(&tx, "ts < ?1", params![oldest], left)?;
+        }
+        drop(tx.commit());
+        Ok(())
+    }
+}
+
+/// Delete at most `limit` of the oldest rows matching `filter`, moving
+/// each stream's `trimmed_to` up; returns how many went.
+fn delete(
+    tx: &rusqlite::Transaction,
+    filter: &str,
+    args: impl rusqlite::Params + Clone,
+    limit: i64,
+) -> rusqlite::Result<i64> {
+    let marks = format!(
+        "UPDATE streams SET trimmed_to = max(trimmed_to, coalesce((
+             SELECT max(seq) FROM (SELECT seq, stream FROM messages WHERE {filter}
+                                   ORDER BY seq LIMIT {limit}) d WHERE d.stream = streams.id), 0))"
+    );
+    tx.execute(&marks, args.clone())?;
+    let gone = tx.execute(
+        &format!(
+            "DELETE FROM messages WHERE id IN (SELECT id FROM messages WHERE {filter}
+                                               ORDER BY seq LIMIT {limit})"
+        ),
+        args,
+    )?;
+    Ok(gone as i64)
+}
