@@ -1,5 +1,6 @@
 //! The `switchboard` command: flags onto [`Config`], logging, run until
-//! Ctrl-C or SIGTERM, then shut down gracefully.
+//! Ctrl-C or SIGTERM, then shut down gracefully; and the `backup`
+//! subcommand.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -12,6 +13,7 @@ const ABOUT: &str = "\
 switchboard: a small thread-per-connection WebSocket chat server
 
 USAGE: switchboard [FLAGS]
+       switchboard backup --db PATH --to FILE   (a consistent copy of a live history database)
 
 Routes: /chat (chat), /echo (echo), /healthz, / (web client).
 
@@ -33,7 +35,12 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<(), String> {
-    let Some((config, level)) = parse_args(std::env::args().skip(1))? else {
+    let mut args = std::env::args().skip(1).peekable();
+    if args.peek().map(String::as_str) == Some("backup") {
+        args.next();
+        return backup(args);
+    }
+    let Some((config, level)) = parse_args(args)? else {
         return Ok(());
     };
     // Colors only on a terminal, so redirected logs stay plain text.
@@ -54,6 +61,14 @@ fn run() -> Result<(), String> {
         signal_hook::consts::SIGTERM,
     ])
     .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    // A write past the file-size limit (RLIMIT_FSIZE) raises SIGXFSZ, which
+    // would kill the process; caught, the write fails with EFBIG instead,
+    // and the history writer treats it as a full disk.
+    signal_hook::flag::register(
+        signal_hook::consts::SIGXFSZ,
+        std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+    )
+    .map_err(|e| format!("cannot install signal handlers: {e}"))?;
     let server = Server::start(config).map_err(|e| match std::error::Error::source(&e) {
         Some(source) => format!("{e}: {source}"),
         None => e.to_string(),
@@ -62,6 +77,36 @@ fn run() -> Result<(), String> {
         log::info!("signal {signal} received");
     }
     server.shutdown();
+    Ok(())
+}
+
+/// `switchboard backup --db PATH --to FILE`.
+fn backup(args: impl Iterator<Item = String>) -> Result<(), String> {
+    let (mut db, mut to) = (None, None);
+    let mut args = args;
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) => (f.to_owned(), Some(v.to_owned())),
+            None => (arg, None),
+        };
+        let value = inline
+            .or_else(|| args.next())
+            .ok_or_else(|| format!("backup: {flag} needs a value"))?;
+        match flag.as_str() {
+            "--db" => db = Some(value),
+            "--to" => to = Some(value),
+            other => {
+                return Err(format!(
+                    "backup: unknown flag {other} (usage: backup --db PATH --to FILE)"
+                ))
+            }
+        }
+    }
+    let (Some(db), Some(to)) = (db, to) else {
+        return Err("usage: switchboard backup --db PATH --to FILE".into());
+    };
+    switchboard::store::backup::run(db.as_ref(), to.as_ref())?;
+    println!("backed up {db} to {to}");
     Ok(())
 }
 

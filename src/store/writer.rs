@@ -101,6 +101,8 @@ impl Writer {
 
     /// Write until `Stop` (or until every sender is gone).
     pub fn run(mut self) {
+        // Retention first: a restart with smaller limits applies them.
+        self.trim();
         let mut stopping = false;
         while !stopping {
             let wait = if self.backlog.is_empty() && self.held.is_empty() {
