@@ -105,21 +105,31 @@ impl Server {
         // while their 503 lingers.
         let refused = refuse::REJECT_QUEUE + refuse::MAX_LINGERING;
         descriptors::raise_and_check(config.max_connections, refused);
-        let listener = socket::listen(config.listen, config.max_connections).map_err(|source| {
-            Error::Bind {
-                addr: config.listen,
-                source,
+        let threads = Arc::new(Threads::default());
+        // The history file first: a file that cannot be used stops the
+        // start with one line, before anything listens.
+        let (chat, store, writer) = chat_for(&config, &threads)?;
+        let bound = socket::listen(config.listen, config.max_connections)
+            .and_then(|listener| Ok((listener.local_addr()?, listener)));
+        let (addr, listener) = match bound {
+            Ok(bound) => bound,
+            Err(source) => {
+                // The writer started; stop it and join it before failing.
+                if let Some(store) = &store {
+                    store.stop();
+                }
+                if let Some(writer) = writer {
+                    let _ = writer.join();
+                }
+                return Err(Error::Bind {
+                    addr: config.listen,
+                    source,
+                });
             }
-        })?;
-        let addr = listener.local_addr().map_err(|source| Error::Bind {
-            addr: config.listen,
-            source,
-        })?;
+        };
         log::info!("listening on {addr}");
         log::debug!("config: {config:?}");
 
-        let threads = Arc::new(Threads::default());
-        let (chat, store, writer) = chat_for(&config, &threads)?;
         let shared = Arc::new(Shared::new(
             config.clone(),
             Arc::new(chat),
