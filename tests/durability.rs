@@ -249,7 +249,7 @@ fn a_full_disk_degrades_health_but_not_the_chat_and_loses_nothing_committed() {
     let dir = TempDir::new("full");
     let db = dir.join("chat.db");
     // Files may grow to 400 KiB: the schema and a few messages fit.
-    let server = Binary::start(&db, "", "ulimit -f 400 &&");
+    let server = Binary::start(&db, "", "ulimit -S -f 400 &&");
     let mut alice = User::join(server.addr, "alice");
     let mut bob = User::join(server.addr, "bob");
     alice.recv_type("presence");
@@ -293,6 +293,20 @@ fn a_full_disk_degrades_health_but_not_the_chat_and_loses_nothing_committed() {
         log.matches("history: cannot write").count(),
         1,
         "logged once: {log}"
+    );
+    // Room again (the limit lifted on the running process): the kept
+    // batch is written on the next retry and health is back.
+    let lifted = Command::new("prlimit")
+        .args(["--pid", &server.child.id().to_string(), "--fsize=unlimited:"])
+        .status()
+        .expect("prlimit (util-linux) runs");
+    assert!(lifted.success());
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            let (status, _, _) = http(server.addr, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+            status == 200
+        }),
+        "healthy again once writes succeed"
     );
     drop(server);
     // Restarted without the limit: what was committed is there.
