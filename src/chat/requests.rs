@@ -182,8 +182,8 @@ fn search_query(id: Value, params: &Value) -> Result<Deferred, String> {
     };
     let stream = match params.get("topic") {
         None | Some(Value::Null) => None,
-        Some(Value::String(t)) => Some(Stream::Topic(fold(t))),
-        Some(_) => return Err(bad("topic must be a string")),
+        Some(Value::String(t)) if valid_name(t) => Some(Stream::Topic(fold(t))),
+        Some(_) => return Err(bad("topic must be a topic name")),
     };
     Ok(Deferred::Search {
         id,

@@ -77,7 +77,14 @@ impl History for Ring {
     /// Every word of `q` must appear in the text, in any case and order
     /// (the in-memory ring has no index; a database file has FTS5).
     fn search(&self, search: &Search) -> Result<Vec<Kept>, String> {
-        let words: Vec<String> = search.q.split_whitespace().map(str::to_lowercase).collect();
+        // A word's trailing `*` (a prefix, with a file) changes nothing
+        // here: words are matched as substrings anyway.
+        let words: Vec<String> = search
+            .q
+            .split_whitespace()
+            .map(|w| w.strip_suffix('*').filter(|s| !s.is_empty()).unwrap_or(w))
+            .map(str::to_lowercase)
+            .collect();
         if words.is_empty() {
             return Err("q must have at least one word".into());
         }
