@@ -8,6 +8,7 @@
 //   /multi A,B text   multicast          /sub TOPIC         subscribe
 //   /unsub TOPIC      unsubscribe        /pub TOPIC text    publish
 //   /users /topics    who and what       /history [TOPIC]   recent messages
+//   /search [#TOPIC] WORDS               messages with every word, newest first
 //   /nick NAME        rename             /quit              leave
 //
 // Scripted: --send LINE (repeatable), --expect TEXT (repeatable, any order),
@@ -28,7 +29,19 @@ const HELP = `plain line        broadcast          /msg NAME text     direct mes
 /multi A,B text   multicast          /sub TOPIC         subscribe
 /unsub TOPIC      unsubscribe        /pub TOPIC text    publish to a topic
 /users /topics    who and what       /history [TOPIC]   recent messages
+/search [#TOPIC] WORDS               messages with every word, newest first
 /nick NAME        rename             /quit              leave`;
+
+const SEARCH_USAGE = "/search [#TOPIC] WORDS";
+
+/** The words after `/search`: "#news lunch friday" is { topic: "news",
+ * q: "lunch friday" }; without a leading #TOPIC, every stream is searched. */
+export function parseSearch(rest) {
+  const words = rest.split(/\s+/).filter(Boolean);
+  if (!words[0]?.startsWith("#")) return { topic: null, q: words.join(" ") };
+  const topic = words[0].slice(1);
+  return { topic: topic || null, q: topic ? words.slice(1).join(" ") : "" };
+}
 
 export function parseArgs(argv) {
   const args = { url: "ws://localhost:8080/chat", name: null, send: [], expect: [], timeout: 10, json: false, linger: 0.5 };
@@ -146,6 +159,18 @@ class Session {
           const { messages } = await c.request("history", rest ? { topic: rest } : {});
           this.emit(`history${rest ? " of #" + rest : ""}: ${messages.length} messages`);
           for (const m of messages) this.emit("  " + describe(m));
+          break;
+        }
+        case "/search": {
+          const { topic, q } = parseSearch(rest);
+          if (!q) {
+            this.emit(`! usage: ${SEARCH_USAGE}`);
+            break;
+          }
+          const { messages, more } = await c.search(q, { topic });
+          this.emit(`search${topic ? " of #" + topic : ""} for "${q}": ${messages.length} messages, newest first`);
+          for (const m of messages) this.emit("  " + describe(m));
+          if (more) this.emit("  (older matches not shown)");
           break;
         }
         case "/nick":

@@ -11,6 +11,9 @@ Interactive:
     /pub TOPIC text     publish to a topic
     /users  /topics     who and what is here
     /history [TOPIC]    recent messages (broadcasts, or a topic's)
+    /search [#TOPIC] WORDS
+                        messages with every word, newest first (all
+                        streams, or one topic's)
     /nick NAME          rename             /quit          leave
     /help               this list
 
@@ -73,6 +76,16 @@ def describe(event):
         extra = " (unknown: %s)" % ",".join(event["unknown"]) if event.get("unknown") else ""
         return "ok: seq %s, delivered to %s%s" % (event.get("seq"), event.get("delivered"), extra)
     return json.dumps(event)
+
+
+def parse_search(rest):
+    """The words after /search as (topic or None, q): "#news lunch friday" is
+    ("news", "lunch friday"); without a leading #TOPIC, every stream."""
+    words = rest.split()
+    if not words or not words[0].startswith("#"):
+        return None, " ".join(words)
+    topic = words[0][1:]
+    return (topic, " ".join(words[1:])) if topic else (None, "")
 
 
 class Session:
@@ -227,6 +240,18 @@ class Session:
                 self.emit("history%s: %d messages" % (" of #" + rest if rest else "", len(result["messages"])))
                 for m in result["messages"]:
                     self.emit("  " + describe(m))
+            elif cmd == "/search":
+                topic, q = parse_search(rest)
+                if not q:
+                    self.emit("! usage: /search [#TOPIC] WORDS")
+                else:
+                    result = c.search(q, topic=topic)
+                    self.emit('search%s for "%s": %d messages, newest first'
+                              % (" of #" + topic if topic else "", q, len(result["messages"])))
+                    for m in result["messages"]:
+                        self.emit("  " + describe(m))
+                    if result.get("more"):
+                        self.emit("  (older matches not shown)")
             elif cmd == "/nick":
                 self.name = c.request("rename", {"name": rest})["name"]
                 self.emit("you are now %s" % self.name)

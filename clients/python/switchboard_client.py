@@ -361,6 +361,18 @@ class SwitchboardClient:
             raise ResponseError(response["error"].get("code"), response["error"].get("message"))
         return response.get("result")
 
+    def search(self, q, topic=None, limit=None, before=None, timeout=10.0):
+        """Kept messages (broadcasts and topics) with every word of `q`, as
+        the `search` result: {"messages": [newest first], "more": bool}.
+        `topic`: only that topic (otherwise every stream); `limit`: 1-100
+        (default 20); `before`: a seq (page on with the oldest seq of the
+        last page while `more` is true)."""
+        params = {"q": q}
+        for key, value in (("topic", topic), ("limit", limit), ("before", before)):
+            if value is not None:
+                params[key] = value
+        return self.request("search", params, timeout=timeout)
+
     def catch_up(self, after, topics=(), pages=20):
         """What was missed since seq `after`, after a reconnect: `history`
         `after` it from the broadcast stream and each topic (paging forward),

@@ -199,6 +199,35 @@ class ClientTests(ServerTestCase):
         self.assertEqual([m["text"] for m in result["messages"]], ["while away"])
         self.assertTrue(result["complete"])
 
+    def test_search(self):
+        me = self.join("py-search")
+        me.subscribe("py-find-topic", id="s")
+        me.wait_for(lambda e: e["type"] == "ack" and e.get("id") == "s")
+        me.broadcast("PyFind lunch one", id="b1")
+        me.broadcast("pyfind, but no meal", id="b2")
+        me.publish("py-find-topic", "pyfind LUNCH in a topic", id="p")
+        me.direct("py-search", "pyfind lunch, direct: not kept", id="d")
+        me.broadcast("lunch pyfind two", id="b3")
+        me.wait_for(lambda e: e["type"] == "ack" and e.get("id") == "b3")
+
+        def texts(result):
+            return [m["text"] for m in result["messages"]]
+
+        everywhere = me.search("pyfind lunch")
+        self.assertEqual(texts(everywhere), ["lunch pyfind two", "pyfind LUNCH in a topic", "PyFind lunch one"])
+        self.assertFalse(everywhere["more"])
+        self.assertEqual(everywhere["messages"][1]["topic"], "py-find-topic")
+        self.assertEqual(texts(me.search("pyfind", topic="py-find-topic")), ["pyfind LUNCH in a topic"])
+        first = me.search("pyfind lunch", limit=2)
+        self.assertEqual((texts(first), first["more"]), (["lunch pyfind two", "pyfind LUNCH in a topic"], True))
+        rest = me.search("pyfind lunch", limit=2, before=first["messages"][-1]["seq"])
+        self.assertEqual((texts(rest), rest["more"]), (["PyFind lunch one"], False))
+        self.assertEqual(texts(me.search("pyfind nothing-like-this")), [])
+        for bad in ({"q": ""}, {"q": "x" * 201}, {"q": "x", "limit": 0}):
+            with self.assertRaises(ResponseError, msg=bad) as err:
+                me.search(**bad)
+            self.assertEqual(err.exception.code, "bad_request")
+
     def test_errors_keep_the_connection(self):
         me = self.join("py-err")
         me.direct("nobody-here", "hi", id=4)
@@ -251,6 +280,49 @@ class CliTests(ServerTestCase):
         self.assertIn(("direct", "psst"), texts)
         self.assertIn(("multicast", "both"), texts)
         self.assertIn(("publish", "extra"), texts)
+
+    def test_search_command(self):
+        peer = SwitchboardClient.connect(self.server.url, name="cli-find-peer")
+        self.addCleanup(peer.close)
+        peer.broadcast("clifind apples", id=1)
+        peer.publish("cli-find-topic", "clifind pears, in a topic", id=2)
+        peer.broadcast("Apples and CLIFIND again", id=3)
+        peer.broadcast("clifind nothing else", id=4)
+        for n in range(21):
+            peer.broadcast("clibulk %d" % n, id=5 + n)
+        peer.wait_for(lambda e: e["type"] == "ack" and e.get("id") == 25)
+        result = self.cli(
+            "--name", "cli-finder",
+            "--send", "/search clifind apples",
+            "--send", "/search #cli-find-topic clifind",
+            "--send", "/search",
+            "--send", "/search no-such-word-anywhere",
+            "--send", "/search clibulk",
+            "--send", "/help",
+            "--expect", 'search for "clifind apples": 2 messages, newest first',
+            "--expect", 'search of #cli-find-topic for "clifind": 1 messages, newest first',
+            "--expect", "! usage: /search [#TOPIC] WORDS",
+            "--expect", 'search for "no-such-word-anywhere": 0 messages',
+            "--expect", 'search for "clibulk": 20 messages',
+            "--expect", "(older matches not shown)",
+            "--expect", "/search [#TOPIC] WORDS",
+        )
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        self.assertNotIn("unknown command", result.stdout)
+        # Each search's matches are the indented lines under its heading.
+        found, heading = {}, None
+        for line in result.stdout.splitlines():
+            if line.startswith("search"):
+                heading = line
+                found[heading] = []
+            elif line.startswith("  [") and heading:
+                found[heading].append(re.sub(r"^  \[\d\d:\d\d:\d\d\] ", "", line))
+        self.assertEqual(list(found.values()), [
+            ["cli-find-peer: Apples and CLIFIND again", "cli-find-peer: clifind apples"],
+            ["#cli-find-topic cli-find-peer: clifind pears, in a topic"],
+            [],
+            ["cli-find-peer: clibulk %d" % n for n in range(20, 0, -1)],
+        ], result.stdout)
 
     def test_expect_fails_when_nothing_comes(self):
         result = self.cli("--name", "cli-wait", "--expect", "never said", "--timeout", "0.5")

@@ -8,7 +8,9 @@ const els = {
   state: $("state"), me: $("me"), join: $("join"), name: $("name"), chat: $("chat"),
   users: $("users"), userCount: $("user-count"), topics: $("topics"), topicForm: $("topic-form"),
   topicInput: $("topic-input"), messages: $("messages"), composer: $("composer"), target: $("target"),
-  text: $("text"),
+  text: $("text"), searchForm: $("search-form"), searchInput: $("search-input"), searchPanel: $("search-panel"),
+  searchTitle: $("search-title"), searchResults: $("search-results"), searchStatus: $("search-status"),
+  searchMore: $("search-more"), searchClose: $("search-close"),
 };
 
 const users = new Set();
@@ -18,6 +20,9 @@ let client = null;
 // is left, it stays chosen, marked "(left)", and sending is refused with a
 // notice: a private message is never silently broadcast instead.
 let target = "*";
+// The search on show: { q, topic, oldest, found }, or null. A reply to an
+// older search (or one closed since) is dropped.
+let search = null;
 
 const STATE_TEXT = {
   idle: "not connected",
@@ -50,7 +55,8 @@ function notice(text, kind = "") {
   append(li);
 }
 
-function showMessage(m) {
+/** A message as a list item; its text is text, never HTML. */
+function messageItem(m) {
   const li = document.createElement("li");
   li.className = `msg ${m.kind}`;
   li.dataset.seq = m.seq;
@@ -69,8 +75,15 @@ function showMessage(m) {
   const from = document.createElement("span");
   from.className = "from";
   from.textContent = `${m.from}:`;
-  li.append(from, document.createTextNode(m.text));
-  append(li);
+  const text = document.createElement("span");
+  text.className = "text";
+  text.textContent = m.text;
+  li.append(from, text);
+  return li;
+}
+
+function showMessage(m) {
+  append(messageItem(m));
 }
 
 function renderUsers() {
@@ -128,6 +141,58 @@ function renderTargets() {
     }),
   );
   els.target.value = target;
+  const topic = searchTopic();
+  els.searchInput.placeholder = topic ? `Search #${topic}` : "Search all messages";
+}
+
+/** What the search box searches: the chosen topic's messages when a topic
+ * is the "send to" choice, otherwise everything kept (broadcasts and every
+ * topic; direct messages are never kept). */
+function searchTopic() {
+  return target.startsWith("#") ? target.slice(1) : null;
+}
+
+function searchStatus(text, kind = "") {
+  els.searchStatus.textContent = text;
+  els.searchStatus.className = `search-status ${kind}`.trim();
+}
+
+/** Ask for a page of results (older than those shown, for "More") and add
+ * them, newest first. */
+async function searchPage(s) {
+  els.searchMore.hidden = true;
+  searchStatus("Searching…");
+  let result;
+  try {
+    result = await client.search(s.q, { topic: s.topic || undefined, before: s.oldest ?? undefined });
+  } catch (e) {
+    if (s === search) searchStatus(`Search failed: ${e.message}`, "error");
+    return;
+  }
+  if (s !== search) return;
+  for (const m of result.messages) els.searchResults.append(messageItem(m));
+  s.found += result.messages.length;
+  if (result.messages.length) s.oldest = result.messages[result.messages.length - 1].seq;
+  els.searchMore.hidden = !result.more;
+  const where = s.topic ? ` in #${s.topic}` : "";
+  if (s.found === 0) searchStatus(`No messages match “${s.q}”${where}.`);
+  else searchStatus(`${s.found} found${where}, newest first${result.more ? "; older ones under More" : ""}.`);
+}
+
+function startSearch(q) {
+  const topic = searchTopic();
+  search = { q, topic, oldest: null, found: 0 };
+  els.searchTitle.textContent = `“${q}” in ${topic ? `#${topic}` : "all messages"}`;
+  els.searchResults.replaceChildren();
+  els.searchPanel.hidden = false;
+  searchPage(search);
+}
+
+function closeSearch() {
+  search = null;
+  els.searchPanel.hidden = true;
+  els.searchResults.replaceChildren();
+  searchStatus("");
 }
 
 function setTarget(value) {
@@ -151,6 +216,7 @@ function start(name) {
   window.switchboard = client; // for the curious, in the console
   els.join.hidden = true;
   els.chat.hidden = false;
+  els.searchForm.hidden = false;
 
   client.on("state", ({ state, detail }) => {
     els.state.dataset.state = state;
@@ -202,6 +268,19 @@ els.topicForm.addEventListener("submit", (ev) => {
 });
 
 els.target.addEventListener("change", () => setTarget(els.target.value));
+
+els.searchForm.addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const q = els.searchInput.value.trim();
+  if (q) startSearch(q);
+});
+els.searchMore.addEventListener("click", () => {
+  if (search) searchPage(search);
+});
+els.searchClose.addEventListener("click", closeSearch);
+els.searchInput.addEventListener("keydown", (ev) => {
+  if (ev.key === "Escape") closeSearch();
+});
 
 els.composer.addEventListener("submit", (ev) => {
   ev.preventDefault();

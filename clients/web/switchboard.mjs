@@ -11,6 +11,7 @@
 //   chat.connect();
 //   chat.broadcast("hi");
 //   const { users } = await chat.request("users");
+//   const { messages, more } = await chat.search("lunch friday", { topic: "news" });
 //
 // Reconnects with jittered exponential backoff. After a reconnect it
 // subscribes again to its topics and catches up with `history` `after` the
@@ -257,6 +258,18 @@ export class SwitchboardClient {
         reject(e);
       }
     });
+  }
+
+  /** Search kept messages (broadcasts and topics) for every word of `q`:
+   * resolves with `{ messages, more }`, newest first. Options: `topic` (only
+   * that topic; otherwise every stream), `limit` (1-100, default 20),
+   * `before` (a seq: page on with the oldest seq of the last page). */
+  search(q, { topic, limit, before } = {}) {
+    const params = { q };
+    if (topic) params.topic = topic;
+    if (limit !== undefined) params.limit = limit;
+    if (before !== undefined) params.before = before;
+    return this.request("search", params);
   }
 
   /** Rename; the server answers with the name given. */

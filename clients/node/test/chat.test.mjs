@@ -188,6 +188,77 @@ test("the CLI runs every command in scripted mode", async () => {
   peer.close();
 });
 
+test("search finds kept messages with every word, newest first, and pages on", async (t) => {
+  const me = await join("js-search");
+  t.after(() => me.close()); // even when it fails, or it would reconnect forever
+  const subbed = next(me, "ack", (a) => a.topic === "js-find-topic");
+  me.subscribe("js-find-topic");
+  await subbed;
+  me.broadcast("JsFind lunch one");
+  me.broadcast("jsfind, but no meal");
+  me.publish("js-find-topic", "jsfind LUNCH in a topic");
+  me.direct("js-search", "jsfind lunch, direct: not kept");
+  const last = me.broadcast("lunch jsfind two");
+  await next(me, "ack", (a) => a.id === last); // all five are routed and kept
+  const texts = (r) => r.messages.map((m) => m.text);
+
+  const all = await me.search("jsfind lunch");
+  assert.deepEqual(texts(all), ["lunch jsfind two", "jsfind LUNCH in a topic", "JsFind lunch one"]);
+  assert.equal(all.more, false);
+  assert.equal(all.messages[1].topic, "js-find-topic");
+  assert.deepEqual(texts(await me.search("jsfind", { topic: "js-find-topic" })), ["jsfind LUNCH in a topic"]);
+  const first = await me.search("jsfind lunch", { limit: 2 });
+  assert.deepEqual([texts(first), first.more], [["lunch jsfind two", "jsfind LUNCH in a topic"], true]);
+  const rest = await me.search("jsfind lunch", { limit: 2, before: first.messages.at(-1).seq });
+  assert.deepEqual([texts(rest), rest.more], [["JsFind lunch one"], false]);
+  assert.deepEqual(texts(await me.search("jsfind nothing-like-this")), []);
+  for (const [q, options] of [["", {}], ["x".repeat(201), {}], ["x", { limit: 0 }]]) {
+    await assert.rejects(me.search(q, options), (e) => e instanceof ResponseError && e.code === "bad_request");
+  }
+});
+
+test("the CLI's /search prints matches newest first, from every stream or one topic", async (t) => {
+  const peer = await join("js-find-peer");
+  t.after(() => peer.close());
+  peer.broadcast("jsclifind apples");
+  peer.publish("js-cli-find-topic", "jsclifind pears, in a topic");
+  peer.broadcast("Apples and JSCLIFIND again");
+  peer.broadcast("jsclifind nothing else");
+  let last;
+  for (let n = 0; n < 21; n++) last = peer.broadcast(`jsclibulk ${n}`);
+  await next(peer, "ack", (a) => a.id === last);
+  const r = await cli([
+    "--name", "js-finder",
+    "--send", "/search jsclifind apples",
+    "--send", "/search #js-cli-find-topic jsclifind",
+    "--send", "/search",
+    "--send", "/search no-such-word-anywhere",
+    "--send", "/search jsclibulk",
+    "--send", "/help",
+    "--expect", 'search for "jsclifind apples": 2 messages, newest first',
+    "--expect", 'search of #js-cli-find-topic for "jsclifind": 1 messages, newest first',
+    "--expect", "! usage: /search [#TOPIC] WORDS",
+    "--expect", 'search for "no-such-word-anywhere": 0 messages',
+    "--expect", 'search for "jsclibulk": 20 messages',
+    "--expect", "(older matches not shown)",
+    "--expect", "/search [#TOPIC] WORDS",
+  ]);
+  assert.equal(r.code, 0, r.out + r.err);
+  assert.doesNotMatch(r.out, /unknown command/);
+  // Each search's matches are the indented lines under its heading.
+  const found = [];
+  for (const line of r.out.split("\n")) {
+    if (line.startsWith("search")) found.push([]);
+    else if (line.startsWith("  [") && found.length) found.at(-1).push(line.replace(/^  \[\d\d:\d\d:\d\d\] /, ""));
+  }
+  assert.deepEqual(found, [
+    ["js-find-peer: Apples and JSCLIFIND again", "js-find-peer: jsclifind apples"],
+    ["#js-cli-find-topic js-find-peer: jsclifind pears, in a topic"],
+    [],
+    Array.from({ length: 20 }, (_, i) => `js-find-peer: jsclibulk ${20 - i}`),
+  ], r.out);
+});
+
 test("the CLI fails clearly when an expected line never comes", async () => {
   const r = await cli(["--name", "js-cli-wait", "--expect", "never", "--timeout", "0.5"]);
   assert.equal(r.code, 1);

@@ -42,7 +42,7 @@ function cli(program, args) {
 const skip = !CHROMIUM && !REQUIRED ? "Chromium not found (apt-get install chromium, or set CHROMIUM=/path)" : false;
 
 /** A plain WebSocket chat client (the `ws` package) that keeps every frame
- * it receives; resolves once welcomed. */
+ * it receives; resolves once welcomed. `send(obj)` sends one message. */
 async function rawClient(url, name) {
   const { default: WebSocket } = await import("ws");
   const ws = new WebSocket(`${url}?name=${name}`);
@@ -71,7 +71,7 @@ async function rawClient(url, name) {
     });
   const closed = new Promise((resolve) => ws.on("close", resolve));
   await waitFor((f) => f.type === "welcome", "welcome");
-  return { frames, waitFor, close: () => (ws.close(), closed) };
+  return { frames, waitFor, send: (message) => ws.send(JSON.stringify(message)), close: () => (ws.close(), closed) };
 }
 
 test("two pages chat; direct and topic messages reach only their targets; the page survives a server restart", { skip, timeout: 120000 }, async () => {
@@ -266,6 +266,135 @@ test("a private conversation stays private when its partner leaves", { skip, tim
   } finally {
     await browser.close();
     for (const c of clients) await c.close();
+    await server.stop();
+  }
+});
+
+test("the search box finds exactly the matching messages, newest first, and pages on", { skip, timeout: 90000 }, async () => {
+  assert.ok(CHROMIUM, "Chromium is required (SWITCHBOARD_REQUIRE_ALL=1) but was not found: apt-get install chromium");
+  const { chromium } = await import("playwright-core");
+  mkdirSync(OUT, { recursive: true });
+  // Serve this checkout's page, not the copy built into the binary.
+  const server = await startServer(["--rate", "0", "--web-root", path.join(ROOT, "clients/web")]);
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+  let bob = null;
+  try {
+    const alice = await browser.newPage({ viewport: { width: 960, height: 640 } });
+    alice.on("pageerror", (e) => assert.fail(`page error: ${e.message}`));
+    await alice.goto(`${server.http}/?name=alice`);
+    await alice.locator('#state[data-state="open"]').waitFor();
+    await alice.fill("#topic-input", "news");
+    await alice.click("#subscribe");
+    await alice.locator('#topics li[data-topic="news"]').waitFor();
+    await alice.fill("#text", "alice wants lunch");
+    await alice.press("#text", "Enter");
+    await alice.locator("#messages li.msg", { hasText: "alice wants lunch" }).waitFor();
+
+    bob = await rawClient(server.url, "bob");
+    /** bob sends these in order; resolves once all are routed (and kept). */
+    let id = 0;
+    const bobSends = async (messages) => {
+      for (const m of messages) bob.send({ ...m, id: ++id });
+      const last = id;
+      await bob.waitFor((f) => (f.type === "ack" || f.type === "error") && f.id === last, `the ack of message ${last}`);
+    };
+    await bobSends([
+      { type: "broadcast", text: "Lunch on Friday?" },
+      { type: "broadcast", text: "dinner tonight" },
+      { type: "publish", topic: "news", text: "news: lunch moved" },
+      { type: "direct", to: "alice", text: "lunch, just us" }, // direct messages are not kept
+      { type: "broadcast", text: "<b>lunch</b> & <img src=x onerror=alert(1)>" },
+      { type: "publish", topic: "other", text: "lunch elsewhere" },
+      { type: "broadcast", text: "LUNCH again" },
+    ]);
+    await alice.locator("#messages li.msg", { hasText: "LUNCH again" }).waitFor();
+
+    const results = alice.locator("#search-results li.msg");
+    const status = alice.locator("#search-status");
+    /** Search from the header; resolves once this search's answer is shown
+     * (the title names the words and where; the status says how it went). */
+    const find = async (q, where = "all messages") => {
+      await alice.fill("#search-input", q);
+      await alice.press("#search-input", "Enter");
+      await alice.locator("#search-title", { hasText: `“${q}” in ${where}` }).waitFor();
+      await alice.locator("#search-status", { hasText: /found|No messages|failed/ }).waitFor();
+    };
+    const texts = () => alice.locator("#search-results li.msg .text").allInnerTexts();
+
+    // Everyone is the target: every stream is searched.
+    assert.equal(await alice.getAttribute("#search-input", "placeholder"), "Search all messages");
+    assert.ok(await alice.locator("#search-panel").isHidden(), "no results panel before a search");
+    await find("lunch");
+    assert.deepEqual(await texts(), [
+      "LUNCH again",
+      "lunch elsewhere",
+      "<b>lunch</b> & <img src=x onerror=alert(1)>",
+      "news: lunch moved",
+      "Lunch on Friday?",
+      "alice wants lunch",
+    ]);
+    assert.equal(await alice.locator("#search-results b, #search-results img").count(), 0, "text is shown as text");
+    assert.equal(await alice.innerText("#search-title"), "“lunch” in all messages");
+    assert.equal(await results.first().locator(".from").innerText(), "bob:");
+    assert.match(await results.first().locator(".time").innerText(), /\d\d:\d\d:\d\d/);
+    assert.equal(await results.nth(1).locator(".tag").innerText(), "#other");
+    assert.equal(await results.last().locator(".from").innerText(), "alice:");
+    assert.match(await status.innerText(), /^6 found/);
+    assert.ok(await alice.locator("#search-more").isHidden(), "no More when everything is shown");
+    await alice.screenshot({ path: path.join(OUT, "search.png") });
+
+    // Every word must match, in any case.
+    await find("friday LUNCH");
+    assert.deepEqual(await texts(), ["Lunch on Friday?"]);
+
+    // With a topic as the target, only that topic is searched.
+    await alice.selectOption("#target", "#news");
+    assert.equal(await alice.getAttribute("#search-input", "placeholder"), "Search #news");
+    await find("lunch", "#news");
+    assert.deepEqual(await texts(), ["news: lunch moved"]);
+    await alice.selectOption("#target", "*");
+
+    // Nothing found, and a query the server refuses, are both said plainly.
+    await find("no-such-word");
+    assert.deepEqual(await texts(), []);
+    assert.match(await status.innerText(), /No messages match “no-such-word”/);
+    await find("x".repeat(201));
+    assert.deepEqual(await texts(), []);
+    assert.match(await status.innerText(), /^Search failed: bad_request/);
+    assert.equal(await alice.getAttribute("#search-status", "class"), "search-status error");
+
+    // More than a page: "More" fetches the older ones.
+    await bobSends(Array.from({ length: 25 }, (_, i) => ({ type: "broadcast", text: `bulk ${i + 1}` })));
+    await find("bulk");
+    const newestFirst = Array.from({ length: 25 }, (_, i) => `bulk ${25 - i}`);
+    assert.deepEqual(await texts(), newestFirst.slice(0, 20));
+    assert.match(await status.innerText(), /^20 found.*More/);
+    await alice.click("#search-more");
+    await alice.locator("#search-status", { hasText: /^25 found/ }).waitFor();
+    assert.deepEqual(await texts(), newestFirst);
+    assert.ok(await alice.locator("#search-more").isHidden(), "no More after the last page");
+
+    // Close takes the results away; the chat is untouched.
+    await alice.click("#search-close");
+    assert.ok(await alice.locator("#search-panel").isHidden());
+    assert.equal(await results.count(), 0);
+    await alice.locator("#messages li.msg", { hasText: "bulk 25" }).waitFor();
+
+    // On a phone-sized screen the search box, the results and the composer fit.
+    const phone = await browser.newPage({ viewport: { width: 375, height: 667 }, isMobile: true });
+    await phone.goto(`${server.http}/?name=dave`);
+    await phone.locator('#state[data-state="open"]').waitFor();
+    await phone.fill("#search-input", "friday");
+    await phone.press("#search-input", "Enter");
+    await phone.locator("#search-results li.msg", { hasText: "Lunch on Friday?" }).waitFor();
+    for (const id of ["#search-form", "#search-panel", "#composer"]) {
+      const box = await phone.locator(id).boundingBox();
+      assert.ok(box && box.x >= 0 && box.x + box.width <= 375 && box.y + box.height <= 667, `${id} fits: ${JSON.stringify(box)}`);
+    }
+    await phone.screenshot({ path: path.join(OUT, "search-phone.png") });
+  } finally {
+    await browser.close();
+    if (bob) await bob.close();
     await server.stop();
   }
 });
