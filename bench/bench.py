@@ -17,8 +17,11 @@ import platform
 import re
 import signal
 import statistics
+import shutil
+import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -27,10 +30,15 @@ ROOT = os.path.dirname(HERE)
 LOADGEN = os.path.join(ROOT, "target", "release", "examples", "loadgen")
 
 SERVERS = {
-    # Switchboard with its defaults, except: no chat rate limit (the senders
-    # go flat out) and room for 5000 connections (the default cap is 1024).
+    # Switchboard with its defaults (history in a SQLite file, a fresh one
+    # in a temp folder for each run), except: no chat rate limit (the
+    # senders go flat out) and room for 5000 connections (the default cap is
+    # 1024). switchboard-mem is the same with --db :memory:, so the
+    # persistence cost is the ratio between the two.
     "switchboard": [os.path.join(ROOT, "target", "release", "switchboard"), "--listen", "127.0.0.1:0",
-                    "--rate", "0", "--max-connections", "6000"],
+                    "--rate", "0", "--max-connections", "6000", "--db", "{db}"],
+    "switchboard-mem": [os.path.join(ROOT, "target", "release", "switchboard"), "--listen", "127.0.0.1:0",
+                        "--rate", "0", "--max-connections", "6000", "--db", ":memory:"],
     "tungstenite": [os.path.join(HERE, "peers", "tungstenite", "target", "release", "peer-tungstenite"), "0"],
     "poco": [os.path.join(HERE, "peers", "poco", "server"), "0"],
     "node-ws": ["node", os.path.join(HERE, "peers", "node", "server.mjs"), "0"],
@@ -70,12 +78,14 @@ SCENARIOS = {
 #   (1.0M to 7.0M deliveries/s between identical runs), so three rounds can
 #   land either way.
 EXTRA = [("switchboard", "slow-baseline"), ("switchboard", "slow"),
-         ("switchboard", "burst"), ("tungstenite", "burst")]
+         ("switchboard", "burst"), ("tungstenite", "burst"), ("switchboard-mem", "burst")]
 EXTRA_ROUNDS = 6
 
 # What each scenario reports, with the better direction.
 METRICS = {
-    "burst": [("per_second", "deliveries/s", "high"), ("loss", "lost", "low"), ("loadgen_cpu_s", "loadgen CPU s", "info")],
+    "burst": [("per_second", "deliveries/s", "high"), ("loss", "lost", "low"), ("loadgen_cpu_s", "loadgen CPU s", "info"),
+              ("persisted_after_s", "history file caught up, s after the burst", "info"),
+              ("persisted_per_s", "messages written to the file/s", "info")],
     "steady": [("server_cpu_us_per_delivery", "server CPU µs/delivery", "low"), ("p99_ms", "p99 ms", "low"),
                ("p50_ms", "p50 ms", "low"), ("loss", "lost", "low")],
     "echo": [("per_second", "round trips/s", "high"), ("p99_ms", "p99 ms", "low"),
@@ -90,9 +100,10 @@ METRICS = {
 }
 
 
-def start(name):
+def start(name, db=None):
     """Start a server; return (process, address) once it prints "listening on ADDR"."""
-    proc = subprocess.Popen(SERVERS[name], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    command = [db if arg == "{db}" else arg for arg in SERVERS[name]]
+    proc = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     found = []
 
     def read():
@@ -130,19 +141,54 @@ def scenario_args(scenario, quick):
     return args
 
 
+def persisted_seq(db):
+    """The highest seq in a history file (read-only, beside the writer)."""
+    try:
+        conn = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=1)
+        try:
+            return conn.execute("SELECT coalesce(max(seq), 0) FROM messages").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return 0
+
+
+def catch_up(db, args, result):
+    """After a burst on a history file: how long until every message is in
+    the file, and the rate the writer kept over the burst."""
+    messages = int(args[args.index("--senders") + 1]) * int(args[args.index("--messages") + 1])
+    clients = int(args[args.index("--clients") + 1])
+    ended = time.time()
+    while persisted_seq(db) < messages and time.time() - ended < 10:
+        time.sleep(0.01)
+    if persisted_seq(db) < messages:
+        result["persisted_after_s"] = None
+        return
+    after = time.time() - ended
+    result["persisted_after_s"] = round(after, 3)
+    if result.get("per_second"):
+        burst = messages * clients / result["per_second"]
+        result["persisted_per_s"] = round(messages / (burst + after))
+
+
 def run_one(server, scenario, quick):
     args = scenario_args(scenario, quick)
-    proc, addr = start(server)
+    folder = tempfile.mkdtemp(prefix="switchboard-bench-")
+    db = os.path.join(folder, "history.db")
+    proc, addr = start(server, db)
     try:
         time.sleep(0.3)
         out = subprocess.run([LOADGEN] + args + ["--url", "ws://" + addr, "--pid", str(proc.pid)],
                              capture_output=True, text=True, timeout=300)
         line = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
         result = json.loads(line) if line.startswith("{") else {"error": out.stderr[-300:]}
+        if scenario == "burst" and "{db}" in SERVERS[server] and "error" not in result:
+            catch_up(db, args, result)
     except subprocess.TimeoutExpired:
         result = {"error": "loadgen timed out"}
     finally:
         stop(proc)
+        shutil.rmtree(folder, ignore_errors=True)
     return result
 
 
@@ -175,7 +221,21 @@ def machine():
     return "%s, %d cores, Linux %s" % (cpu, os.cpu_count() or 0, platform.release())
 
 
-def targets(results, servers, quick):
+def history_depth(quick):
+    """`history before` latency deep in a history file (bench/history_depth.py)."""
+    count = "100000" if quick else "1000000"
+    out = subprocess.run([os.path.join(HERE, ".venv", "bin", "python"), os.path.join(HERE, "history_depth.py"),
+                          "--messages", count], capture_output=True, text=True, timeout=600)
+    line = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
+    if not line.startswith("{"):
+        print("history depth failed: %s" % out.stderr[-300:], flush=True)
+        return None
+    result = json.loads(line)
+    print("history-depth  switchboard        %s" % result, flush=True)
+    return result
+
+
+def targets(results, servers, quick, depth=None):
     """Issue 6's targets, judged on this run's medians."""
     def m(scenario, server, key):
         return median([x.get(key) for x in results.get((scenario, server), [])])
@@ -239,9 +299,31 @@ def targets(results, servers, quick):
             "p99 %s → %s ms (%+.0f%%); cut off in %d of %d; for scale, single runs ranged %s without and %s with it" %
             (fmt(base), fmt(slow), shift * 100, sum(bool(c) for c in cut), len(cut), spread("slow-baseline"),
              spread("slow")))
+    mem = "switchboard-mem"
+    if mem in servers:
+        r = ratio(cpu[sb], cpu.get(mem))
+        if r:
+            row("history file on: steady CPU per delivery ≤ 1.05× `--db :memory:`", r <= 1.05,
+                "%.2f vs %.2f µs: %.2f×" % (cpu[sb], cpu[mem], r))
+        r = ratio(p99[sb], p99.get(mem))
+        if r:
+            row("history file on: steady p99 ≤ 1.1× `--db :memory:`", r <= 1.1,
+                "%s vs %s ms: %.2f×" % (fmt(p99[sb]), fmt(p99[mem]), r))
+        r = ratio(burst[sb], burst.get(mem))
+        if r:
+            caught = [x.get("persisted_after_s") for x in results.get(("burst", sb), [])]
+            rate = m("burst", sb, "persisted_per_s")
+            row("history file on: burst ≥ 0.9× `--db :memory:`, the file caught up within 1 s of the burst's end",
+                r >= 0.9 and all(isinstance(x, (int, float)) and x <= 1.0 for x in caught),
+                "%.2f×; caught up after %s s; the writer kept %s messages/s" %
+                (r, ", ".join(fmt(x) for x in caught), fmt(rate)))
+    if depth:
+        row("`history before` 50 from the file: p99 < 5 ms with %s messages stored" % fmt(depth["messages"]),
+            depth["p99_ms"] < 5, "p50 %.2f ms, p99 %.2f ms (%d requests; filling the file took %.0f s)" %
+            (depth["p50_ms"], depth["p99_ms"], depth["requests"], depth["fill_s"]))
     if not rows:
         return []
-    out = ["## Targets (issue 6), judged on this run", "", "| target | result | |", "|---|---|---|"] + rows + [""]
+    out = ["## Targets (issues 6 and 12), judged on this run", "", "| target | result | |", "|---|---|---|"] + rows + [""]
     # Echo: what bounds a thread-per-connection server when both cores are busy.
     u, k, g = (m("echo", sb, key) for key in ("server_user_us_per_delivery", "server_sys_us_per_delivery",
                                                "loadgen_cpu_us_per_delivery"))
@@ -289,9 +371,13 @@ def main():
             for server in servers:
                 record("round %d" % (r + 1), server, scenario)
     extra = [(sv, sc) for sv, sc in EXTRA if sv in servers and sc in scenarios and not quick]
+    depth = None
     for i in range(EXTRA_ROUNDS if extra else 0):
         for server, scenario in extra:
             record("extra %d" % (i + 1), server, scenario)
+
+    if "switchboard" in servers and not a.scenarios:
+        depth = history_depth(quick)
 
     lines = ["# Switchboard benchmark, %s (%s mode, %d round%s)" % (datetime.date.today(), a.mode, rounds, "" if rounds == 1 else "s"),
              "", "Machine: %s. The load generator and the servers share these cores." % machine(),
@@ -332,7 +418,7 @@ def main():
             lines.append("")
             lines.extend("- error: " + e for e in errors)
         lines.append("")
-    lines.extend(targets(results, servers, quick))
+    lines.extend(targets(results, servers, quick, depth))
     lines.append("Total time: %.0f s." % (time.time() - started))
     text = "\n".join(lines) + "\n"
     print()
