@@ -297,7 +297,11 @@ fn a_full_disk_degrades_health_but_not_the_chat_and_loses_nothing_committed() {
     // Room again (the limit lifted on the running process): the kept
     // batch is written on the next retry and health is back.
     let lifted = Command::new("prlimit")
-        .args(["--pid", &server.child.id().to_string(), "--fsize=unlimited:"])
+        .args([
+            "--pid",
+            &server.child.id().to_string(),
+            "--fsize=unlimited:",
+        ])
         .status()
         .expect("prlimit (util-linux) runs");
     assert!(lifted.success());

@@ -221,6 +221,11 @@ fn search_finds_words_newest_first_and_respects_topics() {
     alice.send(json!({"type": "publish", "topic": "news", "text": "lunch menu posted", "id": "p"}));
     let last = next(&mut alice, "ack")["seq"].as_u64().unwrap();
     persisted(&server, last);
+    // Searchable once indexed: within about a second of the commit.
+    assert!(eventually(Duration::from_secs(5), || {
+        let r = alice.request(json!(0), "search", json!({"q": "menu"}));
+        !r["result"]["messages"].as_array().unwrap().is_empty()
+    }));
     let r = alice.request(json!(1), "search", json!({"q": "LUNCH"}));
     assert_eq!(
         texts(&r["result"]["messages"]),

@@ -90,6 +90,12 @@ pub struct Opened {
     pub last_seq: u64,
 }
 
+/// Page cache of the write connection and of each reader, in KiB (SQLite's
+/// default is 2 MiB each): sized for a small board; the OS's file cache
+/// is behind it anyway.
+const WRITER_CACHE_KIB: u32 = 1024;
+const READER_CACHE_KIB: u32 = 256;
+
 /// How long a connection waits for another's lock (a backup, say).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -130,7 +136,8 @@ fn open_file(options: &Options) -> Result<Opened, String> {
     // loss may lose the last commits); FULL syncs every commit.
     let sync = if options.sync_full { "FULL" } else { "NORMAL" };
     conn.execute_batch(&format!(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON;"
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON;
+         PRAGMA cache_size = -{WRITER_CACHE_KIB};"
     ))
     .map_err(describe)?;
     let from = schema::migrate(&mut conn)?;
@@ -233,5 +240,6 @@ pub(crate) fn reader(path: &Path) -> rusqlite::Result<Connection> {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.execute_batch(&format!("PRAGMA cache_size = -{READER_CACHE_KIB};"))?;
     Ok(conn)
 }

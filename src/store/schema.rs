@@ -4,12 +4,13 @@
 //! earlier version of Switchboard opens in this one.
 //!
 //! ```text
-//!  meta     (key, value)                       epoch, schema, last_seq
+//!  meta     (key, value)                       epoch, schema, last_seq, fts_upto
 //!  streams  (id, kind, name, trimmed_to)       'broadcasts' | 'topic' + folded name;
 //!                                              trimmed_to: the highest seq retention deleted
 //!  messages (id, stream, seq, ts, sender, json, text)
 //!                                              json: exactly as delivered
-//!  messages_fts (text)                         FTS5 over messages.text (version 2)
+//!  messages_fts (text)                         FTS5 over messages.text (version 2), filled
+//!                                              in batches up to meta.fts_upto (version 3)
 //! ```
 
 use rusqlite::{params, Connection, OptionalExtension};
@@ -46,6 +47,13 @@ const MIGRATIONS: &[&str] = &[
      CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
          INSERT INTO messages_fts (messages_fts, rowid, text) VALUES ('delete', old.id, old.text);
      END;",
+    // 3: the full-text index is filled by the writer in batches (about a
+    // second behind), not by a trigger per row: indexing one row per
+    // transaction cost more than storing it. `fts_upto` is the highest
+    // message id indexed.
+    "DROP TRIGGER messages_fts_insert;
+     INSERT INTO meta (key, value) SELECT 'fts_upto', coalesce(max(id), 0) FROM messages WHERE true
+     ON CONFLICT (key) DO UPDATE SET value = excluded.value;",
 ];
 
 /// The version this build writes.
@@ -105,6 +113,13 @@ mod tests {
         for sql in &MIGRATIONS[..version] {
             conn.execute_batch(sql).unwrap();
         }
+        if version >= 1 {
+            conn.execute(
+                "INSERT INTO streams (id, kind, name) VALUES (1, 'broadcasts', '')",
+                [],
+            )
+            .unwrap();
+        }
         if version > 0 {
             conn.execute(
                 "INSERT INTO meta (key, value) VALUES ('schema', ?1)",
@@ -120,11 +135,21 @@ mod tests {
     fn every_earlier_version_migrates_to_the_current_one() {
         for from in 0..VERSION {
             let mut conn = at_version(from);
-            if from >= 1 {
-                conn.execute_batch(
-                    "INSERT INTO streams (id, kind, name) VALUES (1, 'broadcasts', '');
-                     INSERT INTO messages (stream, seq, ts, sender, json)
-                     VALUES (1, 7, 0, 'alice', '{\"text\":\"hello lighthouse\",\"seq\":7}');",
+            // A message as a build at `from` wrote it (from version 2 on,
+            // with its text in its own column).
+            let json = r#"{"text":"hello lighthouse","seq":7}"#;
+            if from == 1 {
+                conn.execute(
+                    "INSERT INTO messages (stream, seq, ts, sender, json) VALUES (1, 7, 0, 'alice', ?1)",
+                    params![json],
+                )
+                .unwrap();
+            }
+            if from >= 2 {
+                conn.execute(
+                    "INSERT INTO messages (stream, seq, ts, sender, json, text)
+                     VALUES (1, 7, 0, 'alice', ?1, 'hello lighthouse')",
+                    params![json],
                 )
                 .unwrap();
             }

@@ -25,6 +25,11 @@ use crate::chat::history::{AfterDurable, Stream};
 pub const MAX_BATCH: usize = 1000;
 /// Longest a batch is gathered before its commit starts.
 pub const MAX_GATHER: Duration = Duration::from_millis(20);
+/// How often new messages are added to the full-text index (one FTS5
+/// transaction for all of them: per row it would cost more than the row),
+/// and how many one pass adds at most.
+const INDEX_EVERY: Duration = Duration::from_secs(1);
+const INDEX_BATCH: i64 = 10_000;
 /// How often retention runs, and how many rows one pass deletes at most.
 const TRIM_EVERY: Duration = Duration::from_secs(10);
 const TRIM_BATCH: i64 = 1000;
@@ -72,6 +77,9 @@ pub struct Writer {
     backlog: Vec<Row>,
     held: Vec<AfterDurable>,
     last_trim: Instant,
+    last_index: Instant,
+    /// Rows were committed since the last indexing pass.
+    unindexed: bool,
     last_fail_log: Option<Instant>,
     last_lag_log: Option<Instant>,
 }
@@ -94,6 +102,8 @@ impl Writer {
             backlog: Vec::new(),
             held: Vec::new(),
             last_trim: Instant::now(),
+            last_index: Instant::now(),
+            unindexed: true,
             last_fail_log: None,
             last_lag_log: None,
         }
@@ -102,13 +112,16 @@ impl Writer {
     /// Write until `Stop` (or until every sender is gone).
     pub fn run(mut self) {
         // Retention first: a restart with smaller limits applies them.
+        self.index();
         self.trim();
         let mut stopping = false;
         while !stopping {
-            let wait = if self.backlog.is_empty() && self.held.is_empty() {
-                TRIM_EVERY
-            } else {
+            let wait = if !self.backlog.is_empty() || !self.held.is_empty() {
                 RETRY
+            } else if self.unindexed {
+                INDEX_EVERY.saturating_sub(self.last_index.elapsed())
+            } else {
+                TRIM_EVERY
             };
             let mut rows = std::mem::take(&mut self.backlog);
             let mut acks = std::mem::take(&mut self.held);
@@ -126,7 +139,13 @@ impl Writer {
             }
             self.commit(rows, acks, stopping);
             self.watch_lag();
+            if self.unindexed && (stopping || self.last_index.elapsed() >= INDEX_EVERY) {
+                self.index();
+            }
             if self.last_trim.elapsed() >= TRIM_EVERY {
+                // Deleted rows leave the index by a trigger, so everything
+                // is indexed first.
+                self.index();
                 self.trim();
             }
         }
@@ -172,6 +191,7 @@ impl Writer {
                     self.state.persisted.fetch_max(last.seq, SeqCst);
                 }
                 self.state.commits.fetch_add(1, SeqCst);
+                self.unindexed |= !rows.is_empty();
                 if !self.state.healthy.swap(true, SeqCst) {
                     log::warn!("history: writing again; {} rows caught up", rows.len());
                 }
@@ -251,6 +271,38 @@ impl Writer {
         result
     }
 
+    /// Add the messages committed since the last pass to the full-text
+    /// index, at most INDEX_BATCH a pass (the next pass takes the rest).
+    fn index(&mut self) {
+        self.last_index = Instant::now();
+        match self.index_once() {
+            Ok(added) => self.unindexed = added == INDEX_BATCH,
+            Err(e) => log::warn!("history: indexing for search failed: {e}"),
+        }
+    }
+
+    fn index_once(&mut self) -> rusqlite::Result<i64> {
+        let tx = self.conn.transaction()?;
+        let upto: i64 = super::meta(&tx, "fts_upto")?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let top: i64 = tx.query_row(
+            "SELECT coalesce(max(id), 0) FROM (SELECT id FROM messages WHERE id > ?1 ORDER BY id LIMIT ?2)",
+            params![upto, INDEX_BATCH],
+            |r| r.get(0),
+        )?;
+        if top == 0 {
+            return Ok(0);
+        }
+        let added = tx.execute(
+            "INSERT INTO messages_fts (rowid, text) SELECT id, text FROM messages WHERE id > ?1 AND id <= ?2",
+            params![upto, top],
+        )?;
+        super::set_meta(&tx, "fts_upto", &top.to_string())?;
+        tx.commit()?;
+        Ok(added as i64)
+    }
+
     /// The writer is further behind than the ring holds: history requests
     /// may miss messages until it catches up. Counted and logged.
     fn watch_lag(&mut self) {
@@ -311,7 +363,7 @@ impl Writer {
     }
 }
 
-/// Delete at most `limit` of the oldest rows matching `filter`, moving
+/// Delete at most `limit` of the oldest indexed rows matching `filter`, moving
 /// each stream's `trimmed_to` up; returns how many went.
 fn delete(
     tx: &rusqlite::Transaction,
@@ -319,6 +371,11 @@ fn delete(
     args: impl rusqlite::Params + Clone,
     limit: i64,
 ) -> rusqlite::Result<i64> {
+    // Only rows already in the full-text index: its delete trigger must
+    // never remove what was never added.
+    let filter = format!(
+        "{filter} AND id <= (SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'fts_upto')"
+    );
     let marks = format!(
         "UPDATE streams SET trimmed_to = max(trimmed_to, coalesce((
              SELECT max(seq) FROM (SELECT seq, stream FROM messages WHERE {filter}
