@@ -30,7 +30,9 @@ BIN = os.path.join(os.path.dirname(HERE), "target", "release", "switchboard")
 
 
 def start(db):
-    proc = subprocess.Popen([BIN, "--listen", "127.0.0.1:0", "--rate", "0", "--db", db], stderr=subprocess.PIPE, text=True)
+    # No retention limit: the point is a file that holds them all.
+    proc = subprocess.Popen([BIN, "--listen", "127.0.0.1:0", "--rate", "0", "--retain-messages", "0", "--db", db],
+                            stderr=subprocess.PIPE, text=True)
     found = []
 
     def read():

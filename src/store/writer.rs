@@ -33,6 +33,10 @@ const INDEX_BATCH: i64 = 10_000;
 /// How often retention runs, and how many rows one pass deletes at most.
 const TRIM_EVERY: Duration = Duration::from_secs(10);
 const TRIM_BATCH: i64 = 1000;
+/// After a pass that deleted a whole batch, the next one comes this soon
+/// (so retention keeps up with up to 10,000 messages a second, in small
+/// transactions between the commits).
+const TRIM_AGAIN: Duration = Duration::from_millis(100);
 /// How long a failed commit waits before it is tried again.
 const RETRY: Duration = Duration::from_secs(1);
 /// At most one log line about failing writes or lag per this long.
@@ -116,13 +120,13 @@ impl Writer {
         self.trim();
         let mut stopping = false;
         while !stopping {
-            let wait = if !self.backlog.is_empty() || !self.held.is_empty() {
-                RETRY
-            } else if self.unindexed {
-                INDEX_EVERY.saturating_sub(self.last_index.elapsed())
-            } else {
-                TRIM_EVERY
-            };
+            let mut wait = TRIM_EVERY.saturating_sub(self.last_trim.elapsed());
+            if self.unindexed {
+                wait = wait.min(INDEX_EVERY.saturating_sub(self.last_index.elapsed()));
+            }
+            if !self.backlog.is_empty() || !self.held.is_empty() {
+                wait = wait.min(RETRY);
+            }
             let mut rows = std::mem::take(&mut self.backlog);
             let mut acks = std::mem::take(&mut self.held);
             match self.rx.recv_timeout(wait) {
@@ -324,12 +328,19 @@ impl Writer {
     /// the highest seq deleted (so `history after` can say incomplete).
     fn trim(&mut self) {
         self.last_trim = Instant::now();
-        if let Err(e) = self.trim_once() {
-            log::warn!("history: retention failed: {e}");
+        match self.trim_once() {
+            Ok(deleted) if deleted >= TRIM_BATCH => {
+                // More to delete: the next pass soon, not in TRIM_EVERY.
+                let now = Instant::now();
+                self.last_trim = now.checked_sub(TRIM_EVERY - TRIM_AGAIN).unwrap_or(now);
+            }
+            Ok(_) => {}
+            Err(e) => log::warn!("history: retention failed: {e}"),
         }
     }
 
-    fn trim_once(&mut self) -> rusqlite::Result<()> {
+    /// One retention pass; how many rows it deleted.
+    fn trim_once(&mut self) -> rusqlite::Result<i64> {
         let tx = self.conn.transaction()?;
         let mut cutoffs: Vec<(i64, i64)> = Vec::new();
         if self.retain_messages > 0 {
@@ -356,10 +367,10 @@ impl Writer {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as i64);
             let oldest = now - (self.retain_days as i64) * 86_400_000;
-            delete(&tx, "ts < ?1", params![oldest], left)?;
+            left -= delete(&tx, "ts < ?1", params![oldest], left)?;
         }
-        drop(tx.commit());
-        Ok(())
+        tx.commit()?;
+        Ok(TRIM_BATCH - left)
     }
 }
 
