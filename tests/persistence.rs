@@ -285,3 +285,35 @@ fn the_database_file_is_readable_by_its_owner_only() {
     let mode = std::fs::metadata(&db).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
 }
+
+#[test]
+fn one_file_serves_one_server_and_reset_never_moves_a_busy_file() {
+    let dir = TempDir::new("lock");
+    let db = dir.join("chat.db");
+    let _first = on_file(&db, |_| {});
+    for reset in [false, true] {
+        let config = Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            db: db.clone(),
+            db_reset: reset,
+            ..Config::default()
+        };
+        let e = Server::start(config)
+            .err()
+            .expect("a second server on the file is refused");
+        assert!(
+            e.to_string().contains("in use by another Switchboard"),
+            "{e}"
+        );
+    }
+    let files: Vec<_> = std::fs::read_dir(&dir.0).unwrap().collect();
+    assert!(
+        files.iter().all(|f| !f
+            .as_ref()
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .contains(".bad-")),
+        "nothing was moved aside"
+    );
+}

@@ -53,6 +53,14 @@ impl Ring {
         }
     }
 
+    /// The highest seq the ring has dropped from `stream` (0: none).
+    pub fn evicted_up_to(&self, stream: &Stream) -> u64 {
+        self.streams
+            .lock()
+            .get(stream)
+            .map_or(0, |buffer| buffer.evicted_up_to)
+    }
+
     /// Messages per stream this ring keeps.
     pub fn capacity(&self) -> usize {
         self.capacity
@@ -89,18 +97,22 @@ impl History for Ring {
             return Err("q must have at least one word".into());
         }
         let before = search.before.unwrap_or(u64::MAX);
-        let streams = self.streams.lock();
-        let mut found: Vec<Kept> = streams
+        // Copies of the `Arc`s under the lock (the router appends under
+        // it); the JSON is read after it is released.
+        let candidates: Vec<(u64, Arc<str>)> = self
+            .streams
+            .lock()
             .iter()
             .filter(|(s, _)| search.stream.as_ref().is_none_or(|want| want == *s))
             .flat_map(|(_, buffer)| buffer.entries.iter())
-            .filter(|(seq, json)| *seq < before && matches_words(json, &words))
-            .map(|(seq, json)| Kept {
-                seq: *seq,
-                json: Arc::clone(json),
-            })
+            .filter(|(seq, _)| *seq < before)
+            .map(|(seq, json)| (*seq, Arc::clone(json)))
             .collect();
-        drop(streams);
+        let mut found: Vec<Kept> = candidates
+            .into_iter()
+            .filter(|(_, json)| matches_words(json, &words))
+            .map(|(seq, json)| Kept { seq, json })
+            .collect();
         found.sort_unstable_by_key(|k| std::cmp::Reverse(k.seq));
         found.truncate(search.limit);
         Ok(found)

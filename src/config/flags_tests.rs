@@ -48,6 +48,22 @@ fn the_table_defaults_are_the_config_defaults() {
 }
 
 #[test]
+fn retention_limits_are_checked() {
+    let mut config = Config {
+        retain_messages: 10,
+        ..Config::default()
+    };
+    assert!(config.validate().unwrap_err().contains("--retain-messages"));
+    config.retain_messages = u64::MAX;
+    assert!(config.validate().is_err());
+    config.retain_messages = 0;
+    config.retain_days = 1_000_000;
+    assert!(config.validate().unwrap_err().contains("--retain-days"));
+    config.retain_days = 30;
+    assert_eq!(config.validate(), Ok(()));
+}
+
+#[test]
 fn numbers_that_do_not_fit_are_errors_not_wrapped() {
     let mut config = Config::default();
     let e = config.set("rate", Some("4294967297")).unwrap_err();

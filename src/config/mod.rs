@@ -184,6 +184,15 @@ impl Config {
         if self.durable_acks && self.db_file().is_none() {
             return Err("--durable-acks needs a --db file (not :memory:)".into());
         }
+        if self.retain_messages > i64::MAX as u64 {
+            return Err("--retain-messages is too large".into());
+        }
+        if self.retain_messages != 0 && self.retain_messages < self.history as u64 {
+            return Err("--retain-messages must be 0 (no limit) or at least --history".into());
+        }
+        if self.retain_days > 36_500 {
+            return Err("--retain-days must be at most 36500 (0: no limit)".into());
+        }
         if self.db.as_os_str().is_empty() {
             return Err("--db needs a path (or :memory:)".into());
         }

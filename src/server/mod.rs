@@ -108,19 +108,13 @@ impl Server {
         let threads = Arc::new(Threads::default());
         // The history file first: a file that cannot be used stops the
         // start with one line, before anything listens.
-        let (chat, store, writer) = chat_for(&config, &threads)?;
+        let (chat, store, mut writer) = chat_for(&config, &threads)?;
         let bound = socket::listen(config.listen, config.max_connections)
             .and_then(|listener| Ok((listener.local_addr()?, listener)));
         let (addr, listener) = match bound {
             Ok(bound) => bound,
             Err(source) => {
-                // The writer started; stop it and join it before failing.
-                if let Some(store) = &store {
-                    store.stop();
-                }
-                if let Some(writer) = writer {
-                    let _ = writer.join();
-                }
+                stop_writer(store.as_deref(), writer);
                 return Err(Error::Bind {
                     addr: config.listen,
                     source,
@@ -147,13 +141,24 @@ impl Server {
         let (reject_tx, reject_rx) = crossbeam_channel::bounded(refuse::REJECT_QUEUE);
         let reject = threads
             .spawn_service("ws-reject", stack, move || refuse::reject_loop(reject_rx))
-            .map_err(Error::Spawn)?;
+            .map_err(|e| {
+                stop_writer(shared.store.as_deref(), writer.take());
+                Error::Spawn(e)
+            })?;
         let (accept_shared, accept_pool) = (Arc::clone(&shared), Arc::clone(&pool));
-        let accept = threads
-            .spawn_service("ws-accept", stack, move || {
-                listener::accept_loop(listener, accept_shared, accept_pool, reject_tx)
-            })
-            .map_err(Error::Spawn)?;
+        let spawned = threads.spawn_service("ws-accept", stack, move || {
+            listener::accept_loop(listener, accept_shared, accept_pool, reject_tx)
+        });
+        let accept = match spawned {
+            Ok(accept) => accept,
+            Err(e) => {
+                // The reject queue's sender went with the closure, so
+                // ws-reject ends; so does the writer.
+                let _ = reject.join();
+                stop_writer(shared.store.as_deref(), writer.take());
+                return Err(Error::Spawn(e));
+            }
+        };
 
         Ok(Server {
             shared,
@@ -238,18 +243,23 @@ impl Server {
         }
         // Every worker is gone: nothing more is appended. The writer
         // commits what is queued, records the last seq, and ends.
-        if let Some(store) = &self.shared.store {
-            store.stop();
-        }
-        if let Some(writer) = self.writer.lock().take() {
-            let _ = writer.join();
-        }
+        stop_writer(self.shared.store.as_deref(), self.writer.lock().take());
         log::info!("stopped in {:.3}s", started.elapsed().as_secs_f64());
     }
 
     /// The history file's health, when history is kept in a file.
     pub fn store_health(&self) -> Option<Health> {
         self.shared.store.as_ref().map(|s| s.health())
+    }
+}
+
+/// Ask the history writer to commit what is queued and end; join it.
+fn stop_writer(store: Option<&SqliteHistory>, writer: Option<JoinHandle<()>>) {
+    if let Some(store) = store {
+        store.stop();
+    }
+    if let Some(writer) = writer {
+        let _ = writer.join();
     }
 }
 

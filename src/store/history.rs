@@ -20,8 +20,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::read;
-use super::writer::{Job, Row, Writer, RESERVE};
-use super::{Opened, Options};
+use super::writer::{Job, Row, Writer};
+use super::{Opened, Options, RESERVE};
 use crate::chat::bus::Published;
 use crate::chat::history::{AfterDurable, History, Kept, Page, Search, Stream, Window};
 use crate::chat::ring::Ring;
@@ -54,6 +54,8 @@ pub struct State {
     pub behind: AtomicU64,
     /// Messages dropped from persistence while the disk failed.
     pub dropped: AtomicU64,
+    /// Times seqs ran past the recorded reservation.
+    pub overruns: AtomicU64,
 }
 
 /// The store's health, for `/healthz` and logs.
@@ -69,6 +71,8 @@ pub struct Health {
 
 /// History kept in a SQLite file, with a ring in front.
 pub struct SqliteHistory {
+    /// Held while the file is in use: one server per file.
+    _lock: std::fs::File,
     ring: Ring,
     doorbell: Sender<Job>,
     state: Arc<State>,
@@ -85,6 +89,8 @@ impl SqliteHistory {
             conn,
             epoch,
             last_seq,
+            reserved,
+            lock,
         } = opened;
         let ring = Ring::with_epoch(options.ring, epoch);
         match read::recent(&conn, options.ring, PRELOAD_STREAMS) {
@@ -98,13 +104,14 @@ impl SqliteHistory {
             Err(e) => log::warn!("history: cannot fill the ring from the file: {e}"),
         }
         let state = Arc::new(State::default());
-        for counter in [&state.persisted, &state.assigned, &state.reserved] {
-            counter.store(last_seq, SeqCst);
-        }
+        state.persisted.store(last_seq, SeqCst);
+        state.assigned.store(last_seq, SeqCst);
+        state.reserved.store(reserved, SeqCst);
         state.healthy.store(true, SeqCst);
         let (doorbell, rx) = crossbeam_channel::unbounded();
         let writer = Writer::new(conn, rx, Arc::clone(&state), options);
         let history = SqliteHistory {
+            _lock: lock,
             ring,
             doorbell,
             state,
@@ -227,10 +234,14 @@ impl History for SqliteHistory {
                 rows.extend(ring.messages.into_iter().filter(|k| k.seq > last_from_file));
                 let more = more || rows.len() > limit || ring.more;
                 rows.truncate(limit);
+                // The ring dropped messages the writer had not stored yet
+                // (it is further behind than the ring holds): there may be
+                // a hole, so never claim the answer complete.
+                let hole = self.ring.evicted_up_to(stream) > self.state.persisted.load(SeqCst);
                 Page {
                     messages: rows,
                     more,
-                    complete,
+                    complete: complete && !hole,
                 }
             }
         }
@@ -241,11 +252,11 @@ impl History for SqliteHistory {
             .unwrap_or_else(|| Err("history is busy; try again".into()))
     }
 
-    fn after_durable(&self, _: u64, then: AfterDurable) -> Option<AfterDurable> {
+    fn after_durable(&self, seq: u64, then: AfterDurable) -> Option<AfterDurable> {
         // Queued behind the message's own row: it runs after that commit.
-        match self.doorbell.send(Job::Ack(then)) {
+        match self.doorbell.send(Job::Ack(seq, then)) {
             Ok(()) => None,
-            Err(crossbeam_channel::SendError(Job::Ack(then))) => Some(then),
+            Err(crossbeam_channel::SendError(Job::Ack(_, then))) => Some(then),
             Err(_) => None,
         }
     }

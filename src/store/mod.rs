@@ -86,8 +86,46 @@ impl std::error::Error for Error {}
 pub struct Opened {
     pub conn: Connection,
     pub epoch: String,
-    /// The highest seq given out before (none is given out twice).
+    /// The highest seq that may have been given out before: the bus goes
+    /// on after it, so none is given out twice.
     pub last_seq: u64,
+    /// The seq recorded in the file as given out at most: seqs up to it
+    /// may be used without writing first.
+    pub reserved: u64,
+    /// The process-wide lock on the file, held while it is open.
+    pub lock: std::fs::File,
+}
+
+/// Seqs recorded ahead of use, so that a crash never lets one be given
+/// out twice: the writer records this many more whenever fewer than half
+/// are left, and a clean stop records the exact last one.
+pub const RESERVE: u64 = 10_000;
+
+/// Why `open_file` failed, and whether `--db-reset` may move the file
+/// aside for it (only when it is not a usable database at all: never for
+/// a file that is busy, unreadable, or from a newer build).
+struct OpenError {
+    why: String,
+    reset: bool,
+}
+
+impl From<String> for OpenError {
+    fn from(why: String) -> OpenError {
+        OpenError { why, reset: false }
+    }
+}
+
+impl From<rusqlite::Error> for OpenError {
+    fn from(e: rusqlite::Error) -> OpenError {
+        let reset = matches!(
+            e.sqlite_error_code(),
+            Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt)
+        );
+        OpenError {
+            why: describe(e),
+            reset,
+        }
+    }
 }
 
 /// Page cache of the write connection and of each reader, in KiB (SQLite's
@@ -103,34 +141,46 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// epoch and last seq.
 pub fn open(options: &Options) -> Result<Opened, Error> {
     match open_file(options) {
-        Err(why) if options.reset => {
+        Err(OpenError { why, reset: true }) if options.reset => {
             let aside = move_aside(&options.path)?;
             log::warn!(
                 "{} is not a usable database ({why}); moved it to {} and started a new history",
                 options.path.display(),
                 aside.display()
             );
-            open_file(options).map_err(|why| Error::Open {
+            open_file(options).map_err(|e| Error::Open {
                 path: options.path.clone(),
-                why,
+                why: e.why,
             })
         }
-        Err(why) => Err(Error::Open {
+        Err(e) => Err(Error::Open {
             path: options.path.clone(),
-            why,
+            why: e.why,
         }),
         Ok(opened) => Ok(opened),
     }
 }
 
-fn open_file(options: &Options) -> Result<Opened, String> {
+fn open_file(options: &Options) -> Result<Opened, OpenError> {
     create_private(&options.path).map_err(|e| e.to_string())?;
+    // One server per file: two would give out the same seqs.
+    let lock = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .open(&options.path)
+        .map_err(|e| e.to_string())?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            return Err("it is in use by another Switchboard".to_owned().into())
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(e.to_string().into()),
+    }
     let mut conn = Connection::open_with_flags(
         &options.path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
-    )
-    .map_err(describe)?;
-    conn.busy_timeout(BUSY_TIMEOUT).map_err(describe)?;
+    )?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     // WAL: readers never block the writer, nor it them; NORMAL syncs at
     // checkpoints only (a process crash loses nothing committed; a power
     // loss may lose the last commits); FULL syncs every commit.
@@ -138,8 +188,7 @@ fn open_file(options: &Options) -> Result<Opened, String> {
     conn.execute_batch(&format!(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON;
          PRAGMA cache_size = -{WRITER_CACHE_KIB};"
-    ))
-    .map_err(describe)?;
+    ))?;
     let from = schema::migrate(&mut conn)?;
     if from < schema::VERSION && from > 0 {
         log::info!(
@@ -148,27 +197,45 @@ fn open_file(options: &Options) -> Result<Opened, String> {
             schema::VERSION
         );
     }
-    let epoch = match meta(&conn, "epoch").map_err(describe)? {
+    let epoch = match meta(&conn, "epoch")? {
         Some(epoch) => epoch,
         None => {
             let epoch = crate::chat::ring::new_epoch();
-            set_meta(&conn, "epoch", &epoch).map_err(describe)?;
+            set_meta(&conn, "epoch", &epoch)?;
             epoch
         }
     };
-    let recorded: u64 = meta(&conn, "last_seq")
-        .map_err(describe)?
+    let recorded: u64 = meta(&conn, "last_seq")?
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
-    let stored: u64 = conn
-        .query_row("SELECT coalesce(max(seq), 0) FROM messages", [], |r| {
-            r.get::<_, i64>(0)
-        })
-        .map_err(describe)? as u64;
+    let stored = conn.query_row("SELECT coalesce(max(seq), 0) FROM messages", [], |r| {
+        r.get::<_, i64>(0)
+    })? as u64;
+    let last_seq = recorded.max(stored);
+    if meta(&conn, "clean")?.as_deref() == Some("0") {
+        // The last run did not stop cleanly: messages delivered but not
+        // yet stored are gone, so a resume from before the reservation
+        // cannot be known complete.
+        conn.execute(
+            "UPDATE streams SET trimmed_to = max(trimmed_to, ?1)",
+            params![last_seq as i64],
+        )?;
+        log::warn!(
+            "history: the last run did not stop cleanly; messages not yet stored then are lost \
+             (stored up to seq {stored}); seq goes on after {last_seq}"
+        );
+    }
+    // Record the first reservation before anything is given out, and mark
+    // the file in use until a clean stop.
+    let reserved = last_seq + RESERVE;
+    set_meta(&conn, "last_seq", &reserved.to_string())?;
+    set_meta(&conn, "clean", "0")?;
     Ok(Opened {
         conn,
         epoch,
-        last_seq: recorded.max(stored),
+        last_seq,
+        reserved,
+        lock,
     })
 }
 

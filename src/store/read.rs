@@ -145,7 +145,7 @@ pub fn search(conn: &Connection, search: &Search) -> Result<Vec<Kept>, String> {
                 .prepare_cached(
                     "SELECT m.seq, m.json FROM messages_fts f JOIN messages m ON m.id = f.rowid
                      WHERE messages_fts MATCH ?1 AND m.stream = ?2 AND m.seq < ?3
-                     ORDER BY m.seq DESC LIMIT ?4",
+                     ORDER BY m.id DESC LIMIT ?4",
                 )
                 .map_err(|e| e.to_string())?;
             stmt.query_map(params![query, id, before, limit], kept)
@@ -156,7 +156,7 @@ pub fn search(conn: &Connection, search: &Search) -> Result<Vec<Kept>, String> {
                 .prepare_cached(
                     "SELECT m.seq, m.json FROM messages_fts f JOIN messages m ON m.id = f.rowid
                      WHERE messages_fts MATCH ?1 AND m.seq < ?2
-                     ORDER BY m.seq DESC LIMIT ?3",
+                     ORDER BY m.id DESC LIMIT ?3",
                 )
                 .map_err(|e| e.to_string())?;
             stmt.query_map(params![query, before, limit], kept)

@@ -7,7 +7,9 @@
 //!              for at most MAX_GATHER ─► commit ─► persisted_seq, held acks sent
 //!  every TRIM_EVERY: retention deletes at most TRIM_BATCH rows a pass
 //!  a commit that fails (disk full, I/O error): the batch is kept and tried
-//!  again every RETRY; health says degraded; one log line a minute
+//!  again after RETRY, nothing written meanwhile (what arrives is kept, at
+//!  most MAX_BACKLOG rows, the oldest dropped with their held acks);
+//!  health says degraded; one log line a minute
 //! ```
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
@@ -19,6 +21,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::history::State;
 use super::read::key;
+use super::RESERVE;
 use crate::chat::history::{AfterDurable, Stream};
 
 /// Most rows in one transaction.
@@ -44,8 +47,6 @@ const LOG_EVERY: Duration = Duration::from_secs(60);
 /// Rows kept for a retry while the disk fails; past it the oldest are
 /// dropped from persistence (and counted), so memory stays bounded.
 const MAX_BACKLOG: usize = 100_000;
-/// Seqs recorded ahead of use (see `State::reserved`).
-pub const RESERVE: u64 = 1000;
 
 /// One delivered message to store.
 pub struct Row {
@@ -60,8 +61,9 @@ pub struct Row {
 /// What the doorbell carries.
 pub enum Job {
     Row(Row),
-    /// Run once every row queued before it is committed.
-    Ack(AfterDurable),
+    /// Run once every row queued before it is committed; the seq is its
+    /// message's.
+    Ack(u64, AfterDurable),
     /// Seqs ran close to the reservation: record more.
     Reserve,
     /// Commit what is queued, record the exact last seq, end.
@@ -77,9 +79,13 @@ pub struct Writer {
     retain_messages: u64,
     retain_days: u64,
     streams: HashMap<Stream, i64>,
-    /// Rows and acks of a commit that failed, tried again first.
+    /// Rows and acks for the next commit (and, after a failed one, kept
+    /// for its retry): each ack with its message's seq.
     backlog: Vec<Row>,
-    held: Vec<AfterDurable>,
+    held: Vec<(u64, AfterDurable)>,
+    /// After a failed commit: when to try again (nothing is written
+    /// before).
+    retry_at: Option<Instant>,
     last_trim: Instant,
     last_index: Instant,
     /// Rows were committed since the last indexing pass.
@@ -105,6 +111,7 @@ impl Writer {
             streams: HashMap::new(),
             backlog: Vec::new(),
             held: Vec::new(),
+            retry_at: None,
             last_trim: Instant::now(),
             last_index: Instant::now(),
             unindexed: true,
@@ -120,29 +127,39 @@ impl Writer {
         self.trim();
         let mut stopping = false;
         while !stopping {
+            let now = Instant::now();
             let mut wait = TRIM_EVERY.saturating_sub(self.last_trim.elapsed());
             if self.unindexed {
                 wait = wait.min(INDEX_EVERY.saturating_sub(self.last_index.elapsed()));
             }
-            if !self.backlog.is_empty() || !self.held.is_empty() {
-                wait = wait.min(RETRY);
+            if let Some(at) = self.retry_at {
+                wait = wait.min(at.saturating_duration_since(now));
             }
-            let mut rows = std::mem::take(&mut self.backlog);
-            let mut acks = std::mem::take(&mut self.held);
             match self.rx.recv_timeout(wait) {
-                Ok(job) => stopping = self.take(job, &mut rows, &mut acks),
+                Ok(job) => stopping = self.take(job),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => stopping = true,
             }
+            // While a failed commit waits for its retry, nothing is
+            // written: what arrives is only kept (bounded).
+            let writing = stopping || self.retry_at.is_none_or(|at| Instant::now() >= at);
             let started = Instant::now();
-            while !stopping && rows.len() < MAX_BATCH && started.elapsed() < MAX_GATHER {
+            while !stopping
+                && (!writing || (self.backlog.len() < MAX_BATCH && started.elapsed() < MAX_GATHER))
+            {
                 match self.rx.try_recv() {
-                    Ok(job) => stopping = self.take(job, &mut rows, &mut acks),
+                    Ok(job) => stopping = self.take(job),
                     Err(_) => break,
                 }
             }
-            self.commit(rows, acks, stopping);
+            self.bound_backlog();
+            if writing {
+                self.commit(stopping);
+            }
             self.watch_lag();
+            if self.retry_at.is_some() {
+                continue;
+            }
             if self.unindexed && (stopping || self.last_index.elapsed() >= INDEX_EVERY) {
                 self.index();
             }
@@ -155,39 +172,62 @@ impl Writer {
         }
     }
 
-    /// Sort one job into the batch; true for `Stop`.
-    fn take(&mut self, job: Job, rows: &mut Vec<Row>, acks: &mut Vec<AfterDurable>) -> bool {
+    /// Keep one job for the next commit; true for `Stop`.
+    fn take(&mut self, job: Job) -> bool {
         match job {
-            Job::Row(row) => rows.push(row),
-            Job::Ack(then) => acks.push(then),
+            Job::Row(row) => self.backlog.push(row),
+            Job::Ack(seq, then) => self.held.push((seq, then)),
             Job::Reserve => {}
             Job::Stop => return true,
         }
         false
     }
 
+    /// While writes fail, at most MAX_BACKLOG rows are kept: the oldest
+    /// are dropped from the file (counted), and so are the held acks of
+    /// the messages dropped, so no ack ever says "stored" of a message
+    /// that was not.
+    fn bound_backlog(&mut self) {
+        if self.backlog.len() <= MAX_BACKLOG {
+            return;
+        }
+        let dropped = self.backlog.len() - MAX_BACKLOG;
+        let upto = self.backlog[dropped - 1].seq;
+        self.backlog.drain(..dropped);
+        self.held.retain(|(seq, _)| *seq > upto);
+        self.state.dropped.fetch_add(dropped as u64, SeqCst);
+    }
+
     /// One transaction: the rows, the seq reservation. On success the
     /// held acks run; on failure everything is kept for a retry.
-    fn commit(&mut self, rows: Vec<Row>, acks: Vec<AfterDurable>, stopping: bool) {
+    fn commit(&mut self, stopping: bool) {
+        let rows = std::mem::take(&mut self.backlog);
+        let acks = std::mem::take(&mut self.held);
         let assigned = self.state.assigned.load(SeqCst);
+        if assigned > self.state.reserved.load(SeqCst) {
+            // Seqs ran past the reservation before the writer could
+            // record more: after a crash now, these could be reused.
+            self.state.overruns.fetch_add(1, SeqCst);
+            log::warn!("history: seq {assigned} ran past the recorded reservation");
+        }
         // On a clean stop the exact last seq is recorded; while running,
         // RESERVE ahead, so that after a crash no seq is given out twice.
         let record = if stopping {
-            assigned
+            Some(assigned)
         } else if assigned + RESERVE / 2 > self.state.reserved.load(SeqCst) {
-            assigned + RESERVE
+            Some(assigned + RESERVE)
         } else {
-            0
+            None
         };
-        if rows.is_empty() && record == 0 {
-            for then in acks {
+        if rows.is_empty() && record.is_none() {
+            for (_, then) in acks {
                 then();
             }
             return;
         }
-        match self.write(&rows, record) {
+        match self.write(&rows, record, stopping) {
             Ok(()) => {
-                if record > 0 {
+                if let Some(record) = record {
                     self.state.reserved.store(record, SeqCst);
                     self.state.reserve_asked.store(false, SeqCst);
                 }
@@ -199,7 +239,8 @@ impl Writer {
                 if !self.state.healthy.swap(true, SeqCst) {
                     log::warn!("history: writing again; {} rows caught up", rows.len());
                 }
-                for then in acks {
+                self.retry_at = None;
+                for (_, then) in acks {
                     then();
                 }
             }
@@ -213,14 +254,9 @@ impl Writer {
                     );
                     self.last_fail_log = Some(Instant::now());
                 }
-                let mut rows = rows;
-                if rows.len() > MAX_BACKLOG {
-                    let dropped = rows.len() - MAX_BACKLOG;
-                    rows.drain(..dropped);
-                    self.state.dropped.fetch_add(dropped as u64, SeqCst);
-                }
                 self.backlog = rows;
                 self.held = acks;
+                self.retry_at = Some(Instant::now() + RETRY);
                 if stopping {
                     log::error!(
                         "history: {} messages were not stored before shutdown",
@@ -231,7 +267,21 @@ impl Writer {
         }
     }
 
-    fn write(&mut self, rows: &[Row], record: u64) -> rusqlite::Result<()> {
+    fn write(&mut self, rows: &[Row], record: Option<u64>, clean: bool) -> rusqlite::Result<()> {
+        let result = self.write_once(rows, record, clean);
+        if result.is_err() {
+            // Stream ids made in the failed transaction are gone with it.
+            self.streams.clear();
+        }
+        result
+    }
+
+    fn write_once(
+        &mut self,
+        rows: &[Row],
+        record: Option<u64>,
+        clean: bool,
+    ) -> rusqlite::Result<()> {
         let tx = self.conn.transaction()?;
         for row in rows {
             let id = match self.streams.get(&row.stream) {
@@ -264,15 +314,14 @@ impl Writer {
             ])?;
             self.streams.entry(row.stream.clone()).or_insert(id);
         }
-        if record > 0 {
+        if let Some(record) = record {
             super::set_meta(&tx, "last_seq", &record.to_string())?;
         }
-        let result = tx.commit();
-        if result.is_err() {
-            // The stream ids inserted in the failed transaction are gone.
-            self.streams.clear();
+        if clean {
+            // A clean stop: every seq given out is recorded exactly.
+            super::set_meta(&tx, "clean", "1")?;
         }
-        result
+        tx.commit()
     }
 
     /// Add the messages committed since the last pass to the full-text
@@ -384,8 +433,12 @@ fn delete(
 ) -> rusqlite::Result<i64> {
     // Only rows already in the full-text index: its delete trigger must
     // never remove what was never added.
+    // ... and never the newest row: row ids are reused from the highest
+    // one left, and a reused id at or below `fts_upto` would never be
+    // indexed.
     let filter = format!(
-        "{filter} AND id <= (SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'fts_upto')"
+        "{filter} AND id <= (SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'fts_upto')
+         AND id < (SELECT max(id) FROM messages)"
     );
     let marks = format!(
         "UPDATE streams SET trimmed_to = max(trimmed_to, coalesce((
