@@ -164,11 +164,12 @@ fn publish_and_ack(
                     unknown,
                 };
                 let frame = (chat.encode)(&messages::to_json(&ack));
-                let kept = stream_of(&published.targets).is_some();
-                match reg.sink_of(from) {
-                    // --durable-acks: the ack waits until the message is
-                    // committed; the store sends it from its own thread.
-                    Some(sink) if chat.settings.durable_acks && kept => {
+                // --durable-acks: the ack of a kept message waits until it
+                // is committed; the store sends it from its own thread.
+                let held = chat.settings.durable_acks
+                    && matches!(published.targets, Targets::Everyone | Targets::Topic(_));
+                match held.then(|| reg.sink_of(from)).flatten() {
+                    Some(sink) => {
                         let held = Arc::clone(&frame);
                         let then: AfterDurable = Box::new(move || {
                             sink.queue(held);
@@ -178,7 +179,7 @@ fn publish_and_ack(
                             reg.queue(out, from, &frame);
                         }
                     }
-                    _ => {
+                    None => {
                         reg.queue(out, from, &frame);
                     }
                 }
