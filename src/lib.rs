@@ -16,6 +16,7 @@
 //! | [`protocol`] | RFC 6455 with no I/O: handshake, frames, close, sessions | - |
 //! | [`http`] | HTTP/1.1 request head and responses | - |
 //! | [`chat`] | users, topics, history, the JSON wire protocol; no sockets | - |
+//! | [`auth`] | passwords (Argon2id), HS256 tokens, session tokens; CPU only | - |
 //! | [`store`] | SQLite: durable history behind the chat's `History` seam | chat |
 //! | `server` | accept loop, worker pool, connections, writers | protocol, http, chat, store |
 //!
@@ -23,6 +24,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod chat;
 pub mod config;
 pub mod http;

@@ -1,0 +1,201 @@
+//! Password hashes: Argon2id (RFC 9106) at OWASP's recommended cost
+//! (m = 19 MiB, t = 2, p = 1), stored as PHC strings
+//! (`$argon2id$v=19$m=19456,t=2,p=1$SALT$HASH`), so the parameters travel
+//! with each hash and can be raised later: [`needs_rehash`] tells a login
+//! to store a new hash.
+//!
+//! ```text
+//!  verify(password, stored) ── wait for one of MAX_CONCURRENT slots ──► Argon2id (19 MiB, ~tens of ms)
+//!  verify(password, None)   ── the same work against a fixed dummy hash: an unknown name
+//!                              costs what a wrong password costs, so timing tells nothing
+//! ```
+//!
+//! Each hash holds 19 MiB while it runs; on a 512 MiB board, at most
+//! [`MAX_CONCURRENT`] run at once, on the asking connection's own worker,
+//! never under a lock that others need.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use parking_lot::{Condvar, Mutex};
+
+/// OWASP's Argon2id parameters: memory in KiB, passes, lanes.
+pub const M_COST_KIB: u32 = 19 * 1024;
+pub const T_COST: u32 = 2;
+pub const P_COST: u32 = 1;
+
+/// Hashes that may run at once (each holds `M_COST_KIB`).
+pub const MAX_CONCURRENT: usize = 2;
+
+/// Why a password could not be hashed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HashError(pub String);
+
+/// Waits for a free hashing slot; at most [`MAX_CONCURRENT`] are taken.
+#[derive(Default)]
+pub struct Slots {
+    busy: Mutex<usize>,
+    freed: Condvar,
+}
+
+/// A taken slot, given back on drop.
+struct Slot<'a>(&'a Slots);
+
+impl Slots {
+    fn take(&self) -> Slot<'_> {
+        let mut busy = self.busy.lock();
+        while *busy >= MAX_CONCURRENT {
+            self.freed.wait(&mut busy);
+        }
+        *busy += 1;
+        Slot(self)
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        *self.0.busy.lock() -= 1;
+        self.0.freed.notify_one();
+    }
+}
+
+fn argon2() -> Argon2<'static> {
+    // The constants are valid parameters; `Params::DEFAULT` is the fallback
+    // the type offers if they were not.
+    let params = Params::new(M_COST_KIB, T_COST, P_COST, None).unwrap_or(Params::DEFAULT);
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// Hash `password` with a 16-byte random `salt` (the caller draws it from
+/// the OS); the PHC string to store.
+pub fn hash(slots: &Slots, password: &str, salt: &[u8; 16]) -> Result<String, HashError> {
+    let salt = SaltString::encode_b64(salt).map_err(|e| HashError(e.to_string()))?;
+    let _slot = slots.take();
+    argon2()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| HashError(e.to_string()))
+}
+
+/// A hash of a password nobody has, at the same cost: verifying against it
+/// takes as long as verifying a real one.
+const DUMMY: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c3dpdGNoYm9hcmRkdW1teQ$fRy4cOydLPsrG5FbpRU1P1tYU6qX8bMvGMXH3V3eB6Y";
+
+/// Does `password` match the `stored` PHC string? An unknown account
+/// (`None`) or a stored string that does not parse does the same work
+/// and answers no.
+pub fn verify(slots: &Slots, password: &str, stored: Option<&str>) -> bool {
+    let parsed = stored.and_then(|s| PasswordHash::new(s).ok());
+    let (hash, real) = match parsed {
+        Some(hash) => (hash, true),
+        None => match PasswordHash::new(DUMMY) {
+            Ok(hash) => (hash, false),
+            Err(_) => return false,
+        },
+    };
+    let _slot = slots.take();
+    let matched = argon2().verify_password(password.as_bytes(), &hash).is_ok();
+    matched && real
+}
+
+/// Was `stored` made with other parameters than today's? Then a login
+/// that verified it stores a new hash.
+pub fn needs_rehash(stored: &str) -> bool {
+    let Ok(hash) = PasswordHash::new(stored) else {
+        return true;
+    };
+    match Params::try_from(&hash) {
+        Ok(params) => {
+            hash.algorithm.as_str() != "argon2id"
+                || (params.m_cost(), params.t_cost(), params.p_cost())
+                    != (M_COST_KIB, T_COST, P_COST)
+        }
+        Err(_) => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_hash_verifies_its_password_and_no_other() {
+        let slots = Slots::default();
+        let stored = hash(&slots, "correct horse", &[7; 16]).unwrap();
+        assert!(
+            stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{stored}"
+        );
+        assert!(verify(&slots, "correct horse", Some(&stored)));
+        assert!(!verify(&slots, "Correct horse", Some(&stored)));
+        assert!(!verify(&slots, "correct horse", None), "no account");
+        assert!(!verify(&slots, "correct horse", Some("not a phc string")));
+        assert!(!needs_rehash(&stored));
+    }
+
+    #[test]
+    fn hashes_made_with_other_parameters_are_upgraded() {
+        let weak = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(1024, 1, 1, None).unwrap(),
+        );
+        let salt = SaltString::encode_b64(&[1; 16]).unwrap();
+        let old = weak.hash_password(b"pw", &salt).unwrap().to_string();
+        let slots = Slots::default();
+        assert!(verify(&slots, "pw", Some(&old)), "old hashes still verify");
+        assert!(needs_rehash(&old));
+        assert!(needs_rehash("garbage"));
+    }
+
+    #[test]
+    fn the_dummy_hash_is_well_formed_at_todays_cost() {
+        assert!(!needs_rehash(DUMMY));
+    }
+
+    #[test]
+    fn an_unknown_name_costs_what_a_wrong_password_costs() {
+        let slots = Slots::default();
+        let stored = hash(&slots, "secret", &[3; 16]).unwrap();
+        let time = |stored: Option<&str>| {
+            let started = Instant::now();
+            for _ in 0..3 {
+                assert!(!verify(&slots, "guess", stored));
+            }
+            started.elapsed()
+        };
+        let (wrong, unknown) = (time(Some(&stored)), time(None));
+        let ratio = wrong.as_secs_f64() / unknown.as_secs_f64();
+        assert!(
+            (0.5..2.0).contains(&ratio),
+            "wrong {wrong:?} vs unknown {unknown:?}"
+        );
+    }
+
+    #[test]
+    fn at_most_two_hashes_run_at_once() {
+        let slots = Arc::new(Slots::default());
+        let peak = Arc::new(Mutex::new((0usize, 0usize)));
+        let workers: Vec<_> = (0..5)
+            .map(|_| {
+                let (slots, peak) = (Arc::clone(&slots), Arc::clone(&peak));
+                std::thread::spawn(move || {
+                    let _slot = slots.take();
+                    {
+                        let mut p = peak.lock();
+                        p.0 += 1;
+                        p.1 = p.1.max(p.0);
+                    }
+                    std::thread::sleep(Duration::from_millis(30));
+                    peak.lock().0 -= 1;
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().unwrap();
+        }
+        assert_eq!(peak.lock().1, MAX_CONCURRENT);
+    }
+}
