@@ -31,6 +31,14 @@ pub enum Targets {
     Topic(String),
 }
 
+impl Targets {
+    /// Does history keep messages to these targets? Broadcasts and topics
+    /// yes; direct and multicast messages no.
+    pub fn is_kept(&self) -> bool {
+        matches!(self, Targets::Everyone | Targets::Topic(_))
+    }
+}
+
 /// A chat message that the router accepted, before it has a `seq`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Published {

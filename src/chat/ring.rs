@@ -60,11 +60,6 @@ impl Ring {
             .get(stream)
             .map_or(0, |buffer| buffer.evicted_up_to)
     }
-
-    /// Messages per stream this ring keeps.
-    pub fn capacity(&self) -> usize {
-        self.capacity
-    }
 }
 
 impl History for Ring {

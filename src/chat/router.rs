@@ -166,8 +166,7 @@ fn publish_and_ack(
                 let frame = (chat.encode)(&messages::to_json(&ack));
                 // --durable-acks: the ack of a kept message waits until it
                 // is committed; the store sends it from its own thread.
-                let held = chat.settings.durable_acks
-                    && matches!(published.targets, Targets::Everyone | Targets::Topic(_));
+                let held = chat.settings.durable_acks && published.targets.is_kept();
                 match held.then(|| reg.sink_of(from)).flatten() {
                     Some(sink) => {
                         let held = Arc::clone(&frame);

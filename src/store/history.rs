@@ -64,9 +64,12 @@ pub struct Health {
     /// The last commit succeeded.
     pub writing: bool,
     pub persisted_seq: u64,
+    pub commits: u64,
     pub failures: u64,
     pub behind: u64,
     pub dropped: u64,
+    /// Times seqs ran past the recorded reservation (should stay 0).
+    pub overruns: u64,
 }
 
 /// History kept in a SQLite file, with a ring in front.
@@ -132,9 +135,11 @@ impl SqliteHistory {
         Health {
             writing: self.state.healthy.load(SeqCst),
             persisted_seq: self.state.persisted.load(SeqCst),
+            commits: self.state.commits.load(SeqCst),
             failures: self.state.failures.load(SeqCst),
             behind: self.state.behind.load(SeqCst),
             dropped: self.state.dropped.load(SeqCst),
+            overruns: self.state.overruns.load(SeqCst),
         }
     }
 

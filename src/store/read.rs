@@ -48,15 +48,28 @@ pub fn before(
     let Some((id, _)) = stream_row(conn, stream)? else {
         return Ok((Vec::new(), false));
     };
-    let mut stmt = conn.prepare_cached(
-        "SELECT seq, json FROM messages WHERE stream = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
-    )?;
-    let mut rows = stmt
-        .query_map(params![id, sql_seq(below), limit as i64 + 1], kept)?
+    let sql =
+        "SELECT seq, json FROM messages WHERE stream = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3";
+    let (mut rows, more) = one_page(conn, sql, id, below, limit)?;
+    rows.reverse();
+    Ok((rows, more))
+}
+
+/// Up to `limit` rows of the stream `id` beyond `seq` in the order `sql`
+/// gives, and whether there are more (it asks for one more than it keeps).
+fn one_page(
+    conn: &Connection,
+    sql: &str,
+    id: i64,
+    seq: u64,
+    limit: usize,
+) -> rusqlite::Result<(Vec<Kept>, bool)> {
+    let mut rows = conn
+        .prepare_cached(sql)?
+        .query_map(params![id, sql_seq(seq), limit as i64 + 1], kept)?
         .collect::<rusqlite::Result<Vec<Kept>>>()?;
     let more = rows.len() > limit;
     rows.truncate(limit);
-    rows.reverse();
     Ok((rows, more))
 }
 
@@ -72,14 +85,9 @@ pub fn after(
     let Some((id, trimmed_to)) = stream_row(conn, stream)? else {
         return Ok((Vec::new(), false, true));
     };
-    let mut stmt = conn.prepare_cached(
-        "SELECT seq, json FROM messages WHERE stream = ?1 AND seq > ?2 ORDER BY seq ASC LIMIT ?3",
-    )?;
-    let mut rows = stmt
-        .query_map(params![id, sql_seq(above), limit as i64 + 1], kept)?
-        .collect::<rusqlite::Result<Vec<Kept>>>()?;
-    let more = rows.len() > limit;
-    rows.truncate(limit);
+    let sql =
+        "SELECT seq, json FROM messages WHERE stream = ?1 AND seq > ?2 ORDER BY seq ASC LIMIT ?3";
+    let (rows, more) = one_page(conn, sql, id, above, limit)?;
     Ok((rows, more, trimmed_to <= above))
 }
 
