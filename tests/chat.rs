@@ -242,7 +242,8 @@ fn each_request_method_answers_and_echoes_the_id() {
     let r = u[1].request(json!(3), "whoami", json!({}));
     assert_eq!(
         r["result"],
-        json!({"id": u[1].welcome["id"], "name": "u1", "topics": ["t1", "t2"]})
+        json!({"id": u[1].welcome["id"], "name": "u1", "topics": ["t1", "t2"],
+               "guest": true, "roles": []})
     );
     let r = u[0].request(json!(4), "time", json!({}));
     assert!(r["result"]["unix_ms"].as_u64().unwrap() > 1_700_000_000_000);

@@ -6,14 +6,17 @@
 //! | [`password`] | Argon2id password hashes as PHC strings, at most a few at once |
 //! | [`jwt`] | HS256 JSON Web Tokens from an application backend (RFC 7519, RFC 7515) |
 //! | [`session`] | random session tokens, stored only as their SHA-256 |
+//! | [`throttle`] | failed sign-ins counted per account and per address |
+//! | [`accounts`] | the `Accounts` seam a store implements |
 //!
-//! The chat never sees a password or a token: it is given an [`Identity`]
-//! once a connection has authenticated. (Issue 13 wires this in; this
-//! module is its first, self-contained part.)
+//! The chat never sees a password or a token: the server checks them
+//! here and tells the chat only who the connection is.
 
+pub mod accounts;
 pub mod jwt;
 pub mod password;
 pub mod session;
+pub mod throttle;
 
 /// Who a connection is.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -23,6 +23,10 @@ pub const M_COST_KIB: u32 = 19 * 1024;
 pub const T_COST: u32 = 2;
 pub const P_COST: u32 = 1;
 
+/// A password is this many bytes at least, and at most.
+pub const MIN_LEN: usize = 8;
+pub const MAX_LEN: usize = 1024;
+
 /// Hashes that may run at once (each holds `M_COST_KIB`).
 pub const MAX_CONCURRENT: usize = 2;
 

@@ -20,6 +20,9 @@ pub struct Client {
     limiter: RateLimiter,
     /// Recipients of what was routed since the last flush.
     pub(super) pending: Outbox,
+    /// What the server must do for this connection (sign-in, account
+    /// requests), taken after each message.
+    pub(super) escalated: Vec<super::Escalated>,
     /// Messages and text bytes routed since the last flush.
     batched: usize,
     batched_bytes: usize,
@@ -32,6 +35,7 @@ impl Client {
             sink,
             limiter: RateLimiter::new(settings.rate, settings.burst),
             pending: Outbox::default(),
+            escalated: Vec::new(),
             batched: 0,
             batched_bytes: 0,
         }
@@ -65,6 +69,12 @@ impl Client {
             Admit::Kick => return Err(Kick("rate limit")),
         }
         Ok(())
+    }
+
+    /// What the last messages asked of the server (see
+    /// [`Escalated`](super::Escalated)).
+    pub fn take_escalated(&mut self) -> Vec<super::Escalated> {
+        std::mem::take(&mut self.escalated)
     }
 
     /// Queue a frame for this client alone, with no lock: it is flushed

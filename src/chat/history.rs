@@ -80,6 +80,17 @@ pub struct Search {
     pub limit: usize,
 }
 
+/// A private message kept for one account (see [`History::append_private`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrivateCopy {
+    /// The account it is kept for (folded name).
+    pub owner: String,
+    /// The other party of the conversation (folded name).
+    pub peer: String,
+    /// The owner was offline: deliver it at their next sign-in.
+    pub waiting: bool,
+}
+
 /// Something to run once a message is committed (a held `ack`).
 pub type AfterDurable = Box<dyn FnOnce() + Send>;
 
@@ -109,4 +120,22 @@ pub trait History: Send + Sync {
     /// was lost, so a client that resumes from another epoch knows that
     /// messages may be missing.
     fn epoch(&self) -> &str;
+    /// Does this store keep private messages for accounts (so one to an
+    /// offline account can wait)? A store in memory only does not.
+    fn keeps_private(&self) -> bool {
+        false
+    }
+    /// Keep a direct or multicast message for the accounts it involves.
+    /// Called with the registry lock held: memory only.
+    fn append_private(&self, _seq: u64, _copies: Vec<PrivateCopy>, _json: Arc<str>) {}
+    /// The messages waiting for `owner` (folded) with seqs up to `upto`,
+    /// oldest first; they are then marked delivered. No lock held.
+    fn take_waiting(&self, _owner: &str, _upto: u64) -> Vec<Kept> {
+        Vec::new()
+    }
+    /// `owner`'s conversation with `peer` (both folded): the newest
+    /// `limit` messages older than `before`, oldest first. No lock held.
+    fn conversation(&self, _owner: &str, _peer: &str, _before: Option<u64>, _limit: usize) -> Page {
+        Page::empty()
+    }
 }

@@ -42,6 +42,28 @@ pub enum ErrorCode {
     BadName,
     /// A new topic when `max_topics` topics with subscribers exist.
     TooManyTopics,
+    /// `--auth required` and the connection has not signed in.
+    AuthRequired,
+    /// An account message or method with `--auth none`.
+    AuthDisabled,
+    /// A wrong password or an unknown name.
+    BadCredentials,
+    /// A token that is malformed, forged, expired or revoked.
+    BadToken,
+    /// Too many failed sign-ins for the account or the address.
+    Throttled,
+    /// The account is banned.
+    Banned,
+    /// The sender is muted.
+    Muted,
+    /// The connection's role does not allow it.
+    NotAllowed,
+    /// `register` with `--registration closed`.
+    RegistrationClosed,
+    /// A password too short or too long.
+    WeakPassword,
+    /// The store failed (a disk error): try again later.
+    Unavailable,
 }
 
 impl ErrorCode {
@@ -59,6 +81,17 @@ impl ErrorCode {
             ErrorCode::NameTaken => "name_taken",
             ErrorCode::BadName => "bad_name",
             ErrorCode::TooManyTopics => "too_many_topics",
+            ErrorCode::AuthRequired => "auth_required",
+            ErrorCode::AuthDisabled => "auth_disabled",
+            ErrorCode::BadCredentials => "bad_credentials",
+            ErrorCode::BadToken => "bad_token",
+            ErrorCode::Throttled => "throttled",
+            ErrorCode::Banned => "banned",
+            ErrorCode::Muted => "muted",
+            ErrorCode::NotAllowed => "not_allowed",
+            ErrorCode::RegistrationClosed => "registration_closed",
+            ErrorCode::WeakPassword => "weak_password",
+            ErrorCode::Unavailable => "unavailable",
         }
     }
 }
@@ -125,6 +158,9 @@ pub struct Ack<'a> {
     pub topic: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unknown: Option<&'a [String]>,
+    /// Offline accounts the message waits for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stored: Option<&'a [String]>,
 }
 
 /// `{"type":"presence","event":...,"name":...,"old":...}`.
@@ -136,6 +172,12 @@ pub struct Presence<'a> {
     pub name: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub old: Option<&'a str>,
+    /// The subject is signed in to an account (join, rename).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub registered: bool,
+    /// Why it left (kicked, banned).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'a str>,
 }
 
 /// The `limits` object of the welcome: what the server accepts.
@@ -158,6 +200,16 @@ pub struct Welcome<'a> {
     pub epoch: &'a str,
     pub seq: u64,
     pub limits: Announced,
+    /// `none`, `optional` or `required`.
+    pub auth: &'static str,
+    /// `open` or `closed`.
+    pub registration: &'static str,
+    pub guest: bool,
+    pub roles: Vec<&'static str>,
+    /// The connected users that are accounts.
+    pub registered: Vec<&'a str>,
+    /// The topics this connection is subscribed to (restored at sign-in).
+    pub subscribed: Vec<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -174,6 +226,13 @@ struct ErrorOut<'a> {
     message: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     id: Option<&'a Value>,
+}
+
+/// `{"type":"error",...}` with one extra field (`retry_after_ms`,
+/// `until_ms`) after the message.
+pub fn error_with(problem: &Problem, key: &str, value: u64) -> String {
+    let plain = error(problem);
+    format!("{},\"{key}\":{value}}}", &plain[..plain.len() - 1])
 }
 
 /// `{"type":"error","code":...,"message":...,"id":...}`.

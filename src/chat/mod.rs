@@ -27,10 +27,13 @@
 //! | [`ring`] | `Ring`, the in-memory history |
 //! | [`bus`] | the `Bus` seam and `LocalBus`, one process's order |
 
+mod accounts;
 pub mod bus;
 mod client;
 pub mod history;
+pub mod identity;
 pub mod messages;
+mod outbox;
 pub mod registry;
 pub mod requests;
 pub mod ring;
@@ -45,8 +48,11 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bus::Bus;
 use history::History;
+use identity::Standing;
 use registry::{Outbox, Registry};
+use requests::Deferred;
 
+pub use accounts::{Escalated, Moderation};
 pub use client::Client;
 
 /// One encoded frame, shared by every recipient.
@@ -65,6 +71,9 @@ pub trait Sink: Send + Sync {
     /// consumer)? The chat then removes the member at once, under the same
     /// lock, instead of waiting for its worker to notice.
     fn is_cut_off(&self) -> bool;
+    /// Queue a Close with this code and reason (a kick, a ban, another
+    /// sign-in) without blocking; the next flush sends it.
+    fn close(&self, code: u16, reason: &str);
 }
 
 /// A connection's chat identity, unique for the life of the process.
@@ -101,6 +110,11 @@ pub struct Settings {
     /// Hold each `ack` of a kept message until the history store has
     /// committed it (`--durable-acks`).
     pub durable_acks: bool,
+    /// `--auth`: `none`, `optional` or `required` (announced in the
+    /// welcome; with `none` the account messages answer `auth_disabled`).
+    pub auth: &'static str,
+    /// `--registration open` (announced in the welcome).
+    pub registration_open: bool,
 }
 
 /// The chat server state shared by every connection.
@@ -142,40 +156,75 @@ impl Chat {
         }
     }
 
-    /// Join with a requested name (maybe replaced, see the welcome). The
-    /// welcome goes to the joiner, `join` presence to everyone else.
-    pub fn join(&self, requested: Option<&str>, sink: Arc<dyn Sink>) -> Client {
+    /// Join as a guest with a requested name (maybe replaced, see the
+    /// welcome), or as an account under its own name. The welcome goes to
+    /// the joiner, `join` presence to everyone else. `address` names where
+    /// the connection comes from (for address bans).
+    pub fn join(
+        &self,
+        requested: Option<&str>,
+        standing: Standing,
+        address: Arc<str>,
+        topics: &[String],
+        sink: Arc<dyn Sink>,
+    ) -> Client {
         let id = ClientId(self.next_id.fetch_add(1, Relaxed) + 1);
         let mut out = Outbox::default();
         let name = {
             let mut reg = self.registry.lock();
-            let name = reg.free_name(requested);
-            reg.insert(id, name.clone(), Arc::clone(&sink));
-            let id_text = id.to_string();
-            let topics: Vec<&str> = reg.active_topics().iter().map(|(n, _)| *n).collect();
-            let welcome = messages::Welcome {
-                kind_of: "welcome",
-                id: &id_text,
-                name: &name,
-                users: reg.user_names(),
-                topics,
-                server: concat!("switchboard/", env!("CARGO_PKG_VERSION")),
-                epoch: self.history.epoch(),
-                seq: self.bus.last_seq(),
-                limits: messages::Announced {
-                    max_message: self.settings.max_message,
-                    max_text: self.settings.max_text,
-                },
+            let name = match (standing, requested) {
+                (Standing::Account(_), Some(name)) => {
+                    self.make_room(&mut reg, &mut out, name);
+                    name.to_owned()
+                }
+                _ => reg.free_name(requested),
             };
-            let welcome = (self.encode)(&messages::to_json(&welcome));
+            reg.insert(id, name.clone(), standing, address, Arc::clone(&sink));
+            for topic in topics {
+                if let Some(topic) = reg.use_topic(topic) {
+                    reg.subscribe(id, &topic);
+                }
+            }
+            let welcome = self.welcome(&reg, id);
             reg.queue(&mut out, id, &welcome);
-            self.presence(&mut reg, &mut out, id, "join", &name, None);
+            self.presence(&mut reg, &mut out, id, "join", &name, None, None);
             self.drop_cut_off(&mut reg, &mut out);
             name
         };
         out.flush();
         log::debug!("chat: {id} joined as {name}");
         Client::new(id, sink, &self.settings)
+    }
+
+    /// The welcome of member `id`, as it stands now.
+    fn welcome(&self, reg: &Registry, id: ClientId) -> Frame {
+        let id_text = id.to_string();
+        let standing = reg.standing_of(id);
+        let welcome = messages::Welcome {
+            kind_of: "welcome",
+            id: &id_text,
+            name: reg.name_of(id).unwrap_or_default(),
+            users: reg.user_names(),
+            topics: reg.active_topics().iter().map(|(n, _)| *n).collect(),
+            server: concat!("switchboard/", env!("CARGO_PKG_VERSION")),
+            epoch: self.history.epoch(),
+            seq: self.bus.last_seq(),
+            limits: messages::Announced {
+                max_message: self.settings.max_message,
+                max_text: self.settings.max_text,
+            },
+            auth: self.settings.auth,
+            registration: if self.settings.registration_open {
+                "open"
+            } else {
+                "closed"
+            },
+            guest: !standing.is_account(),
+            roles: standing.roles(),
+            registered: reg.account_names(),
+            subscribed: reg.topics_of(id),
+        };
+        (self.encode)(&messages::to_json(&welcome))
     }
 
     /// Leave: `leave` presence to everyone else.
@@ -187,7 +236,7 @@ impl Chat {
             let Some(name) = reg.remove(client.id) else {
                 return;
             };
-            self.presence(&mut reg, &mut out, client.id, "leave", &name, None);
+            self.presence(&mut reg, &mut out, client.id, "leave", &name, None, None);
             self.drop_cut_off(&mut reg, &mut out);
             log::debug!("chat: {} ({name}) left", client.id);
         }
@@ -212,9 +261,13 @@ impl Chat {
             self.drop_cut_off(&mut reg, &mut client.pending);
             deferred
         };
-        if let Some(deferred) = deferred {
-            let reply = requests::run(self, &deferred);
-            client.send_own(&(self.encode)(&reply));
+        match deferred {
+            Some(Deferred::Escalate(call)) => client.escalated.push(call),
+            Some(deferred) => {
+                let reply = requests::run(self, &deferred);
+                client.send_own(&(self.encode)(&reply));
+            }
+            None => {}
         }
     }
 
@@ -223,6 +276,7 @@ impl Chat {
         reg.queue(out, to, &(self.encode)(json));
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn presence(
         &self,
         reg: &mut Registry,
@@ -231,12 +285,15 @@ impl Chat {
         event: &'static str,
         name: &str,
         old: Option<&str>,
+        reason: Option<&str>,
     ) {
         let presence = messages::Presence {
             kind_of: "presence",
             event,
             name,
             old,
+            registered: event != "leave" && reg.standing_of(subject).is_account(),
+            reason,
         };
         let frame = (self.encode)(&messages::to_json(&presence));
         reg.queue_everyone(out, &frame, Some(subject));
@@ -249,7 +306,7 @@ impl Chat {
         while let Some(id) = reg.next_cut_off() {
             if let Some(name) = reg.remove(id) {
                 log::debug!("chat: {id} ({name}) cut off");
-                self.presence(reg, out, id, "leave", &name, None);
+                self.presence(reg, out, id, "leave", &name, None, None);
             }
         }
     }
@@ -261,6 +318,11 @@ impl Chat {
     /// Chat messages delivered since start.
     pub fn routed(&self) -> u64 {
         self.routed.load(Relaxed)
+    }
+
+    /// The longest `text`, in bytes.
+    pub fn max_text(&self) -> usize {
+        self.settings.max_text
     }
 
     /// Members connected now.

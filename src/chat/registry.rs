@@ -6,10 +6,11 @@
 //! key goes through [`fold`], the one place that says so.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
 use super::history::{History, Stream};
+use super::identity::{Directory, Standing};
+pub use super::outbox::Outbox;
 use super::wire::valid_name;
 use super::{ClientId, Frame, Sink};
 
@@ -26,6 +27,12 @@ struct Member {
     outbox_mark: u64,
     /// Its connection was cut off (it is in `Registry::cut`, to leave).
     cut: bool,
+    /// Guest or account.
+    standing: Standing,
+    /// Its messages are refused until then (Unix ms; 0: not muted).
+    muted_until: u64,
+    /// Its address as the server names it (for address bans).
+    address: Arc<str>,
 }
 
 impl Member {
@@ -69,52 +76,6 @@ pub fn fold(name: &str) -> String {
     name.to_ascii_lowercase()
 }
 
-/// The recipients a batch of routing queued frames for, each noted once,
-/// to flush after the registry lock is released.
-///
-/// A connection's worker keeps one outbox for all the messages of one read
-/// and flushes it before it blocks in `read` again: with many messages in
-/// one read, each recipient then gets all of them in one vectored write
-/// instead of one write per message.
-pub struct Outbox {
-    /// Unique per batch: members remember it, to be noted only once.
-    id: u64,
-    sinks: Vec<Arc<dyn Sink>>,
-}
-
-/// Outbox ids; 0 is never used, so a new member is never "already noted".
-static NEXT_OUTBOX: AtomicU64 = AtomicU64::new(1);
-
-impl Default for Outbox {
-    fn default() -> Outbox {
-        Outbox {
-            id: NEXT_OUTBOX.fetch_add(1, Relaxed),
-            sinks: Vec::new(),
-        }
-    }
-}
-
-impl Outbox {
-    /// Note a sink queued to without the registry (a member's own
-    /// connection): it is flushed with the batch.
-    pub fn note(&mut self, sink: &Arc<dyn Sink>) {
-        // A second flush of the same sink is harmless; only look at the
-        // last one noted, not the whole batch.
-        if !self.sinks.last().is_some_and(|s| Arc::ptr_eq(s, sink)) {
-            self.sinks.push(Arc::clone(sink));
-        }
-    }
-
-    /// Write what was queued (outside the registry lock) and start a new
-    /// batch.
-    pub fn flush(&mut self) {
-        for sink in self.sinks.drain(..) {
-            sink.flush();
-        }
-        self.id = NEXT_OUTBOX.fetch_add(1, Relaxed);
-    }
-}
-
 /// The chat's shared state.
 pub struct Registry {
     members: BTreeMap<ClientId, Member>,
@@ -129,6 +90,8 @@ pub struct Registry {
     max_topics: usize,
     clock: u64,
     guests: u64,
+    /// The registered names: guests may not take them.
+    pub accounts: Directory,
 }
 
 impl Registry {
@@ -142,6 +105,7 @@ impl Registry {
             max_topics,
             clock: 0,
             guests: 0,
+            accounts: Directory::default(),
         }
     }
 
@@ -229,27 +193,40 @@ impl Registry {
     /// `guest-N` if missing or invalid.
     pub fn free_name(&mut self, requested: Option<&str>) -> String {
         match requested.filter(|n| valid_name(n)) {
-            Some(name) if self.find(name).is_none() => name.to_owned(),
+            Some(name) if self.is_free(name) => name.to_owned(),
             Some(name) => (2u64..)
                 .map(|n| {
                     let suffix = format!("-{n}");
                     let base = &name[..name.len().min(32 - suffix.len())];
                     format!("{base}{suffix}")
                 })
-                .find(|candidate| self.find(candidate).is_none())
+                .find(|candidate| self.is_free(candidate))
                 .unwrap_or_default(),
             None => loop {
                 self.guests += 1;
                 let candidate = format!("guest-{}", self.guests);
-                if self.find(&candidate).is_none() {
+                if self.is_free(&candidate) {
                     break candidate;
                 }
             },
         }
     }
 
-    /// Add a member under a name from [`free_name`](Registry::free_name).
-    pub fn insert(&mut self, id: ClientId, name: String, sink: Arc<dyn Sink>) {
+    /// Nobody is connected under `name` and no account has it: a guest
+    /// may take it.
+    pub fn is_free(&self, name: &str) -> bool {
+        self.find(name).is_none() && !self.accounts.contains(name)
+    }
+
+    /// Add a member under a free name (or its own account's name).
+    pub fn insert(
+        &mut self,
+        id: ClientId,
+        name: String,
+        standing: Standing,
+        address: Arc<str>,
+        sink: Arc<dyn Sink>,
+    ) {
         self.names.insert(fold(&name), id);
         self.members.insert(
             id,
@@ -259,8 +236,48 @@ impl Registry {
                 topics: BTreeSet::new(),
                 outbox_mark: 0,
                 cut: false,
+                standing,
+                muted_until: 0,
+                address,
             },
         );
+    }
+
+    /// A member's standing (a guest if it is not a member).
+    pub fn standing_of(&self, id: ClientId) -> Standing {
+        self.members
+            .get(&id)
+            .map_or(Standing::Guest, |m| m.standing)
+    }
+
+    pub fn set_standing(&mut self, id: ClientId, standing: Standing) {
+        if let Some(m) = self.members.get_mut(&id) {
+            m.standing = standing;
+        }
+    }
+
+    /// Until when a member is muted (Unix ms; 0: not muted).
+    pub fn muted_until(&self, id: ClientId) -> u64 {
+        self.members.get(&id).map_or(0, |m| m.muted_until)
+    }
+
+    pub fn set_muted_until(&mut self, id: ClientId, until: u64) {
+        if let Some(m) = self.members.get_mut(&id) {
+            m.muted_until = until;
+        }
+    }
+
+    pub fn address_of(&self, id: ClientId) -> Option<Arc<str>> {
+        self.members.get(&id).map(|m| Arc::clone(&m.address))
+    }
+
+    /// The members connected from `address`.
+    pub fn at_address(&self, address: &str) -> Vec<ClientId> {
+        self.members
+            .iter()
+            .filter(|(_, m)| &*m.address == address)
+            .map(|(id, _)| *id)
+            .collect()
     }
 
     /// Remove a member and its subscriptions; its name is returned.
@@ -364,5 +381,14 @@ impl Registry {
     /// Names of every member, in the order they joined.
     pub fn user_names(&self) -> Vec<&str> {
         self.members.values().map(|m| m.name.as_str()).collect()
+    }
+
+    /// Names of the members signed in to accounts, in the order they joined.
+    pub fn account_names(&self) -> Vec<&str> {
+        self.members
+            .values()
+            .filter(|m| m.standing.is_account())
+            .map(|m| m.name.as_str())
+            .collect()
     }
 }

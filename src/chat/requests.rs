@@ -13,6 +13,7 @@
 
 use serde_json::{json, Value};
 
+use super::accounts::{Escalated, ACCOUNT_METHODS};
 use super::history::{Kept, Search, Stream, Window};
 use super::messages::{self, ErrorCode};
 use super::registry::{fold, Outbox, Registry};
@@ -32,6 +33,16 @@ pub enum Deferred {
         id: Value,
         search: Search,
     },
+    /// `history` with `with`: a signed-in user's private conversation.
+    Conversation {
+        id: Value,
+        owner: String,
+        peer: String,
+        before: Option<u64>,
+        limit: usize,
+    },
+    /// Not for the chat at all: the server does it (see [`Escalated`]).
+    Escalate(Escalated),
 }
 
 /// The most messages one `search` returns.
@@ -55,6 +66,28 @@ pub fn answer(
             ErrorCode::BadRequest,
             "a request needs a method (a string)",
         ),
+        Some(method) if ACCOUNT_METHODS.contains(&method) => {
+            if chat.settings.auth == "none" {
+                messages::response_error(
+                    &id,
+                    ErrorCode::AuthDisabled,
+                    "this server has no accounts (--auth none)",
+                )
+            } else {
+                let method = method.to_owned();
+                return Some(Deferred::Escalate(Escalated::Request {
+                    id,
+                    method,
+                    params,
+                }));
+            }
+        }
+        Some("history") if params.get("with").is_some() => {
+            match conversation_query(reg, from, id, &params) {
+                Ok(query) => return Some(query),
+                Err(reply) => reply,
+            }
+        }
         Some("history") => match history_query(chat, id, &params) {
             Ok(query) => return Some(query),
             Err(reply) => reply,
@@ -80,7 +113,7 @@ fn plain(
     params: Value,
 ) -> String {
     let result = match method {
-        "users" => json!({ "users": reg.user_names() }),
+        "users" => json!({ "users": reg.user_names(), "registered": reg.account_names() }),
         "topics" => {
             let topics: Vec<Value> = reg
                 .active_topics()
@@ -94,6 +127,8 @@ fn plain(
                 "id": from.to_string(),
                 "name": name,
                 "topics": reg.topics_of(from),
+                "guest": !reg.standing_of(from).is_account(),
+                "roles": reg.standing_of(from).roles(),
             }),
             None => return messages::response_error(id, ErrorCode::BadRequest, "not joined"),
         },
@@ -154,6 +189,65 @@ fn history_query(chat: &Chat, id: Value, params: &Value) -> Result<Deferred, Str
     })
 }
 
+/// The most messages one `history` `with` page returns.
+pub const MAX_CONVERSATION: usize = 100;
+
+/// Check a `history` `with` request; `Err` is the error response.
+fn conversation_query(
+    reg: &Registry,
+    from: ClientId,
+    id: Value,
+    params: &Value,
+) -> Result<Deferred, String> {
+    let bad = |why: &str| messages::response_error(&id, ErrorCode::BadRequest, why);
+    let Some(owner) = reg
+        .name_of(from)
+        .filter(|_| reg.standing_of(from).is_account())
+    else {
+        return Err(messages::response_error(
+            &id,
+            ErrorCode::NotAllowed,
+            "sign in to read private history (guests have none)",
+        ));
+    };
+    let peer = match params.get("with") {
+        Some(Value::String(peer)) if valid_name(peer) => fold(peer),
+        _ => return Err(bad("with must be a name")),
+    };
+    let (limit, before) = limit_and_before(params, 50, MAX_CONVERSATION).map_err(bad)?;
+    if params.get("after").is_some_and(|a| !a.is_null()) {
+        return Err(bad("with pages back with before only"));
+    }
+    Ok(Deferred::Conversation {
+        owner: fold(owner),
+        id,
+        peer,
+        before,
+        limit,
+    })
+}
+
+/// The `limit` (default `default`, more than `max` taken as `max`) and
+/// `before` params of a page that goes back; `Err` says which is bad.
+fn limit_and_before(
+    params: &Value,
+    default: usize,
+    max: usize,
+) -> Result<(usize, Option<u64>), &'static str> {
+    let limit = match params.get("limit") {
+        None | Some(Value::Null) => default,
+        Some(v) => match v.as_u64() {
+            Some(n) if n >= 1 => (n as usize).min(max),
+            _ => return Err("limit must be a whole number, at least 1"),
+        },
+    };
+    let before = match params.get("before") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(v.as_u64().ok_or("before must be a seq")?),
+    };
+    Ok((limit, before))
+}
+
 /// Check a search request's params; `Err` is the error response.
 fn search_query(id: Value, params: &Value) -> Result<Deferred, String> {
     let bad = |why: &str| messages::response_error(&id, ErrorCode::BadRequest, why);
@@ -165,21 +259,7 @@ fn search_query(id: Value, params: &Value) -> Result<Deferred, String> {
         Some(Value::String(q)) => q.clone(),
         _ => return Err(bad("params.q must be a string")),
     };
-    let limit = match params.get("limit") {
-        None | Some(Value::Null) => 20,
-        Some(v) => match v.as_u64() {
-            Some(n) if n >= 1 => (n as usize).min(MAX_SEARCH),
-            _ => return Err(bad("limit must be a whole number, at least 1")),
-        },
-    };
-    let before = match params.get("before") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(
-            v.as_u64()
-                .ok_or(())
-                .map_err(|()| bad("before must be a seq"))?,
-        ),
-    };
+    let (limit, before) = limit_and_before(params, 20, MAX_SEARCH).map_err(bad)?;
     let stream = match params.get("topic") {
         None | Some(Value::Null) => None,
         Some(Value::String(t)) if valid_name(t) => Some(Stream::Topic(fold(t))),
@@ -224,6 +304,25 @@ pub fn run(chat: &Chat, deferred: &Deferred) -> String {
             }
             Err(why) => messages::response_error(id, ErrorCode::BadRequest, &why),
         },
+        Deferred::Conversation {
+            id,
+            owner,
+            peer,
+            before,
+            limit,
+        } => {
+            let page = chat.history.conversation(owner, peer, *before, *limit);
+            let result = format!(
+                r#"{{"messages":[{}],"more":{}}}"#,
+                joined(&page.messages),
+                page.more
+            );
+            messages::response_raw(id, &result)
+        }
+        // Taken by `Chat::handle` before it runs anything.
+        Deferred::Escalate(_) => {
+            messages::response_error(&Value::Null, ErrorCode::BadRequest, "not a query")
+        }
     }
 }
 
@@ -251,128 +350,26 @@ fn rename(
             "a name is 1-32 letters, digits, _ - .",
         );
     }
-    if reg.find(new).is_some_and(|owner| owner != from) {
+    if reg.standing_of(from).is_account() {
+        return messages::response_error(
+            id,
+            ErrorCode::NotAllowed,
+            "an account keeps its name (register another to change it)",
+        );
+    }
+    let own = reg.find(new) == Some(from);
+    if !own && !reg.is_free(new) {
         return messages::response_error(id, ErrorCode::NameTaken, &format!("{new:?} is taken"));
     }
     let Some(old) = reg.rename(from, new) else {
         return messages::response_error(id, ErrorCode::BadRequest, "not joined");
     };
     if old != new {
-        chat.presence(reg, out, from, "rename", new, Some(&old));
+        chat.presence(reg, out, from, "rename", new, Some(&old), None);
     }
     messages::response_raw(id, &messages::to_json(&json!({ "name": new })))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::super::bus::LocalBus;
-    use super::super::bus::Published;
-    use super::super::history::{AfterDurable, History, Kept, Page, Search, Stream, Window};
-    use super::super::ring::Ring;
-    use super::super::{Chat, Frame, Settings, Sink};
-    use parking_lot::Mutex;
-    use std::sync::mpsc;
-    use std::sync::Arc;
-    use std::time::Duration;
-
-    /// A history store whose reads wait until the test lets them go: a
-    /// stand-in for a disk that stalls.
-    struct Stalling {
-        ring: Ring,
-        entered: Mutex<mpsc::Sender<()>>,
-        release: Mutex<mpsc::Receiver<()>>,
-    }
-
-    impl History for Stalling {
-        fn append(&self, stream: &Stream, seq: u64, message: &Published, json: Arc<str>) {
-            self.ring.append(stream, seq, message, json);
-        }
-        fn assigned(&self, _: u64) {}
-        fn search(&self, search: &Search) -> Result<Vec<Kept>, String> {
-            self.ring.search(search)
-        }
-        fn after_durable(&self, _: u64, then: AfterDurable) -> Option<AfterDurable> {
-            Some(then)
-        }
-        fn page(&self, stream: &Stream, window: Window, limit: usize) -> Page {
-            let _ = self.entered.lock().send(());
-            let _ = self.release.lock().recv_timeout(Duration::from_secs(5));
-            self.ring.page(stream, window, limit)
-        }
-        fn forget(&self, stream: &Stream) {
-            self.ring.forget(stream);
-        }
-        fn epoch(&self) -> &str {
-            self.ring.epoch()
-        }
-    }
-
-    /// A connection that keeps every frame's text.
-    #[derive(Default)]
-    struct Collect(Mutex<Vec<String>>);
-
-    impl Sink for Collect {
-        fn queue(&self, frame: Frame) -> bool {
-            self.0
-                .lock()
-                .push(String::from_utf8_lossy(&frame).into_owned());
-            true
-        }
-        fn flush(&self) {}
-        fn is_cut_off(&self) -> bool {
-            false
-        }
-    }
-
-    #[test]
-    fn a_history_read_that_stalls_does_not_stall_anyone_else() {
-        let (entered_tx, entered) = mpsc::channel();
-        let (release, release_rx) = mpsc::channel();
-        let history = Arc::new(Stalling {
-            ring: Ring::new(10),
-            entered: Mutex::new(entered_tx),
-            release: Mutex::new(release_rx),
-        });
-        let settings = Settings {
-            history: 10,
-            max_topics: 10,
-            max_text: 100,
-            max_message: 1000,
-            rate: 0,
-            burst: 10,
-            batch_messages: 1,
-            batch_bytes: 1,
-            durable_acks: false,
-        };
-        let encode: fn(&str) -> Frame = |json| Arc::from(json.as_bytes());
-        let chat = Arc::new(Chat::new(
-            settings,
-            encode,
-            history,
-            Arc::new(LocalBus::default()),
-        ));
-        let (a_sink, b_sink) = (Arc::new(Collect::default()), Arc::new(Collect::default()));
-        let mut a = chat.join(Some("a"), a_sink.clone());
-        let mut b = chat.join(Some("b"), b_sink.clone());
-        let reader = {
-            let chat = Arc::clone(&chat);
-            std::thread::spawn(move || {
-                let ask = r#"{"type":"request","id":1,"method":"history"}"#;
-                a.on_text(&chat, ask).unwrap();
-                a.flush();
-            })
-        };
-        entered
-            .recv_timeout(Duration::from_secs(5))
-            .expect("the read began");
-        // a's history read is stalled; b still chats, and a still gets it.
-        b.on_text(&chat, "while a waits").unwrap();
-        b.flush();
-        assert!(b_sink.0.lock().iter().any(|f| f.contains("while a waits")));
-        assert!(a_sink.0.lock().iter().any(|f| f.contains("while a waits")));
-        release.send(()).unwrap();
-        reader.join().unwrap();
-        let last = a_sink.0.lock().last().cloned().unwrap_or_default();
-        assert!(last.contains(r#""type":"response""#), "{last}");
-    }
-}
+#[path = "requests_tests.rs"]
+mod tests;

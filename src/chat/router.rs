@@ -18,8 +18,9 @@ use serde_json::Value;
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use super::accounts::Escalated;
 use super::bus::{Publish, Published, Targets};
-use super::history::{AfterDurable, Stream};
+use super::history::{AfterDurable, PrivateCopy, Stream};
 use super::messages::{self, Ack, ErrorCode, MessageOut, Problem, To};
 use super::registry::{fold, Outbox, Registry};
 use super::requests::{self, Deferred};
@@ -43,6 +44,19 @@ pub fn route(
         text,
         ts: unix_ms(),
     };
+    if msg.body.is_chat_message() {
+        let until = reg.muted_until(from);
+        if until > unix_ms() {
+            let problem = Problem::new(ErrorCode::Muted, "a moderator muted you", id);
+            chat.send(
+                reg,
+                out,
+                from,
+                &messages::error_with(&problem, "until_ms", until),
+            );
+            return None;
+        }
+    }
     let result = match msg.body {
         Body::Broadcast { text } => {
             publish_and_ack(
@@ -52,24 +66,37 @@ pub fn route(
                 from,
                 id,
                 publish(Targets::Everyone, text),
-                None,
+                Extra::default(),
             );
             Ok(())
         }
         Body::Direct { to, text } => match reg.find(&to).and_then(|t| reg.name_of(t)) {
-            None => Err(Problem::new(
-                ErrorCode::UnknownUser,
-                format!("nobody is called {to:?}"),
-                id,
-            )),
             Some(target) => {
                 let m = publish(Targets::One(target.to_owned()), text);
-                publish_and_ack(chat, reg, out, from, id, m, None);
+                publish_and_ack(chat, reg, out, from, id, m, Extra::default());
                 Ok(())
             }
+            // A registered user who is offline: it waits for them.
+            None => match waits_for(chat, reg, &to) {
+                Some(owner) => {
+                    let stored = [owner.clone()];
+                    let m = publish(Targets::One(owner), text);
+                    let extra = Extra {
+                        unknown: None,
+                        stored: Some(&stored),
+                    };
+                    publish_and_ack(chat, reg, out, from, id, m, extra);
+                    Ok(())
+                }
+                None => Err(Problem::new(
+                    ErrorCode::UnknownUser,
+                    format!("nobody is called {to:?}"),
+                    id,
+                )),
+            },
         },
         Body::Multicast { to, text } => {
-            let (mut names, mut unknown) = (Vec::new(), Vec::new());
+            let (mut names, mut unknown, mut stored) = (Vec::new(), Vec::new(), Vec::new());
             let (mut seen, mut seen_unknown) = (HashSet::new(), HashSet::new());
             for name in to {
                 match reg.find(&name) {
@@ -77,7 +104,13 @@ pub fn route(
                         names.push(reg.name_of(t).unwrap_or(&name).to_owned());
                     }
                     Some(_) => {}
-                    None if seen_unknown.insert(name.clone()) => unknown.push(name),
+                    None if seen_unknown.insert(fold(&name)) => match waits_for(chat, reg, &name) {
+                        Some(owner) => {
+                            names.push(owner.clone());
+                            stored.push(owner);
+                        }
+                        None => unknown.push(name),
+                    },
                     None => {}
                 }
             }
@@ -88,9 +121,12 @@ pub fn route(
                     id,
                 ))
             } else {
-                let unknown = (!unknown.is_empty()).then_some(unknown.as_slice());
+                let extra = Extra {
+                    unknown: (!unknown.is_empty()).then_some(unknown.as_slice()),
+                    stored: (!stored.is_empty()).then_some(stored.as_slice()),
+                };
                 let m = publish(Targets::Many(names), text);
-                publish_and_ack(chat, reg, out, from, id, m, unknown);
+                publish_and_ack(chat, reg, out, from, id, m, extra);
                 Ok(())
             }
         }
@@ -98,7 +134,7 @@ pub fn route(
             None => Err(too_many_topics(chat, id)),
             Some(name) => {
                 let m = publish(Targets::Topic(name), text);
-                publish_and_ack(chat, reg, out, from, id, m, None);
+                publish_and_ack(chat, reg, out, from, id, m, Extra::default());
                 Ok(())
             }
         },
@@ -107,13 +143,13 @@ pub fn route(
             Some(name) => {
                 reg.subscribe(from, &name);
                 ack_topic(chat, reg, out, from, id, &name);
-                Ok(())
+                return save_topics(reg, from);
             }
         },
         Body::Unsubscribe { topic } => match reg.unsubscribe(from, &topic) {
             Some(name) => {
                 ack_topic(chat, reg, out, from, id, &name);
-                Ok(())
+                return save_topics(reg, from);
             }
             None => Err(Problem::new(
                 ErrorCode::UnknownTopic,
@@ -121,6 +157,15 @@ pub fn route(
                 id,
             )),
         },
+        Body::Auth { token } if chat.settings.auth != "none" => {
+            let id = id.cloned();
+            return Some(Deferred::Escalate(Escalated::Auth { id, token }));
+        }
+        Body::Auth { .. } => Err(Problem::new(
+            ErrorCode::AuthDisabled,
+            "this server has no accounts (--auth none)",
+            id,
+        )),
         Body::Request { method, params } => {
             let id = id.cloned().unwrap_or(Value::Null);
             return requests::answer(chat, reg, out, from, id, method.as_deref(), params);
@@ -140,6 +185,32 @@ fn too_many_topics(chat: &Chat, id: Option<&Value>) -> Problem {
     Problem::new(ErrorCode::TooManyTopics, why, id)
 }
 
+/// The registered name of an offline account a private message to `name`
+/// can wait for, if the history store keeps private messages.
+fn waits_for(chat: &Chat, reg: &Registry, name: &str) -> Option<String> {
+    if !chat.history.keeps_private() {
+        return None;
+    }
+    reg.accounts.get(name).map(str::to_owned)
+}
+
+/// An account's subscriptions changed: the server saves them.
+fn save_topics(reg: &Registry, from: ClientId) -> Option<Deferred> {
+    if !reg.standing_of(from).is_account() {
+        return None;
+    }
+    let topics = reg.topics_of(from).into_iter().map(str::to_owned).collect();
+    Some(Deferred::Escalate(Escalated::SaveTopics(topics)))
+}
+
+/// What an ack lists besides its seq: names nobody has, and offline
+/// accounts the message waits for.
+#[derive(Default)]
+struct Extra<'a> {
+    unknown: Option<&'a [String]>,
+    stored: Option<&'a [String]>,
+}
+
 /// Hand a message to the bus; when it is numbered at once, deliver it
 /// here and ack it to the sender.
 fn publish_and_ack(
@@ -149,7 +220,7 @@ fn publish_and_ack(
     from: ClientId,
     id: Option<&Value>,
     published: Published,
-    unknown: Option<&[String]>,
+    extra: Extra,
 ) {
     match chat.bus.publish(&published) {
         Publish::Now(seq) => {
@@ -161,7 +232,8 @@ fn publish_and_ack(
                     seq: Some(seq),
                     delivered: Some(delivered),
                     topic: None,
-                    unknown,
+                    unknown: extra.unknown,
+                    stored: extra.stored,
                 };
                 let frame = (chat.encode)(&messages::to_json(&ack));
                 // --durable-acks: the ack of a kept message waits until it
@@ -237,8 +309,45 @@ pub fn deliver(
     if let Some(stream) = stream_of(&published.targets) {
         chat.history
             .append(&stream, seq, published, Arc::from(json));
+    } else if chat.history.keeps_private() {
+        let copies = private_copies(reg, published);
+        if !copies.is_empty() {
+            chat.history.append_private(seq, copies, Arc::from(json));
+        }
     }
     delivered
+}
+
+/// A private message is kept for each account it involves: the sender
+/// (once per recipient) and each recipient (with the sender as the other
+/// party; waiting if offline). Guests keep nothing: their names are reused.
+fn private_copies(reg: &Registry, published: &Published) -> Vec<PrivateCopy> {
+    let recipients: &[String] = match &published.targets {
+        Targets::One(name) => std::slice::from_ref(name),
+        Targets::Many(names) => names,
+        _ => return Vec::new(),
+    };
+    let sender = fold(&published.from);
+    let sender_kept = reg.accounts.contains(&sender);
+    let mut copies = Vec::new();
+    for to in recipients {
+        let peer = fold(to);
+        if sender_kept && peer != sender {
+            copies.push(PrivateCopy {
+                owner: sender.clone(),
+                peer: peer.clone(),
+                waiting: false,
+            });
+        }
+        if reg.accounts.contains(&peer) {
+            copies.push(PrivateCopy {
+                owner: peer.clone(),
+                peer: sender.clone(),
+                waiting: reg.find(&peer).is_none(),
+            });
+        }
+    }
+    copies
 }
 
 /// The history stream that keeps messages to these targets, if any
@@ -279,6 +388,7 @@ fn ack_topic(
             delivered: None,
             topic: Some(topic),
             unknown: None,
+            stored: None,
         };
         chat.send(reg, out, to, &messages::to_json(&ack));
     }

@@ -47,12 +47,30 @@ pub enum Body {
         topic: String,
         text: String,
     },
+    /// A session token or a JWT, to sign in (see `docs/PROTOCOL.md`,
+    /// Accounts).
+    Auth {
+        token: String,
+    },
     /// `method` is `None` when missing or not a string (answered with a
     /// `bad_request` response, since the request has an id to answer).
     Request {
         method: Option<String>,
         params: Value,
     },
+}
+
+impl Body {
+    /// A message to other users (what a mute refuses).
+    pub fn is_chat_message(&self) -> bool {
+        matches!(
+            self,
+            Body::Broadcast { .. }
+                | Body::Direct { .. }
+                | Body::Multicast { .. }
+                | Body::Publish { .. }
+        )
+    }
 }
 
 /// The deepest JSON nesting a message may have. Parsing, echoing and
@@ -179,6 +197,9 @@ pub fn parse(text: &str, max_text: usize) -> Result<Inbound, Problem> {
                 },
             }
         }
+        "auth" => Body::Auth {
+            token: string("token")?,
+        },
         "request" => {
             if id.is_none() {
                 return Err(bad("a request needs an id"));

@@ -1,4 +1,4 @@
-//! The one table of flags ([`FLAGS`]): the source of the command-line
+//! The one table of flags ([`flags`]): the source of the command-line
 //! parser ([`Config::set`]), of `--help` ([`help`]) and of the README's
 //! configuration table ([`markdown_table`]). Values are parsed here:
 //! sizes with units, durations, and numbers converted with `TryFrom`, so
@@ -14,8 +14,7 @@ impl Config {
     /// Set one flag (`name` without the dashes) from its text value; a
     /// switch takes no value (`None`).
     pub fn set(&mut self, name: &str, value: Option<&str>) -> Result<(), String> {
-        let flag = FLAGS
-            .iter()
+        let flag = flags()
             .find(|f| f.name == name)
             .ok_or_else(|| format!("unknown flag --{name} (see --help)"))?;
         match (flag.kind, value) {
@@ -47,6 +46,10 @@ pub enum Kind {
     File,
     /// `normal` or `full`.
     Sync,
+    /// One of the words listed (`a|b|c`).
+    Choice(&'static str),
+    /// Any text.
+    Text,
     /// No value: present means on.
     Switch,
 }
@@ -63,6 +66,8 @@ impl Kind {
             Kind::Level => "LEVEL",
             Kind::File => "FILE",
             Kind::Sync => "normal|full",
+            Kind::Choice(words) => words,
+            Kind::Text => "TEXT",
             Kind::Switch => "",
         }
     }
@@ -82,6 +87,8 @@ fn what_is(kind: Kind, own: &str) -> String {
         Kind::Level => "a log level (error, warn, info, debug, trace)".into(),
         Kind::File => "a file".into(),
         Kind::Sync => "normal or full".into(),
+        Kind::Choice(words) => format!("one of {}", words.replace('|', ", ")),
+        Kind::Text => "text".into(),
         Kind::Switch => "a switch".into(),
     }
 }
@@ -96,11 +103,20 @@ pub struct Flag {
     pub help: &'static str,
     /// Parse the value onto the config; `Err("")` means "not a valid
     /// value of this kind", any other text says what is wrong.
-    set: fn(&mut Config, &str) -> Result<(), String>,
+    pub(super) set: fn(&mut Config, &str) -> Result<(), String>,
 }
 
-/// Every flag of [`Config`], in the order `--help` lists them.
-pub const FLAGS: &[Flag] = &[
+/// Every flag of [`Config`], in the order `--help` lists them: the
+/// server's and the chat's here, the store's and accounts' in
+/// `flags_store.rs`.
+pub fn flags() -> impl Iterator<Item = &'static Flag> + Clone {
+    CORE.iter()
+        .chain(super::flags_store::STORE.iter())
+        .chain(super::flags_store::AUTH.iter())
+}
+
+/// The server's and the chat's flags.
+const CORE: &[Flag] = &[
     Flag {
         name: "listen",
         kind: Kind::Address,
@@ -321,76 +337,11 @@ pub const FLAGS: &[Flag] = &[
             Ok(())
         },
     },
-    Flag {
-        name: "db",
-        kind: Kind::File,
-        default: "switchboard.db",
-        help: "the history database (SQLite, created with mode 0600); `:memory:` keeps history in memory only, lost on restart",
-        set: |c, v| {
-            c.db = PathBuf::from(v);
-            Ok(())
-        },
-    },
-    Flag {
-        name: "db-reset",
-        kind: Kind::Switch,
-        default: "off",
-        help: "a --db file that is not a usable database is moved aside (named in the log) and a new history starts, instead of refusing to start",
-        set: |c, _| {
-            c.db_reset = true;
-            Ok(())
-        },
-    },
-    Flag {
-        name: "durable-acks",
-        kind: Kind::Switch,
-        default: "off",
-        help: "hold each `ack` of a broadcast or topic message until it is committed to the file (it then survives a crash of the process)",
-        set: |c, _| {
-            c.durable_acks = true;
-            Ok(())
-        },
-    },
-    Flag {
-        name: "sync",
-        kind: Kind::Sync,
-        default: "normal",
-        help: "`normal`: a commit survives a crash of the process; `full`: each commit is synced to the disk and survives a power loss too",
-        set: |c, v| {
-            c.sync = match v {
-                "normal" => super::SyncMode::Normal,
-                "full" => super::SyncMode::Full,
-                _ => return Err(String::new()),
-            };
-            Ok(())
-        },
-    },
-    Flag {
-        name: "retain-messages",
-        kind: Kind::Count,
-        default: "100000",
-        help: "messages kept per history stream in the file; older ones are deleted in small batches (0: no limit)",
-        set: |c, v| {
-            c.retain_messages = count(v)?;
-            Ok(())
-        },
-    },
-    Flag {
-        name: "retain-days",
-        kind: Kind::Count,
-        default: "0",
-        help: "days a message is kept in the file (0: no limit)",
-        set: |c, v| {
-            c.retain_days = count(v)?;
-            Ok(())
-        },
-    },
 ];
 
 /// The flags part of `--help`: one line per flag, default in brackets.
 pub fn help() -> String {
-    FLAGS
-        .iter()
+    flags()
         .map(|f| {
             let usage = format!("--{} {}", f.name, f.kind.placeholder());
             let default = match f.default {
@@ -405,7 +356,7 @@ pub fn help() -> String {
 /// The README's configuration table, as Markdown.
 pub fn markdown_table() -> String {
     let mut table = String::from("| flag | default | what |\n|---|---|---|\n");
-    for f in FLAGS {
+    for f in flags() {
         let default = match f.default {
             "-" => "none".to_owned(),
             d => format!("`{d}`"),
@@ -428,7 +379,7 @@ fn address(v: &str) -> Result<SocketAddr, String> {
 
 /// A whole number that fits the field: `--rate 4294967297` is an error,
 /// not 1.
-fn count<T: TryFrom<u64>>(v: &str) -> Result<T, String> {
+pub(super) fn count<T: TryFrom<u64>>(v: &str) -> Result<T, String> {
     let n: u64 = v.trim().parse().map_err(|_| String::new())?;
     T::try_from(n).map_err(|_| format!("a whole number that fits (at most {})", max_of::<T>()))
 }
@@ -475,7 +426,7 @@ fn size<T: TryFrom<u64>>(v: &str) -> Result<T, String> {
 }
 
 /// `10s`, `500ms`, `2m`, or a plain number of seconds.
-fn duration(v: &str) -> Result<Duration, String> {
+pub(super) fn duration(v: &str) -> Result<Duration, String> {
     let (n, unit) = number_and_unit(v).ok_or_default()?;
     match unit.as_str() {
         "ms" => Ok(Duration::from_millis(n)),

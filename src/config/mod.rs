@@ -2,14 +2,15 @@
 //! board. Each field has a command-line flag of the same name in
 //! kebab-case (`max_connections` is `--max-connections`).
 //!
-//! [`FLAGS`] (in `flags.rs`) is the one table of flags: name, value kind,
+//! [`flags`] (in `flags.rs`) is the one table of flags: name, value kind,
 //! default, help. The command-line parser, `--help` and the README's
 //! configuration table all come from it, and a test checks that its
 //! defaults are `Config::default()` and that the README shows it as it is.
 
 mod flags;
+mod flags_store;
 
-pub use flags::{help, markdown_table, Flag, Kind, FLAGS};
+pub use flags::{flags, help, markdown_table, Flag, Kind};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -17,7 +18,7 @@ use std::time::Duration;
 
 /// Everything the server can be told. `Config::default()` is what
 /// `switchboard` runs with when given no flags; its values are written
-/// once, below, and shown by [`FLAGS`] (a test keeps the two equal).
+/// once, below, and shown by [`flags`] (a test keeps the two equal).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// Address to listen on. Port 0 picks a free port.
@@ -87,6 +88,41 @@ pub struct Config {
     pub retain_messages: u64,
     /// Days a message is kept in the file (0: no limit).
     pub retain_days: u64,
+    /// Who may chat: guests only, guests and accounts, or accounts only.
+    pub auth: AuthMode,
+    /// Anyone may `register` (else only the CLI and admins).
+    pub registration_open: bool,
+    /// With `--auth required`: how long a connection may take to sign in.
+    pub auth_timeout: Duration,
+    /// Days a session token stays valid.
+    pub session_days: u64,
+    /// Keys for HS256 JWTs from an application backend.
+    pub jwt_secret_file: Option<PathBuf>,
+    /// The `aud` a JWT must name.
+    pub jwt_audience: Option<String>,
+    /// Accept `?token=` on the handshake.
+    pub allow_query_token: bool,
+}
+
+/// `--auth`: how much the server asks of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    /// Guests only (no account messages).
+    None,
+    /// Guests, and accounts that own their names.
+    Optional,
+    /// Nothing of the chat before signing in.
+    Required,
+}
+
+impl AuthMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMode::None => "none",
+            AuthMode::Optional => "optional",
+            AuthMode::Required => "required",
+        }
+    }
 }
 
 /// SQLite's `synchronous` setting for the history file.
@@ -143,6 +179,13 @@ impl Default for Config {
             sync: SyncMode::Normal,
             retain_messages: 100_000,
             retain_days: 0,
+            auth: AuthMode::Optional,
+            registration_open: true,
+            auth_timeout: Duration::from_secs(10),
+            session_days: 30,
+            jwt_secret_file: None,
+            jwt_audience: None,
+            allow_query_token: false,
         }
     }
 }
@@ -171,6 +214,7 @@ impl Config {
             ("ping-interval", self.ping_interval),
             ("idle-timeout", self.idle_timeout),
             ("close-timeout", self.close_timeout),
+            ("auth-timeout", self.auth_timeout),
         ];
         if let Some((name, _)) = durations.iter().find(|(_, d)| d.is_zero()) {
             return Err(format!("--{name} must be longer than 0"));
@@ -192,6 +236,9 @@ impl Config {
         }
         if self.retain_days > 36_500 {
             return Err("--retain-days must be at most 36500 (0: no limit)".into());
+        }
+        if self.session_days == 0 || self.session_days > 3650 {
+            return Err("--session-days must be 1 to 3650".into());
         }
         if self.db.as_os_str().is_empty() {
             return Err("--db needs a path (or :memory:)".into());

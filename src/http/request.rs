@@ -229,6 +229,50 @@ pub fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// The request target as logs and `--trace` show it: a `token=` query
+/// value is replaced by `[redacted]` (tokens must not end up in logs).
+pub fn redacted_target(target: &str) -> std::borrow::Cow<'_, str> {
+    let Some((path, query)) = target.split_once('?') else {
+        return target.into();
+    };
+    if !query.split('&').any(|p| p.starts_with("token=")) {
+        return target.into();
+    }
+    let query: Vec<&str> = query
+        .split('&')
+        .map(|p| {
+            if p.starts_with("token=") {
+                "token=[redacted]"
+            } else {
+                p
+            }
+        })
+        .collect();
+    format!("{path}?{}", query.join("&")).into()
+}
+
+/// A header value as `--trace` shows it: a `bearer.` subprotocol's token
+/// and any cookie are replaced by `[redacted]`.
+pub fn redacted_header<'a>(name: &str, value: &'a str) -> std::borrow::Cow<'a, str> {
+    if name.eq_ignore_ascii_case("cookie") || name.eq_ignore_ascii_case("authorization") {
+        return "[redacted]".into();
+    }
+    if !name.eq_ignore_ascii_case("sec-websocket-protocol") || !value.contains("bearer.") {
+        return value.into();
+    }
+    let parts: Vec<&str> = value
+        .split(',')
+        .map(|p| {
+            if p.trim().starts_with("bearer.") {
+                " bearer.[redacted]"
+            } else {
+                p
+            }
+        })
+        .collect();
+    parts.join(",").trim().to_owned().into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -303,5 +347,20 @@ mod tests {
         assert_eq!(percent_decode("a%2Fb+c").as_deref(), Some("a/b c"));
         assert_eq!(percent_decode("%zz"), None);
         assert_eq!(percent_decode("%ff"), None);
+    }
+
+    #[test]
+    fn tokens_are_redacted_for_logs() {
+        assert_eq!(
+            redacted_target("/chat?name=a&token=s3cret"),
+            "/chat?name=a&token=[redacted]"
+        );
+        assert_eq!(redacted_target("/chat?name=a"), "/chat?name=a");
+        assert_eq!(
+            redacted_header("Sec-WebSocket-Protocol", "switchboard.v1, bearer.s3cret"),
+            "switchboard.v1, bearer.[redacted]"
+        );
+        assert_eq!(redacted_header("Cookie", "sb=s3cret"), "[redacted]");
+        assert_eq!(redacted_header("Host", "x"), "x");
     }
 }

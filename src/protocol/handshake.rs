@@ -168,12 +168,20 @@ pub fn check<'a>(
 
 /// The 101 response that completes the handshake (§4.2.2).
 pub fn response(accept: &str) -> String {
+    response_with(accept, None)
+}
+
+/// The 101, naming the subprotocol chosen from the client's offer
+/// (§4.2.2 item 5.4: only one it offered).
+pub fn response_with(accept: &str, protocol: Option<&str>) -> String {
+    let protocol =
+        protocol.map_or_else(String::new, |p| format!("Sec-WebSocket-Protocol: {p}\r\n"));
     format!(
         "HTTP/1.1 101 Switching Protocols\r\n\
          Upgrade: websocket\r\n\
          Connection: Upgrade\r\n\
          Sec-WebSocket-Accept: {accept}\r\n\
-         \r\n"
+         {protocol}\r\n"
     )
 }
 

@@ -19,10 +19,13 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::chat::messages::ErrorCode;
+use crate::http::request::redacted_target;
 use crate::http::static_files::{self, Source};
 use crate::http::{self, request, Request, Response};
 use crate::protocol::handshake;
 
+use super::gate::{self, SignedIn};
 use super::handlers::Route;
 use super::narrate;
 use super::shared::Shared;
@@ -100,7 +103,15 @@ fn serve_http(
         upgrade.key,
         upgrade.accept
     );
-    let response = handshake::response(&upgrade.accept);
+    let address: Arc<str> = Arc::from(gate::address_key(peer.ip()));
+    let (signed, protocol) = match route {
+        Route::Chat => match admit(&request, &address, shared) {
+            Ok(admitted) => admitted,
+            Err(response) => return reply(Some(&request), response),
+        },
+        Route::Echo => (None, None),
+    };
+    let response = handshake::response_with(&upgrade.accept, protocol);
     if config.trace {
         narrate::upgrade(id, &upgrade.key, &upgrade.accept, &response);
     }
@@ -112,7 +123,57 @@ fn serve_http(
     // resident, and formatting a log line is deep (one page per idle
     // connection, measured).
     log::info!("conn={id} peer={peer} route={} open", route.path());
-    websocket::serve(transport, peer, id, route, name.as_deref(), rest, shared)
+    let opening = websocket::Opening {
+        route,
+        name: name.as_deref(),
+        signed,
+        address,
+    };
+    websocket::serve(transport, peer, id, opening, rest, shared)
+}
+
+/// The subprotocol our clients offer (with `bearer.TOKEN` beside it).
+const SUBPROTOCOL: &str = "switchboard.v1";
+
+/// The chat's admission in the HTTP phase (before the 101): a banned
+/// address gets 403; a token in `Sec-WebSocket-Protocol: switchboard.v1,
+/// bearer.TOKEN` or (with `--allow-query-token`) `?token=` must be good
+/// (401 if not, 403 if its account is banned). The subprotocol to answer,
+/// and who the token signs in.
+fn admit(
+    request: &Request,
+    address: &str,
+    shared: &Shared,
+) -> Result<(Option<SignedIn>, Option<&'static str>), Response> {
+    let offered: Vec<&str> = request
+        .header("Sec-WebSocket-Protocol")
+        .map(|v| v.split(',').map(str::trim).collect())
+        .unwrap_or_default();
+    let protocol = offered.contains(&SUBPROTOCOL).then_some(SUBPROTOCOL);
+    let Some(gate) = shared.gate.as_deref() else {
+        return Ok((None, protocol));
+    };
+    if let Some(ban) = gate.address_ban(address) {
+        return Err(Response::text(403, &format!("banned: {}", ban.reason)));
+    }
+    let bearer = offered.iter().find_map(|p| p.strip_prefix("bearer."));
+    let query = request.query_param("token");
+    if query.is_some() && !gate.allow_query_token {
+        return Err(Response::text(
+            400,
+            "tokens in the URL are not accepted here (the server needs --allow-query-token)",
+        ));
+    }
+    let Some(token) = bearer.map(str::to_owned).or(query) else {
+        return Ok((None, protocol));
+    };
+    match gate.check_token(&token) {
+        Ok(signed) => Ok((Some(signed), protocol)),
+        Err(refused) if refused.code == ErrorCode::Banned => {
+            Err(Response::text(403, &refused.message))
+        }
+        Err(refused) => Err(Response::text(401, &refused.message)),
+    }
 }
 
 /// The answer to a refused handshake, with the headers §4.2.2 and
@@ -140,7 +201,8 @@ fn respond(
     let head_only = request.is_some_and(|r| r.method == "HEAD");
     let (method, target) = request.map_or(("-", "-"), |r| (r.method.as_str(), r.target.as_str()));
     log::info!(
-        "conn={id} peer={peer} {method} {target} -> {}",
+        "conn={id} peer={peer} {method} {} -> {}",
+        redacted_target(target),
         response.status
     );
     if trace {

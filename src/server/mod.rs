@@ -36,6 +36,8 @@
 //! | `connection.rs` | the HTTP phase: head, route, handshake |
 //! | `websocket.rs` | the frame loop, heartbeat, closing handshake |
 //! | `handlers.rs` | `/echo` and `/chat` on an open WebSocket |
+//! | `gate.rs` | sign-in: tokens, passwords, throttles, address bans |
+//! | `signin.rs`, `moderation.rs` | account and moderator requests, on the asker's worker |
 //! | `outbound/` | the write turn, its budget, closing and cut-off |
 //! | `narrate.rs` | `--trace` |
 //! | `descriptors.rs` | the descriptor limit and budget |
@@ -43,13 +45,16 @@
 
 mod connection;
 mod descriptors;
+mod gate;
 mod handlers;
 mod listener;
+mod moderation;
 mod narrate;
 mod outbound;
 mod pool;
 mod refuse;
 mod shared;
+mod signin;
 mod socket;
 mod stats;
 mod threads;
@@ -65,12 +70,13 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::auth::accounts::Accounts;
 use crate::chat::bus::LocalBus;
 use crate::chat::ring::Ring;
 use crate::chat::{self, Chat};
-use crate::config::SyncMode;
+use crate::config::{AuthMode, SyncMode};
 use crate::protocol::{frame, OpCode};
-use crate::store::{self, Health, SqliteHistory};
+use crate::store::{self, Health, SqliteAccounts, SqliteHistory};
 use crate::{Config, Error};
 use listener::Accepted;
 use pool::Pool;
@@ -95,6 +101,8 @@ pub struct Server {
     reject: Mutex<Option<JoinHandle<()>>>,
     /// `ws-history`, when history is kept in a file.
     writer: Mutex<Option<JoinHandle<()>>>,
+    /// `ws-accounts` and the sender whose drop ends it.
+    accounts: Mutex<Option<(crossbeam_channel::Sender<()>, JoinHandle<()>)>>,
 }
 
 impl Server {
@@ -109,6 +117,14 @@ impl Server {
         // The history file first: a file that cannot be used stops the
         // start with one line, before anything listens.
         let (chat, store, mut writer) = chat_for(&config, &threads)?;
+        let chat = Arc::new(chat);
+        let gate = match gate_for(&config, &chat) {
+            Ok(gate) => gate,
+            Err(e) => {
+                stop_writer(store.as_deref(), writer);
+                return Err(e);
+            }
+        };
         let bound = socket::listen(config.listen, config.max_connections)
             .and_then(|listener| Ok((listener.local_addr()?, listener)));
         let (addr, listener) = match bound {
@@ -126,8 +142,9 @@ impl Server {
 
         let shared = Arc::new(Shared::new(
             config.clone(),
-            Arc::new(chat),
+            chat,
             store,
+            gate,
             Arc::clone(&threads),
         ));
         let for_workers = Arc::clone(&shared);
@@ -159,6 +176,25 @@ impl Server {
                 return Err(Error::Spawn(e));
             }
         };
+        // ws-accounts: picks up what `switchboard user ...` changed while
+        // the server runs, and lets address bans expire. It ends when its
+        // channel's sender (kept by the Server) is dropped.
+        let (accounts_stop, stopped) = crossbeam_channel::bounded::<()>(0);
+        let accounts = match shared.gate.clone() {
+            Some(gate) => {
+                let chat = Arc::clone(&shared.chat);
+                threads
+                    .spawn_service("ws-accounts", stack.max(WRITER_STACK), move || {
+                        while let Err(crossbeam_channel::RecvTimeoutError::Timeout) =
+                            stopped.recv_timeout(ACCOUNTS_EVERY)
+                        {
+                            gate.refresh(&chat);
+                        }
+                    })
+                    .ok()
+            }
+            None => None,
+        };
 
         Ok(Server {
             shared,
@@ -167,6 +203,7 @@ impl Server {
             accept: Mutex::new(Some(accept)),
             reject: Mutex::new(Some(reject)),
             writer: Mutex::new(writer),
+            accounts: Mutex::new(accounts.map(|handle| (accounts_stop, handle))),
         })
     }
 
@@ -241,6 +278,10 @@ impl Server {
                 );
             }
         }
+        if let Some((stop, accounts)) = self.accounts.lock().take() {
+            drop(stop);
+            let _ = accounts.join();
+        }
         // Every worker is gone: nothing more is appended. The writer
         // commits what is queued, records the last seq, and ends.
         stop_writer(self.shared.store.as_deref(), self.writer.lock().take());
@@ -281,6 +322,8 @@ fn chat_for(config: &Config, threads: &Threads) -> Result<Chosen, Error> {
         batch_messages: (config.max_queue / BATCH_SHARE).clamp(1, outbound::MAX_IOV),
         batch_bytes: (config.max_queue_bytes / BATCH_SHARE).clamp(1, 64 * 1024),
         durable_acks: config.durable_acks,
+        auth: config.auth.as_str(),
+        registration_open: config.registration_open,
     };
     let encode: fn(&str) -> chat::Frame =
         |json| frame::encode(OpCode::Text, json.as_bytes()).into();
@@ -322,6 +365,39 @@ fn chat_for(config: &Config, threads: &Threads) -> Result<Chosen, Error> {
         .map_err(Error::Spawn)?;
     let chat = Chat::new(settings, encode, history.clone(), Arc::new(bus));
     Ok((chat, Some(history), Some(writer)))
+}
+
+/// How often `ws-accounts` looks for changes made by the CLI.
+const ACCOUNTS_EVERY: Duration = Duration::from_secs(2);
+
+/// The sign-in machinery (`None` with `--auth none`): accounts in the
+/// history file, or in memory with `--db :memory:`. Names and bans are
+/// loaded before anything listens.
+fn gate_for(config: &Config, chat: &Chat) -> Result<Option<Arc<gate::Gate>>, Error> {
+    if config.auth == AuthMode::None {
+        return Ok(None);
+    }
+    let accounts: Arc<dyn Accounts> = match config.db_file() {
+        Some(path) => Arc::new(SqliteAccounts::open(path)),
+        None => Arc::new(SqliteAccounts::in_memory().map_err(Error::Config)?),
+    };
+    let gate = gate::Gate::new(config, accounts).map_err(Error::Config)?;
+    gate.refresh(chat);
+    log::info!(
+        "accounts: --auth {}, registration {}{}",
+        config.auth.as_str(),
+        if config.registration_open {
+            "open"
+        } else {
+            "closed"
+        },
+        if config.jwt_secret_file.is_some() {
+            ", JWTs accepted"
+        } else {
+            ""
+        }
+    );
+    Ok(Some(Arc::new(gate)))
 }
 
 /// SQLite's own stack use is larger than a worker's; its writer gets

@@ -17,6 +17,7 @@ use std::net::Shutdown;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+use super::gate::Gate;
 use super::outbound::Outbound;
 use super::stats::Stats;
 use super::threads::Threads;
@@ -39,6 +40,8 @@ pub(crate) struct Shared {
     pub chat: Arc<Chat>,
     /// The history file, when there is one (for `/healthz`).
     pub store: Option<Arc<SqliteHistory>>,
+    /// Sign-in and tokens (`None` with `--auth none`).
+    pub gate: Option<Arc<Gate>>,
     pub stats: Arc<Stats>,
     pub threads: Arc<Threads>,
     pub shutting_down: AtomicBool,
@@ -50,12 +53,14 @@ impl Shared {
         config: Config,
         chat: Arc<Chat>,
         store: Option<Arc<SqliteHistory>>,
+        gate: Option<Arc<Gate>>,
         threads: Arc<Threads>,
     ) -> Shared {
         Shared {
             config,
             chat,
             store,
+            gate,
             stats: Arc::new(Stats::default()),
             threads,
             shutting_down: AtomicBool::new(false),

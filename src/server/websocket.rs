@@ -25,6 +25,7 @@ use crate::protocol::session::{Event, Step};
 use crate::protocol::{frame, CloseCode, Limits, OpCode, Session};
 use crate::Config;
 
+use super::gate::SignedIn;
 use super::handlers::{ChatHandler, Echo, Handler, Route};
 use super::narrate;
 use super::outbound::{Bytes, Outbound, WriterConfig};
@@ -93,15 +94,26 @@ impl Ending {
 
 /// Serve an upgraded connection until it closes. `rest` holds the bytes
 /// that arrived behind the request head.
+/// What the HTTP phase learned about a WebSocket it opened.
+pub struct Opening<'a> {
+    pub route: Route,
+    /// `?name=`.
+    pub name: Option<&'a str>,
+    /// The account of a handshake token.
+    pub signed: Option<SignedIn>,
+    /// Where it comes from (see `gate::address_key`).
+    pub address: Arc<str>,
+}
+
 pub fn serve(
     transport: &Arc<Transport>,
     peer: SocketAddr,
     id: u64,
-    route: Route,
-    name: Option<&str>,
+    opening: Opening,
     rest: Vec<u8>,
     shared: &Arc<Shared>,
 ) -> io::Result<()> {
+    let route = opening.route;
     let config = &shared.config;
     let started = Instant::now();
     let writer = WriterConfig {
@@ -133,7 +145,14 @@ pub fn serve(
         Route::Echo => Box::new(Echo {
             out: Arc::clone(&out),
         }),
-        Route::Chat => Box::new(ChatHandler::join(&shared.chat, name, &out)),
+        Route::Chat => Box::new(ChatHandler::new(
+            &shared.chat,
+            shared.gate.as_ref(),
+            opening.name,
+            opening.signed,
+            opening.address,
+            &out,
+        )),
     };
     if shared.shutting_down.load(SeqCst) {
         out.close(CloseCode::GoingAway, "server shutdown");
@@ -202,6 +221,9 @@ impl FrameLoop<'_> {
             return failed;
         }
         let mut want = READ_CHUNK;
+        // The read timeout is shorter than the ping interval while the
+        // handler has a deadline.
+        let mut short_timeout = false;
         loop {
             let flow = self.process(handler);
             // Everything buffered is handled: write what it queued for
@@ -220,6 +242,26 @@ impl FrameLoop<'_> {
                 }
                 return self.finish_closing(Ending::server(code));
             }
+            if let Some(deadline) = handler.deadline() {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    let (code, reason) = handler.on_deadline();
+                    self.out.close_own(code, reason);
+                    return self.finish_closing(Ending::server(code));
+                }
+                let wait = left.min(self.config.ping_interval);
+                if self.transport.set_read_timeout(Some(wait)).is_err() {
+                    return Ending {
+                        code: CloseCode::Abnormal,
+                        by: ClosedBy::Error,
+                    };
+                }
+                short_timeout = true;
+            } else if std::mem::take(&mut short_timeout) {
+                let _ = self
+                    .transport
+                    .set_read_timeout(Some(self.config.ping_interval));
+            }
             match read_more(self.transport, &mut self.buf, want) {
                 // A 0-byte read: the peer closed TCP without a Close frame.
                 Ok(0) => {
@@ -234,6 +276,9 @@ impl FrameLoop<'_> {
                         want *= 2;
                     }
                 }
+                // The handler's deadline came first: the top of the loop
+                // acts on it.
+                Err(e) if is_timeout(&e) && handler.deadline().is_some() => {}
                 Err(e) if is_timeout(&e) => {
                     if last_heard.elapsed() >= self.config.idle_timeout {
                         log::debug!(

@@ -20,16 +20,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::read;
-use super::writer::{Job, Row, Writer};
+use super::writer::{Job, Place, Row, Writer};
 use super::{Opened, Options, RESERVE};
 use crate::chat::bus::Published;
-use crate::chat::history::{AfterDurable, History, Kept, Page, Search, Stream, Window};
+use crate::chat::history::{
+    AfterDurable, History, Kept, Page, PrivateCopy, Search, Stream, Window,
+};
 use crate::chat::ring::Ring;
 
 /// Reader connections kept at most (each is one descriptor).
 const READERS: usize = 4;
 /// How long a history read waits for a free reader.
 const READER_WAIT: Duration = Duration::from_secs(2);
+/// How long a sign-in waits for private messages queued just before it
+/// to be committed.
+const WAITING_WAIT: Duration = Duration::from_secs(2);
 /// Topic streams whose newest messages fill the ring at start-up.
 const PRELOAD_STREAMS: usize = 1024;
 
@@ -183,7 +188,7 @@ impl History for SqliteHistory {
     fn append(&self, stream: &Stream, seq: u64, message: &Published, json: Arc<str>) {
         self.ring.push(stream, seq, Arc::clone(&json));
         let row = Row {
-            stream: stream.clone(),
+            place: Place::Stream(stream.clone()),
             seq,
             ts: message.ts,
             sender: message.from.clone(),
@@ -272,5 +277,51 @@ impl History for SqliteHistory {
 
     fn epoch(&self) -> &str {
         self.ring.epoch()
+    }
+
+    fn keeps_private(&self) -> bool {
+        true
+    }
+
+    fn append_private(&self, seq: u64, copies: Vec<PrivateCopy>, json: Arc<str>) {
+        let row = Row {
+            place: Place::Private(copies),
+            seq,
+            ts: 0,
+            sender: String::new(),
+            text: String::new(),
+            json,
+        };
+        let _ = self.doorbell.send(Job::Row(row));
+    }
+
+    fn take_waiting(&self, owner: &str, upto: u64) -> Vec<Kept> {
+        // What was queued before is committed first (bounded wait: a
+        // failing disk delivers them at a later sign-in instead).
+        let (done, committed) = crossbeam_channel::bounded(1);
+        let then: AfterDurable = Box::new(move || {
+            let _ = done.send(());
+        });
+        if self.after_durable(upto, then).is_none() {
+            let _ = committed.recv_timeout(WAITING_WAIT);
+        }
+        let waiting = self
+            .read(|conn| read::waiting(conn, owner, upto))
+            .unwrap_or_default();
+        if let Some(last) = waiting.last() {
+            let _ = self
+                .doorbell
+                .send(Job::Delivered(owner.to_owned(), last.seq));
+        }
+        waiting
+    }
+
+    fn conversation(&self, owner: &str, peer: &str, before: Option<u64>, limit: usize) -> Page {
+        self.read(|conn| read::conversation(conn, owner, peer, before, limit))
+            .map_or_else(Page::empty, |(messages, more)| Page {
+                messages,
+                more,
+                complete: true,
+            })
     }
 }

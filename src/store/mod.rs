@@ -19,16 +19,21 @@
 //! | `history.rs` | `SqliteHistory`: the ring in front, the file behind |
 //! | `read.rs` | the queries the readers run: pages and search |
 //! | `backup.rs` | `switchboard backup`: SQLite's online backup |
+//! | `accounts.rs` | `SqliteAccounts`: accounts, sessions, sanctions, moderation log |
+//! | `admin.rs` | `switchboard user ...` on a file, with or without a server |
 //!
 //! This module never touches a socket and never starts a thread: the
 //! server runs the writer loop on a thread of its own.
 
+pub mod accounts;
+pub mod admin;
 pub mod backup;
 mod history;
 mod read;
 pub mod schema;
 mod writer;
 
+pub use accounts::SqliteAccounts;
 pub use history::{Health, SqliteHistory};
 pub use writer::Writer;
 
@@ -242,7 +247,7 @@ fn open_file(options: &Options) -> Result<Opened, OpenError> {
 /// Create the file with mode 0600 (only its owner reads the history)
 /// if it does not exist; SQLite gives its -wal and -shm files the same
 /// mode.
-fn create_private(path: &Path) -> std::io::Result<()> {
+pub(crate) fn create_private(path: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     match std::fs::OpenOptions::new()
         .write(true)

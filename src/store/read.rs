@@ -174,6 +174,38 @@ pub fn search(conn: &Connection, search: &Search) -> Result<Vec<Kept>, String> {
     rows.map_err(|e| format!("search failed: {e}"))
 }
 
+/// The private messages waiting for `owner`, up to `upto`, oldest first.
+pub fn waiting(conn: &Connection, owner: &str, upto: u64) -> rusqlite::Result<Vec<Kept>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT DISTINCT seq, json FROM private_messages
+         WHERE owner = ?1 AND waiting = 1 AND seq <= ?2 ORDER BY seq",
+    )?;
+    let rows = stmt.query_map(params![owner, upto as i64], kept)?;
+    rows.collect()
+}
+
+/// `owner`'s conversation with `peer`: the newest `limit` before
+/// `before`, oldest first, and whether there are more.
+pub fn conversation(
+    conn: &Connection,
+    owner: &str,
+    peer: &str,
+    before: Option<u64>,
+    limit: usize,
+) -> rusqlite::Result<(Vec<Kept>, bool)> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, json FROM private_messages WHERE owner = ?1 AND peer = ?2 AND seq < ?3
+         ORDER BY seq DESC LIMIT ?4",
+    )?;
+    let below = before.map_or(i64::MAX, |b| b as i64);
+    let rows = stmt.query_map(params![owner, peer, below, limit as i64 + 1], kept)?;
+    let mut found: Vec<Kept> = rows.collect::<rusqlite::Result<_>>()?;
+    let more = found.len() > limit;
+    found.truncate(limit);
+    found.reverse();
+    Ok((found, more))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

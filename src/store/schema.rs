@@ -11,6 +11,12 @@
 //!                                              json: exactly as delivered
 //!  messages_fts (text)                         FTS5 over messages.text (version 2), filled
 //!                                              in batches up to meta.fts_upto (version 3)
+//!  accounts (name, folded, hash, role, topics)  PHC hash or NULL (token-only), saved topics
+//!  sessions (token, account, expires)           token: SHA-256 hex of what the client holds
+//!  sanctions (kind, target, until, reason)      'mute' | 'ban'; 'account:NAME' | 'address:IP'
+//!  moderation (id, ts, by, action, target, ..)  every moderator action
+//!  private_messages (owner, peer, seq, json, waiting)
+//!                                              one row per account and other party (version 4)
 //! ```
 
 use rusqlite::{params, Connection, OptionalExtension};
@@ -54,6 +60,51 @@ const MIGRATIONS: &[&str] = &[
     "DROP TRIGGER messages_fts_insert;
      INSERT INTO meta (key, value) SELECT 'fts_upto', coalesce(max(id), 0) FROM messages WHERE true
      ON CONFLICT (key) DO UPDATE SET value = excluded.value;",
+    // 4: accounts (issue 13). Names are found by their folded key; a
+    // password-less account signs in only with tokens (a JWT's `sub`).
+    // Sessions are stored as the SHA-256 of their token. A private message
+    // is kept once per (account, other party); `waiting` marks one not yet
+    // delivered to its owner.
+    "CREATE TABLE accounts (
+         id INTEGER PRIMARY KEY,
+         name TEXT NOT NULL,
+         folded TEXT NOT NULL UNIQUE,
+         hash TEXT,
+         role TEXT NOT NULL DEFAULT 'user',
+         topics TEXT NOT NULL DEFAULT '[]',
+         created INTEGER NOT NULL
+     );
+     CREATE TABLE sessions (
+         token TEXT PRIMARY KEY,
+         account INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+         expires INTEGER NOT NULL
+     );
+     CREATE INDEX sessions_by_account ON sessions (account);
+     CREATE TABLE sanctions (
+         kind TEXT NOT NULL,
+         target TEXT NOT NULL,
+         until INTEGER,
+         reason TEXT NOT NULL,
+         PRIMARY KEY (kind, target)
+     );
+     CREATE TABLE moderation (
+         id INTEGER PRIMARY KEY,
+         ts INTEGER NOT NULL,
+         by TEXT NOT NULL,
+         action TEXT NOT NULL,
+         target TEXT NOT NULL,
+         reason TEXT NOT NULL,
+         until INTEGER
+     );
+     CREATE TABLE private_messages (
+         owner TEXT NOT NULL,
+         peer TEXT NOT NULL,
+         seq INTEGER NOT NULL,
+         json TEXT NOT NULL,
+         waiting INTEGER NOT NULL DEFAULT 0,
+         PRIMARY KEY (owner, peer, seq)
+     ) WITHOUT ROWID;
+     CREATE INDEX private_waiting ON private_messages (owner, waiting, seq);",
 ];
 
 /// The version this build writes.
@@ -155,7 +206,16 @@ mod tests {
             }
             assert_eq!(migrate(&mut conn), Ok(from), "from {from}");
             assert_eq!(version(&conn).unwrap(), VERSION);
-            if from >= 1 {
+            let accounts: i64 = conn
+                .query_row("SELECT count(*) FROM accounts", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(
+                accounts, 0,
+                "the accounts tables exist after migrating from {from}"
+            );
+            // From version 3 on, the writer indexes rows after they are
+            // stored (meta.fts_upto), not the migration.
+            if (1..3).contains(&from) {
                 let found: i64 = conn
                     .query_row(
                         "SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'lighthouse'",

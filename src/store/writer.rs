@@ -22,7 +22,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use super::history::State;
 use super::read::key;
 use super::RESERVE;
-use crate::chat::history::{AfterDurable, Stream};
+use crate::chat::history::{AfterDurable, PrivateCopy, Stream};
 
 /// Most rows in one transaction.
 pub const MAX_BATCH: usize = 1000;
@@ -48,9 +48,21 @@ const LOG_EVERY: Duration = Duration::from_secs(60);
 /// dropped from persistence (and counted), so memory stays bounded.
 const MAX_BACKLOG: usize = 100_000;
 
+/// Where a stored message goes.
+pub enum Place {
+    /// The history of a stream (broadcasts, a topic).
+    Stream(Stream),
+    /// A private message, once per account it involves.
+    Private(Vec<PrivateCopy>),
+}
+
+/// Waiting private messages kept per account at most; older ones stop
+/// waiting (they stay in the conversation's history).
+pub const MAX_WAITING: i64 = 1000;
+
 /// One delivered message to store.
 pub struct Row {
-    pub stream: Stream,
+    pub place: Place,
     pub seq: u64,
     pub ts: u64,
     pub sender: String,
@@ -64,6 +76,9 @@ pub enum Job {
     /// Run once every row queued before it is committed; the seq is its
     /// message's.
     Ack(u64, AfterDurable),
+    /// The private messages waiting for this account (folded), up to
+    /// this seq, were delivered.
+    Delivered(String, u64),
     /// Seqs ran close to the reservation: record more.
     Reserve,
     /// Commit what is queued, record the exact last seq, end.
@@ -83,6 +98,8 @@ pub struct Writer {
     /// for its retry): each ack with its message's seq.
     backlog: Vec<Row>,
     held: Vec<(u64, AfterDurable)>,
+    /// Accounts whose waiting messages were delivered, up to a seq.
+    delivered: Vec<(String, u64)>,
     /// After a failed commit: when to try again (nothing is written
     /// before).
     retry_at: Option<Instant>,
@@ -111,6 +128,7 @@ impl Writer {
             streams: HashMap::new(),
             backlog: Vec::new(),
             held: Vec::new(),
+            delivered: Vec::new(),
             retry_at: None,
             last_trim: Instant::now(),
             last_index: Instant::now(),
@@ -177,6 +195,7 @@ impl Writer {
         match job {
             Job::Row(row) => self.backlog.push(row),
             Job::Ack(seq, then) => self.held.push((seq, then)),
+            Job::Delivered(owner, upto) => self.delivered.push((owner, upto)),
             Job::Reserve => {}
             Job::Stop => return true,
         }
@@ -219,7 +238,7 @@ impl Writer {
         } else {
             None
         };
-        if rows.is_empty() && record.is_none() {
+        if rows.is_empty() && record.is_none() && self.delivered.is_empty() {
             for (_, then) in acks {
                 then();
             }
@@ -283,11 +302,20 @@ impl Writer {
         clean: bool,
     ) -> rusqlite::Result<()> {
         let tx = self.conn.transaction()?;
+        let mut waiting = std::collections::HashSet::new();
         for row in rows {
-            let id = match self.streams.get(&row.stream) {
+            let stream = match &row.place {
+                Place::Stream(stream) => stream,
+                Place::Private(copies) => {
+                    write_private(&tx, row, copies)?;
+                    waiting.extend(copies.iter().filter(|c| c.waiting).map(|c| &c.owner));
+                    continue;
+                }
+            };
+            let id = match self.streams.get(stream) {
                 Some(id) => *id,
                 None => {
-                    let (kind, name) = key(&row.stream);
+                    let (kind, name) = key(stream);
                     tx.execute(
                         "INSERT INTO streams (kind, name) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
                         params![kind, name],
@@ -312,7 +340,22 @@ impl Writer {
                 &*row.json,
                 row.text
             ])?;
-            self.streams.entry(row.stream.clone()).or_insert(id);
+            self.streams.entry(stream.clone()).or_insert(id);
+        }
+        for owner in waiting {
+            // At most MAX_WAITING wait per account: older ones stop waiting.
+            tx.prepare_cached(
+                "UPDATE private_messages SET waiting = 0 WHERE owner = ?1 AND waiting = 1 AND seq <=
+                 (SELECT seq FROM private_messages WHERE owner = ?1 AND waiting = 1
+                  ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
+            )?
+            .execute(params![owner, MAX_WAITING])?;
+        }
+        for (owner, upto) in &self.delivered {
+            tx.prepare_cached(
+                "UPDATE private_messages SET waiting = 0 WHERE owner = ?1 AND waiting = 1 AND seq <= ?2",
+            )?
+            .execute(params![owner, *upto as i64])?;
         }
         if let Some(record) = record {
             super::set_meta(&tx, "last_seq", &record.to_string())?;
@@ -321,7 +364,9 @@ impl Writer {
             // A clean stop: every seq given out is recorded exactly.
             super::set_meta(&tx, "clean", "1")?;
         }
-        tx.commit()
+        tx.commit()?;
+        self.delivered.clear();
+        Ok(())
     }
 
     /// Add the messages committed since the last pass to the full-text
@@ -454,4 +499,26 @@ fn delete(
         args,
     )?;
     Ok(gone as i64)
+}
+
+/// A private message, once per account it involves.
+fn write_private(
+    tx: &rusqlite::Transaction,
+    row: &Row,
+    copies: &[PrivateCopy],
+) -> rusqlite::Result<()> {
+    let mut insert = tx.prepare_cached(
+        "INSERT OR IGNORE INTO private_messages (owner, peer, seq, json, waiting)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for copy in copies {
+        insert.execute(params![
+            copy.owner,
+            copy.peer,
+            row.seq as i64,
+            &*row.json,
+            copy.waiting
+        ])?;
+    }
+    Ok(())
 }

@@ -82,6 +82,13 @@ impl Outbound {
         true
     }
 
+    /// Queue a Close behind what is already queued, without writing: the
+    /// next flush sends it (the chat asks for this under its lock, where
+    /// nothing may touch a socket). False if a Close was already queued.
+    pub fn close_later(&self, code: CloseCode, reason: &str) -> bool {
+        self.queue_close(Some((code, reason)))
+    }
+
     /// Start the closing handshake from the connection's own worker: like
     /// [`close`](Outbound::close), but the worker writes the Close itself
     /// if it can take the turn.
