@@ -190,3 +190,75 @@ fn a_query_token_works_only_when_allowed() {
     let me = u.request(json!(1), "whoami", json!({}));
     assert_eq!(me["result"]["roles"], json!(["moderator"]));
 }
+
+#[test]
+fn a_page_of_this_server_signs_in_with_an_httponly_cookie_and_no_other_site_can_use_it() {
+    let dir = TempDir::new("tokens-cookie");
+    let server = server(&dir, false);
+    let addr = server.local_addr();
+    // An account to sign in to.
+    let mut u = User::join(addr, "x");
+    let r = u.request(
+        json!(1),
+        "register",
+        json!({"name": "gwen", "password": "password-1"}),
+    );
+    assert!(r["result"]["token"].is_string());
+    drop(u);
+    let host = format!("127.0.0.1:{}", addr.port());
+    let post = |origin: &str, body: &str| {
+        let request = format!(
+            "POST /login HTTP/1.1\r\nHost: {host}\r\nOrigin: {origin}\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        support::http(addr, request.as_bytes())
+    };
+    let ours = format!("http://{host}");
+    let (status, _, _) = post("https://evil.example", "name=gwen&password=password-1");
+    assert_eq!(status, 403, "another site's page cannot sign in");
+    let (status, _, body) = post(&ours, "name=gwen&password=wrong-one");
+    assert_eq!(status, 401, "{}", String::from_utf8_lossy(&body));
+    let (status, head, body) = post(&ours, "name=gwen&password=password-1");
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let set = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Set-Cookie: "))
+        .expect("a cookie")
+        .to_owned();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Lax"),
+        "{set}"
+    );
+    assert!(
+        !String::from_utf8_lossy(&body).contains("token"),
+        "the token stays in the cookie"
+    );
+    let cookie = set.split(';').next().unwrap().to_owned();
+
+    // The handshake carries the cookie: ours signs in, another site's
+    // page (Origin) gets a guest.
+    let open = |origin: &str| {
+        let mut raw = Raw::tcp(addr);
+        let request = support::upgrade_request("/chat?name=visitor")
+            .replace("Host: 127.0.0.1\r\n", &format!("Host: {host}\r\n"))
+            .replace(
+                "Origin: http://127.0.0.1\r\n",
+                &format!("Origin: {origin}\r\nCookie: {cookie}\r\n"),
+            );
+        raw.send_raw(request.as_bytes());
+        assert!(raw.read_http_head().starts_with("HTTP/1.1 101"));
+        let welcome: Value = serde_json::from_str(&raw.read_text()).unwrap();
+        welcome
+    };
+    let mine = open(&ours);
+    assert_eq!(
+        (mine["name"].clone(), mine["guest"].clone()),
+        (json!("gwen"), json!(false))
+    );
+    let theirs = open("https://evil.example");
+    assert_eq!(
+        (theirs["name"].clone(), theirs["guest"].clone()),
+        (json!("visitor"), json!(true))
+    );
+}

@@ -11,11 +11,19 @@
 //   /search [#TOPIC] WORDS               messages with every word, newest first
 //   /nick NAME        rename             /quit              leave
 //
+// Accounts (clients/node/accounts.mjs): --user NAME signs in (the password
+// is asked for without echo, or read from --password-file FILE); --register
+// creates the account instead; --token-file FILE keeps the session token
+// (0600) and signs in with it next time. /login /register /logout /passwd,
+// /with NAME, and for moderators /kick /mute /ban /unmute /unban.
+//
 // Scripted: --send LINE (repeatable), --expect TEXT (repeatable, any order),
 // --timeout SECONDS, --json (stdin lines sent raw, events printed as JSON).
 //
 // Interactive (not scripted), it reconnects when the connection drops, like
-// the page; lines typed meanwhile are not sent ("! not connected").
+// the page; lines typed meanwhile are not sent ("! not connected"). It does
+// not when the server ended the session (signed out, kicked, signed in
+// elsewhere, banned): it prints why and exits.
 //
 // WebSocket: Node 20 has no stable global WebSocket, so this uses the `ws`
 // package (clients/package.json); the protocol code is the browser page's own
@@ -23,14 +31,21 @@
 
 import readline from "node:readline";
 import WebSocket from "ws";
-import { SwitchboardClient, ResponseError, describe } from "../web/switchboard.mjs";
+import { SwitchboardClient, closeReason } from "../web/switchboard.mjs";
+import { describe } from "./describe.mjs";
+import { ACCOUNT_HELP, readPassword, readPasswordFile, readToken, runAccountCommand, saveToken } from "./accounts.mjs";
 
 const HELP = `plain line        broadcast          /msg NAME text     direct message
 /multi A,B text   multicast          /sub TOPIC         subscribe
 /unsub TOPIC      unsubscribe        /pub TOPIC text    publish to a topic
 /users /topics    who and what       /history [TOPIC]   recent messages
 /search [#TOPIC] WORDS               messages with every word, newest first
-/nick NAME        rename             /quit              leave`;
+/nick NAME        rename             /quit              leave
+${ACCOUNT_HELP}
+
+Options: URL (default ws://localhost:8080/chat), --name NAME (as a guest),
+--user NAME [--password-file FILE] [--register], --token-file FILE,
+--send LINE, --expect TEXT, --timeout SECONDS, --json, --linger SECONDS`;
 
 const SEARCH_USAGE = "/search [#TOPIC] WORDS";
 
@@ -44,7 +59,8 @@ export function parseSearch(rest) {
 }
 
 export function parseArgs(argv) {
-  const args = { url: "ws://localhost:8080/chat", name: null, send: [], expect: [], timeout: 10, json: false, linger: 0.5 };
+  const args = { url: "ws://localhost:8080/chat", name: null, send: [], expect: [], timeout: 10, json: false, linger: 0.5,
+    user: null, passwordFile: null, register: false, tokenFile: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -57,11 +73,17 @@ export function parseArgs(argv) {
     else if (a === "--timeout") args.timeout = Number(value());
     else if (a === "--linger") args.linger = Number(value());
     else if (a === "--json") args.json = true;
+    else if (a === "--user") args.user = value();
+    else if (a === "--password-file") args.passwordFile = value();
+    else if (a === "--token-file") args.tokenFile = value();
+    else if (a === "--register") args.register = true;
     else if (a === "-h" || a === "--help") args.help = true;
     else if (a.startsWith("-")) throw new Error(`unknown flag ${a}`);
     else args.url = a;
   }
+  if (args.help) return args;
   checkUrl(args.url);
+  if (args.register && !args.user) throw new Error("--register needs --user NAME");
   return args;
 }
 
@@ -79,10 +101,11 @@ function checkUrl(url) {
 }
 
 class Session {
-  constructor(client, raw, write) {
+  constructor(client, raw, write, passwordFile = null) {
     this.client = client;
     this.raw = raw;
     this.write = write;
+    this.passwordFile = passwordFile;
     this.lines = [];
     this.waiters = [];
   }
@@ -111,6 +134,13 @@ class Session {
       };
       if (!check()) this.waiters.push(check);
     });
+  }
+
+  /** A password: from --password-file (unless `file` is false), else asked
+   * for on the terminal without echo. */
+  password(prompt, { file = true } = {}) {
+    if (file && this.passwordFile) return Promise.resolve(readPasswordFile(this.passwordFile));
+    return readPassword(prompt);
   }
 
   async run(line) {
@@ -177,10 +207,10 @@ class Session {
           this.emit(`you are now ${await c.rename(rest)}`);
           break;
         default:
-          this.emit(`! unknown command ${cmd} (try /help)`);
+          if (!(await runAccountCommand(this, cmd, rest))) this.emit(`! unknown command ${cmd} (try /help)`);
       }
     } catch (e) {
-      this.emit(e instanceof ResponseError ? `! ${e.message}` : `! ${e.message}`);
+      this.emit(`! ${e.message}`);
     }
     return true;
   }
@@ -199,12 +229,59 @@ export async function main(argv, { stdin = process.stdin, write = (s) => process
     return 0;
   }
   const scripted = args.send.length > 0 || args.expect.length > 0;
-  const client = new SwitchboardClient(args.url, { name: args.name, WebSocket, reconnect: !scripted && !args.json });
-  const session = new Session(client, args.json, write);
+  const method = args.register ? "register" : "login";
+  let password = null;
+  const getPassword = async () =>
+    (password ??= args.passwordFile ? readPasswordFile(args.passwordFile) : await readPassword(`password for ${args.user}: `));
+  // A saved token first; else the password (asked for before connecting).
+  const token = readToken(args.tokenFile);
+  let signIn = null;
+  try {
+    if (!token && args.user) signIn = { method, name: args.user, password: await getPassword() };
+  } catch (e) {
+    process.stderr.write(`chat.mjs: ${e.message}\n`);
+    return 2;
+  }
+  const client = new SwitchboardClient(args.url, { name: args.name, WebSocket, token, signIn, reconnect: !scripted && !args.json });
+  const session = new Session(client, args.json, write, args.passwordFile);
+  if (args.tokenFile) client.on("token", (t) => saveToken(args.tokenFile, t));
+  let started = false;
+  let again = false;
+  let finalClose = null; // set when the server ended the session
+  let endInput = () => {};
+  const signedIn = (w) => `signed in as ${w.name} (${(w.roles || []).join(", ") || "user"}); users: ${w.users.join(", ")}`;
   const opened = new Promise((resolve) => {
-    client.on("welcome", (w) => resolve(w));
+    client.on("welcome", (w) => {
+      if (started && !again && !args.json) session.emit(signedIn(w)); // a sign-in on this connection
+      resolve({ welcome: w });
+    });
+    client.on("auth_required", (frame) => {
+      if (!client.authPending) resolve({ required: frame });
+    });
+    client.on("autherror", (e) => {
+      if (started) return; // a command's: it prints its own error
+      if (e.code === "bad_token" && args.user) {
+        // The saved session ended: fall back to the password.
+        session.emit("* the saved session has ended; signing in with the password");
+        client.authPending = method; // keep waiting for the account's welcome
+        getPassword()
+          .then((pw) => client.account(method, { name: args.user, password: pw }))
+          .catch((err) => resolve({ error: err.code ? err.message : `no password: ${err.message}` }));
+      } else if (args.user) {
+        resolve({ error: `${e.code}: ${e.message}` });
+      } else {
+        session.emit(`* the saved session could not be used (${e.code}); token file removed`);
+        if (client.authRequired) resolve({ required: client.authRequired });
+      }
+    });
     client.on("state", ({ state, detail }) => {
-      if (state === "closed" || (state === "reconnecting" && client.welcome === null)) {
+      if (state === "open") again = Boolean(detail.again);
+      if (state === "closed" && detail.final) {
+        finalClose = detail;
+        session.emit(`* ${closeReason(detail.code, detail.reason)}`);
+        endInput();
+        resolve(null);
+      } else if (state === "closed" || (state === "reconnecting" && client.welcome === null)) {
         resolve(null);
       } else if (state === "reconnecting" && detail.delay !== undefined) {
         // (Each attempt also starts with a "reconnecting" without a delay.)
@@ -219,12 +296,20 @@ export async function main(argv, { stdin = process.stdin, write = (s) => process
   });
   client.on("gap", (g) => session.emit(`* missed messages: ${g.reason}`));
   client.connect();
-  const welcome = await opened;
-  if (!welcome) {
-    process.stderr.write(`chat.mjs: cannot connect to ${args.url}\n`);
-    return 2;
+  const first = await opened;
+  started = true;
+  if (!first || first.error) {
+    if (first?.error) process.stderr.write(`chat.mjs: sign-in failed: ${first.error}\n`);
+    else if (finalClose) process.stderr.write(`chat.mjs: ${closeReason(finalClose.code, finalClose.reason)}\n`);
+    else process.stderr.write(`chat.mjs: cannot connect to ${args.url}\n`);
+    client.close();
+    return first?.error || finalClose ? 1 : 2;
   }
-  session.emit(args.json ? JSON.stringify(welcome) : `connected as ${welcome.name}; users: ${welcome.users.join(", ")} (/help for commands)`);
+  const { welcome } = first;
+  if (args.json) session.emit(JSON.stringify(welcome || first.required));
+  else if (!welcome) session.emit("connected; this server requires an account: /login NAME or /register NAME (/help for commands)");
+  else if (welcome.guest === false) session.emit(`${signedIn(welcome)} (/help for commands)`);
+  else session.emit(`connected as ${welcome.name}; users: ${welcome.users.join(", ")} (/help for commands)`);
 
   if (scripted) {
     for (const line of args.send) await session.run(line);
@@ -240,6 +325,8 @@ export async function main(argv, { stdin = process.stdin, write = (s) => process
   }
 
   const rl = readline.createInterface({ input: stdin, terminal: false });
+  endInput = () => rl.close(); // the session is over: stop reading
+  if (finalClose) rl.close();
   let status = 0;
   for await (const line of rl) {
     if (args.json) {
@@ -254,6 +341,7 @@ export async function main(argv, { stdin = process.stdin, write = (s) => process
       }
     } else if (!(await session.run(line))) break;
   }
+  if (finalClose) return finalClose.code === 1000 ? 0 : 1;
   await new Promise((r) => setTimeout(r, args.linger * 1000));
   client.close();
   return status;

@@ -16,6 +16,21 @@ Interactive:
                         streams, or one topic's)
     /nick NAME          rename             /quit          leave
     /help               this list
+    /login NAME         sign in            /register NAME  create an account
+    /logout             sign out           /passwd         change your password
+    /with NAME          your private conversation with NAME
+    /kick NAME [REASON]                    moderators and admins:
+    /mute NAME [SECONDS] [REASON]          mute (default 10 minutes)
+    /ban NAME [SECONDS] [REASON]           ban (no SECONDS: until lifted)
+    /unmute NAME  /unban NAME
+
+Accounts:
+    --user NAME         sign in as NAME; the password is asked for without
+                        echo, or read from --password-file FILE (first line)
+    --register          create the account NAME instead of signing in
+    --token-file FILE   keep the session token in FILE (mode 0600): when it
+                        exists it is used first (no password needed); a
+                        refused token is deleted and --user's password used
 
 Scripted (for tests and shell use):
     --send LINE      run LINE as if typed (repeatable, in order)
@@ -30,52 +45,32 @@ When the connection drops, the interactive client (not the scripted modes)
 reconnects with jittered exponential backoff, subscribes to its topics again
 and catches up with `history` `after` the last message it saw, as the Node
 client and the browser page do. Lines typed while it is away are not sent
-("! not connected").
+("! not connected"). It does not reconnect when the server ended the
+session on purpose (signed out, kicked, signed in elsewhere, banned): it
+prints why and exits.
 """
 
 import argparse
 import json
 import os
+import signal
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from switchboard_client import ProtocolError, ResponseError, SwitchboardClient, backoff, split_url  # noqa: E402
+from describe import describe  # noqa: E402
+from accounts import (  # noqa: E402
+    ask_password, close_reason, connect_and_sign_in, is_final_close, read_password_file, run_account_command,
+    save_token, signed_in,
+)
 
 HELP = __doc__.split("Interactive:")[1].split("Scripted")[0]
 
 
-def clock(ts_ms):
-    return time.strftime("%H:%M:%S", time.localtime(ts_ms / 1000.0))
-
-
-def describe(event):
-    """One human-readable line for an incoming event."""
-    kind = event.get("type")
-    if kind == "message":
-        when, who, text = clock(event.get("ts", 0)), event.get("from"), event.get("text")
-        k = event.get("kind")
-        if k == "direct":
-            return "[%s] %s -> %s: %s" % (when, who, event.get("to"), text)
-        if k == "multicast":
-            return "[%s] %s -> %s: %s" % (when, who, ",".join(event.get("to", [])), text)
-        if k == "publish":
-            return "[%s] #%s %s: %s" % (when, event.get("topic"), who, text)
-        return "[%s] %s: %s" % (when, who, text)
-    if kind == "presence":
-        ev = event.get("event")
-        if ev == "rename":
-            return "* %s is now %s" % (event.get("old"), event.get("name"))
-        return "* %s %s" % (event.get("name"), "joined" if ev == "join" else "left")
-    if kind == "error":
-        return "! %s: %s" % (event.get("code"), event.get("message"))
-    if kind == "ack":
-        if "topic" in event:
-            return "ok: %s" % event["topic"]
-        extra = " (unknown: %s)" % ",".join(event["unknown"]) if event.get("unknown") else ""
-        return "ok: seq %s, delivered to %s%s" % (event.get("seq"), event.get("delivered"), extra)
-    return json.dumps(event)
+class SessionOver(Exception):
+    """The server ended the session: the input loop stops."""
 
 
 def parse_search(rest):
@@ -92,7 +87,7 @@ class Session:
     """The CLI's state: the client, where output goes, what to wait for, and
     what a reconnect needs (the URL, our name, topics, the last seq seen)."""
 
-    def __init__(self, client, out, raw, url=None, reconnect=False):
+    def __init__(self, client, out, raw, url=None, reconnect=False, user=None, password_file=None, token_file=None):
         self.client = client  # replaced by a new one after each reconnect
         self.out = out
         self.raw = raw
@@ -104,9 +99,28 @@ class Session:
         self.stopping = threading.Event()
         self.name = client.name
         self.topics = set()  # subscriptions to restore after a reconnect
-        self.epoch = client.welcome.get("epoch")
-        self.last_seq = client.welcome.get("seq", 0)  # the highest seq seen
+        welcome = client.welcome or {}  # None until signed in, in --auth required
+        self.epoch = welcome.get("epoch")
+        self.last_seq = welcome.get("seq", 0)  # the highest seq seen
         self.seen = set()  # seqs shown, so catch-up does not repeat them
+        self.user = user  # --user: signs in again with --password-file if the token is refused
+        self.password_file = password_file
+        self.token_file = token_file
+        self.token = client.token
+        self.final = None  # the close code when the server ended the session
+        self.end_input = lambda: None  # stops the input loop (set by main)
+
+    def password(self, prompt, use_file=True):
+        """--password-file's password, or asked for without echo."""
+        if use_file and self.password_file:
+            return read_password_file(self.password_file)
+        return ask_password(prompt)
+
+    def token_changed(self):
+        """Keep --token-file in step with the client's token."""
+        if self.client.token != self.token:
+            self.token = self.client.token
+            save_token(self.token_file, self.token)
 
     def emit(self, line):
         with self.cond:
@@ -116,6 +130,14 @@ class Session:
             self.cond.notify_all()
 
     def show(self, event):
+        if event.get("type") == "welcome":
+            # A sign-in on this connection: a new identity.
+            self.name = event["name"]
+            if self.epoch is None:
+                self.epoch, self.last_seq = event.get("epoch"), event.get("seq", 0)
+            self.emit(json.dumps(event) if self.raw else
+                      signed_in(event) if event.get("guest") is False else "you are %s" % event["name"])
+            return
         if event.get("type") == "message":
             seq = event.get("seq", 0)
             if seq in self.seen:
@@ -131,6 +153,13 @@ class Session:
         while True:
             for event in self.client.events():
                 self.show(event)
+            code, reason = self.client.ws.close_code, self.client.ws.close_reason
+            if not self.stopping.is_set() and is_final_close(code):
+                # The server ended the session on purpose: say why, never reconnect.
+                self.final = code
+                self.emit("* " + close_reason(code, reason))
+                self.end_input()
+                return
             if not self.reconnect or self.stopping.is_set():
                 code = self.client.ws.close_code
                 self.emit("* disconnected" + (" (close %s %s)" % (code, self.client.ws.close_reason) if code else ""))
@@ -149,15 +178,22 @@ class Session:
             if self.stopping.wait(delay):
                 return False
             try:
-                client = SwitchboardClient.connect(self.url, name=self.name)
-            except (OSError, ProtocolError):
+                # Signed in: ask for no name, as a guest cannot have an account's.
+                name = None if self.token and not self.client.guest else self.name
+                client = SwitchboardClient.connect(self.url, name=name, token=self.token)
+            except (OSError, ProtocolError, TimeoutError):
                 continue
             break
         if self.stopping.is_set():
             client.close()
             return False
         self.client = client
+        if client.auth_error:
+            self.signed_out_while_away(client)
         welcome = client.welcome
+        if welcome is None:
+            self.emit("* reconnected; this server requires an account: /login NAME or /register NAME")
+            return True
         self.name = welcome["name"]
         self.emit("* reconnected as %s; users: %s" % (self.name, ", ".join(welcome["users"])))
         try:
@@ -178,6 +214,21 @@ class Session:
         except (OSError, ProtocolError, ResponseError) as e:
             self.emit("! %s" % e)  # dropped again: reader() notices and reconnects
         return True
+
+    def signed_out_while_away(self, client):
+        """The token was refused on a reconnect: drop it, and sign in again
+        with --password-file if there is one."""
+        self.emit("* the saved session could not be used (%s: %s)" % client.auth_error)
+        if client.auth_error[0] == "bad_token":
+            client.token = None
+            self.token_changed()
+        if self.user and self.password_file:
+            try:
+                client.login(self.user, read_password_file(self.password_file))
+                client.wait_welcome()
+                self.token_changed()
+            except (OSError, ProtocolError, ResponseError, TimeoutError) as e:
+                self.emit("! sign-in failed: %s" % e)
 
     def expect(self, text, timeout):
         """Wait until a printed line not matched before contains `text`.
@@ -255,11 +306,11 @@ class Session:
             elif cmd == "/nick":
                 self.name = c.request("rename", {"name": rest})["name"]
                 self.emit("you are now %s" % self.name)
-            else:
+            elif not run_account_command(self, cmd, rest, describe):
                 self.emit("! unknown command %s (try /help)" % cmd)
         except ResponseError as e:
             self.emit("! %s: %s" % (e.code, e.message))
-        except (TimeoutError, ProtocolError) as e:
+        except (TimeoutError, ProtocolError, EOFError) as e:
             self.emit("! %s" % e)
         except OSError:
             # The server went away: the reader is reconnecting (or, when
@@ -278,24 +329,41 @@ def main(argv=None):
     ap.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for each --expect")
     ap.add_argument("--json", action="store_true", help="raw JSON lines on stdin and stdout")
     ap.add_argument("--linger", type=float, default=0.5, help="seconds to keep printing after the input ends")
+    ap.add_argument("--user", metavar="NAME", help="sign in as NAME (asks for the password without echo)")
+    ap.add_argument("--password-file", metavar="FILE", help="read --user's password from FILE (its first line)")
+    ap.add_argument("--register", action="store_true", help="create the account --user NAME instead of signing in")
+    ap.add_argument("--token-file", metavar="FILE", help="keep the session token in FILE (0600) and sign in with it")
     args = ap.parse_args(argv)
+    if args.register and not args.user:
+        ap.error("--register needs --user NAME")
 
     try:
         split_url(args.url)
     except ValueError as e:
         print("chat.py: %s" % e, file=sys.stderr)
         return 2
-    try:
-        client = SwitchboardClient.connect(args.url, name=args.name)
-    except (OSError, ProtocolError, ValueError) as e:
-        print("chat.py: cannot connect to %s: %s" % (args.url, e), file=sys.stderr)
-        return 2
+    client, status = connect_and_sign_in(args)
+    if client is None:
+        return status
     scripted = bool(args.send or args.expect)
-    session = Session(client, sys.stdout, args.json, url=args.url, reconnect=not scripted and not args.json)
+    session = Session(client, sys.stdout, args.json, url=args.url, reconnect=not scripted and not args.json,
+                      user=args.user, password_file=args.password_file, token_file=args.token_file)
+    welcome = client.welcome
     if args.json:
-        session.emit(json.dumps(client.welcome))
+        session.emit(json.dumps(welcome or client.required))
+    elif welcome is None:
+        session.emit("connected; this server requires an account: /login NAME or /register NAME (/help for commands)")
+    elif welcome.get("guest") is False:
+        session.emit(signed_in(welcome) + " (/help for commands)")
     else:
-        session.emit("connected as %s; users: %s (/help for commands)" % (client.name, ", ".join(client.welcome["users"])))
+        session.emit("connected as %s; users: %s (/help for commands)" % (client.name, ", ".join(welcome["users"])))
+    if not scripted and hasattr(signal, "pthread_kill"):
+        # When the server ends the session, the reader stops the input loop.
+        def over(signum, frame):
+            raise SessionOver()
+        signal.signal(signal.SIGUSR1, over)
+        main_thread = threading.get_ident()
+        session.end_input = lambda: signal.pthread_kill(main_thread, signal.SIGUSR1)
     threading.Thread(target=session.reader, name="chat-reader", daemon=True).start()
 
     if scripted:
@@ -304,9 +372,11 @@ def main(argv=None):
         for text in args.expect:
             if not session.expect(text, args.timeout):
                 print("chat.py: no line containing %r within %.1fs" % (text, args.timeout), file=sys.stderr)
-                client.close()
+                session.stopping.set()
+                session.client.close()
                 return 1
-        client.close()
+        session.stopping.set()
+        session.client.close()
         return 0
 
     interactive = sys.stdin.isatty() and not args.json
@@ -319,7 +389,7 @@ def main(argv=None):
             if args.json:
                 if line.strip():
                     try:
-                        client.ws.send_text(line.rstrip("\r\n"))
+                        session.client.ws.send_text(line.rstrip("\r\n"))
                     except OSError:
                         # Raw mode does not reconnect: the rest cannot be sent.
                         print("chat.py: not connected; stopping", file=sys.stderr)
@@ -327,8 +397,10 @@ def main(argv=None):
                         break
             elif not session.run(line):
                 break
-    except (EOFError, KeyboardInterrupt):
+    except (EOFError, KeyboardInterrupt, SessionOver):
         pass
+    if session.final is not None:
+        return 0 if session.final == 1000 else 1  # the server ended it (and said why)
     if not interactive:
         time.sleep(args.linger)
     session.stopping.set()

@@ -40,11 +40,12 @@ def server_binary():
 
 class Server:
     """The real server on a free loopback port (or on `listen`, to start it
-    again where it was)."""
+    again where it was); without `--db` in `flags`, `--db :memory:`."""
 
     def __init__(self, *flags, listen="127.0.0.1:0"):
         self.proc = subprocess.Popen(
-            [server_binary(), "--listen", listen, "--log-level", "info", "--db", ":memory:"] + list(flags),
+            [server_binary(), "--listen", listen, "--log-level", "info"]
+            + ([] if "--db" in flags else ["--db", ":memory:"]) + list(flags),
             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
         )
         deadline = time.monotonic() + 10

@@ -2,10 +2,11 @@
 // which does all the protocol work (and is shared with the Node client).
 
 import { SwitchboardClient } from "/switchboard.mjs";
+import { attach, identity, initAccounts, moderationButtons, savedToken, showForm, welcomed } from "/auth.js";
 
 const $ = (id) => document.getElementById(id);
 const els = {
-  state: $("state"), me: $("me"), join: $("join"), name: $("name"), chat: $("chat"),
+  state: $("state"), me: $("me"), join: $("join"), name: $("name"), chat: $("chat"), account: $("account"),
   users: $("users"), userCount: $("user-count"), topics: $("topics"), topicForm: $("topic-form"),
   topicInput: $("topic-input"), messages: $("messages"), composer: $("composer"), target: $("target"),
   text: $("text"), searchForm: $("search-form"), searchInput: $("search-input"), searchPanel: $("search-panel"),
@@ -14,6 +15,8 @@ const els = {
 };
 
 const users = new Set();
+const registered = new Set(); // the connected users that are accounts
+const accounts = new Set(); // every account seen: a private message to one waits while they are away
 let client = null;
 // Where the composer sends: "*", "#topic" or "@name". Only the user changes
 // it (or the person it names renaming). If that person leaves, or the topic
@@ -29,6 +32,7 @@ const STATE_TEXT = {
   connecting: "connecting…",
   open: "connected",
   reconnecting: "reconnecting…",
+  signin: "sign in to chat",
   closed: "disconnected",
 };
 
@@ -61,6 +65,14 @@ function messageItem(m) {
   li.className = `msg ${m.kind}`;
   li.dataset.seq = m.seq;
   li.dataset.kind = m.kind;
+  if (m.late) {
+    // Sent while we were away, kept by the server until we signed in.
+    li.classList.add("late");
+    const late = document.createElement("span");
+    late.className = "late-mark";
+    late.textContent = "delivered late";
+    li.append(late);
+  }
   const time = document.createElement("span");
   time.className = "time";
   time.textContent = timeOf(m.ts);
@@ -93,8 +105,18 @@ function renderUsers() {
     const li = document.createElement("li");
     li.textContent = name;
     li.dataset.name = name;
+    if (registered.has(name)) {
+      li.classList.add("registered");
+      const mark = document.createElement("span");
+      mark.className = "mark";
+      mark.textContent = "✓";
+      mark.title = "registered account";
+      li.append(mark);
+    }
     if (name === me) li.classList.add("self");
     else li.addEventListener("click", () => setTarget(`@${name}`));
+    const mod = moderationButtons(client, name);
+    if (mod) li.append(mod);
     if (target === `@${name}`) li.classList.add("selected");
     els.users.append(li);
   }
@@ -205,20 +227,25 @@ function setTarget(value) {
 /** Why a message to the chosen target cannot be sent now, or null. */
 function unreachable() {
   const name = target.slice(1);
-  if (target.startsWith("@") && !users.has(name)) return `${name} has left; choose someone else, or wait until ${name} is back`;
+  // An account that is away gets it when it next signs in (the ack says so).
+  if (target.startsWith("@") && !users.has(name) && !accounts.has(name)) return `${name} has left; choose someone else, or wait until ${name} is back`;
   if (target.startsWith("#") && !client.topics.has(name)) return `you left ${target}; subscribe again, or choose another target`;
   return null;
 }
 
-function start(name) {
+/** Connect: as a guest asking for `name`, with a saved session `token`,
+ * or signing in (`signIn`: { method, name, password }). The chat shows once
+ * welcomed. */
+function start({ name = null, token = null, signIn = null } = {}) {
+  stop();
   const proto = location.protocol === "https:" ? "wss" : "ws";
-  client = new SwitchboardClient(`${proto}://${location.host}/chat`, { name });
-  window.switchboard = client; // for the curious, in the console
-  els.join.hidden = true;
-  els.chat.hidden = false;
-  els.searchForm.hidden = false;
+  const c = new SwitchboardClient(`${proto}://${location.host}/chat`, { name, token, signIn });
+  client = c;
+  window.switchboard = c; // for the curious, in the console
+  const on = (event, fn) => c.on(event, (value) => c === client && fn(value));
+  let wasGuest = true;
 
-  client.on("state", ({ state, detail }) => {
+  on("state", ({ state, detail }) => {
     els.state.dataset.state = state;
     els.state.textContent = STATE_TEXT[state] || state;
     if (state === "reconnecting" && detail?.delay !== undefined) {
@@ -226,37 +253,75 @@ function start(name) {
     }
     if (state === "open" && detail?.again) notice("Reconnected.");
   });
-  client.on("welcome", (w) => {
+  on("welcome", (w) => {
     users.clear();
+    registered.clear();
     for (const u of w.users) users.add(u);
-    els.me.textContent = `you are ${w.name}`;
-    localStorage.setItem("switchboard-name", w.name);
-    if (w.name !== name && name) notice(`${name} was taken or invalid; you are ${w.name}.`);
+    for (const u of w.registered || []) registered.add(u), accounts.add(u);
+    els.me.textContent = identity(w);
+    if (w.guest !== false && name && w.name !== name) notice(`${name} was taken or invalid; you are ${w.name}.`);
+    if (w.guest === false && wasGuest) notice(`Signed in as ${w.name}.`);
+    wasGuest = w.guest !== false;
+    welcomed(w);
+    els.chat.hidden = false;
+    els.searchForm.hidden = false;
     renderUsers();
     renderTopics();
   });
-  client.on("message", showMessage);
-  client.on("presence", (p) => {
+  on("topics", renderTopics);
+  on("message", showMessage);
+  on("ack", (a) => {
+    if (a.stored?.length) notice(`${a.stored.join(", ")} ${a.stored.length > 1 ? "are" : "is"} away: they get it when they next sign in.`);
+  });
+  on("presence", (p) => {
     if (p.event === "join") users.add(p.name);
-    if (p.event === "leave") users.delete(p.name);
+    if (p.event === "leave") users.delete(p.name), registered.delete(p.name);
     if (p.event === "rename") {
       users.delete(p.old);
+      registered.delete(p.old);
       users.add(p.name);
       if (target === `@${p.old}`) target = `@${p.name}`; // the same person
     }
-    notice(p.event === "rename" ? `${p.old} is now ${p.name}` : `${p.name} ${p.event === "join" ? "joined" : "left"}`);
-    if (p.event === "leave" && target === `@${p.name}`) notice(`Messages to ${p.name} will not be sent until ${p.name} is back.`);
+    if (p.registered && p.event !== "leave") registered.add(p.name), accounts.add(p.name);
+    if (p.event === "rename" && p.registered) notice(p.old === p.name ? `${p.name} signed in` : `${p.old} signed in as ${p.name}`);
+    else if (p.event === "rename") notice(`${p.old} is now ${p.name}`);
+    else if (p.event === "join") notice(`${p.name} joined`);
+    else notice(`${p.name} left${p.reason ? ` (${p.reason})` : ""}`);
+    if (p.event === "leave" && target === `@${p.name}`) {
+      notice(accounts.has(p.name)
+        ? `${p.name} is away; messages to ${p.name} wait until ${p.name} signs in again.`
+        : `Messages to ${p.name} will not be sent until ${p.name} is back.`);
+    }
     renderUsers();
   });
-  client.on("error", (e) => notice(`Server: ${e.message} (${e.code})`, "error"));
-  client.on("gap", (g) => notice(`Some messages may be missing: ${g.reason}.`, "error"));
-  client.connect();
+  on("error", (e) => notice(`Server: ${e.message} (${e.code})`, "error"));
+  on("gap", (g) => notice(`Some messages may be missing: ${g.reason}.`, "error"));
+  attach(c); // after the handlers above: a final close shows "disconnected" first
+  c.connect();
 }
 
-els.join.addEventListener("submit", (ev) => {
-  ev.preventDefault();
-  start(els.name.value.trim());
-});
+/** Drop the current connection for good (no events from it any more). */
+function stop() {
+  const c = client;
+  client = null;
+  if (c) c.close();
+}
+
+/** Back to the form after signing out: the chat is put away. */
+function leaveChat() {
+  stop();
+  els.chat.hidden = true;
+  els.searchForm.hidden = true;
+  els.account.hidden = true;
+  els.me.textContent = "";
+  els.messages.replaceChildren();
+  closeSearch();
+  users.clear();
+  registered.clear();
+  target = "*";
+}
+
+initAccounts({ start, stop, leaveChat, notice, current: () => client, inChat: () => !els.chat.hidden });
 
 els.topicForm.addEventListener("submit", (ev) => {
   ev.preventDefault();
@@ -302,10 +367,12 @@ els.composer.addEventListener("submit", (ev) => {
   }
 });
 
-// ?name=alice joins at once; otherwise ask (remembering the last name).
+// A saved session signs in at once; ?name=alice joins at once as a guest;
+// otherwise ask (remembering the last name).
 const params = new URLSearchParams(location.search);
-if (params.get("name")) start(params.get("name"));
+if (savedToken()) start({ token: savedToken() });
+else if (params.get("name")) start({ name: params.get("name") });
 else {
   els.name.value = localStorage.getItem("switchboard-name") || "";
-  els.name.focus();
+  showForm();
 }

@@ -17,6 +17,16 @@
 // subscribes again to its topics and catches up with `history` `after` the
 // last `seq` it saw; when the server says `complete: false` (or restarted and
 // lost its history) it emits a "gap" event so the user can be told.
+//
+// Accounts: give it a session `token` (or call `login`/`register` once
+// connected, or set `signIn` before `connect`) and it signs in first on every
+// connection: `auth` is its first message. A guest welcome that comes before
+// the sign-in's answer is held back, so listeners see one welcome per
+// connection; a sign-in on an open connection brings a second one. New tokens
+// are emitted as "token" (null when dropped: `bad_token`, sign-out), failed
+// sign-ins as "autherror". After a close that ends the session (1000 from the
+// server: signed out; 4000 kicked, 4001 auth timeout, 4002 signed in
+// elsewhere, 4003 banned) it does not reconnect: see closeReason().
 
 /** Message builders: plain objects, ready for `send`. */
 export const build = {
@@ -27,7 +37,25 @@ export const build = {
   unsubscribe: (topic) => ({ type: "unsubscribe", topic }),
   publish: (topic, text) => ({ type: "publish", topic, text }),
   request: (id, method, params = {}) => ({ type: "request", id, method, params }),
+  auth: (token, id = "auth") => ({ type: "auth", token, id }),
 };
+
+/** Closes after which reconnecting would be wrong: the server ended this
+ * session on purpose (a client's own Close is already "closed"). */
+export function isFinalClose(code) {
+  return code === 1000 || (code >= 4000 && code <= 4003);
+}
+
+/** Why the server ended the session, in words, or null for an ordinary
+ * close (network, restart) that is worth reconnecting after. */
+export function closeReason(code, reason = "") {
+  if (code === 4000) return `removed by a moderator: ${reason || "no reason given"}`;
+  if (code === 4001) return "not signed in in time (this server requires an account)";
+  if (code === 4002) return "signed in elsewhere: another window or device took over this account";
+  if (code === 4003) return reason.startsWith("banned") ? reason : `banned${reason ? `: ${reason}` : ""}`;
+  if (code === 1000) return reason || "closed by the server";
+  return null;
+}
 
 /** The `/chat` URL with `?name=` set. */
 export function chatUrl(base, name) {
@@ -38,9 +66,10 @@ export function chatUrl(base, name) {
 
 /** An error response to a request. */
 export class ResponseError extends Error {
-  constructor(code, message) {
+  constructor(code, message, details = {}) {
     super(`${code}: ${message}`);
     this.code = code;
+    this.details = details; // the whole error object (retry_after_ms, until_ms, ...)
   }
 }
 
@@ -54,7 +83,8 @@ export function backoff(n, base = 250, max = 10000, random = Math.random) {
 export class SwitchboardClient {
   /**
    * @param {string} url  ws://host:port/chat
-   * @param {object} options  { name, WebSocket, reconnect = true, requestTimeout = 10000 }
+   * @param {object} options  { name, WebSocket, reconnect = true, requestTimeout = 10000,
+   *   token (a session token to sign in with), signIn ({ method: "login" | "register", name, password }) }
    */
   constructor(url, options = {}) {
     this.url = url;
@@ -74,10 +104,29 @@ export class SwitchboardClient {
     this.listeners = new Map();
     this.timer = null;
     this.seenSeqs = new Set();
+    this.token = options.token || null;
+    this.signIn = options.signIn || null; // sent once, on the next connection
+    this.authPending = null; // "token", "login" or "register" while a sign-in is unanswered
+    this.held = null; // a guest welcome held back while a sign-in is pending
+    this.welcomedWs = null; // the connection the last welcome came on
+    this.authRequired = null; // the server's auth_required frame, in --auth required
+    this.closeInfo = null; // { code, reason } of the last close
+  }
+
+  /** The signed-in account's roles ([] for a guest). */
+  get roles() {
+    return this.welcome?.roles || [];
+  }
+  get guest() {
+    return this.welcome ? this.welcome.guest !== false : true;
+  }
+  get moderator() {
+    return this.roles.includes("moderator") || this.roles.includes("admin");
   }
 
   /** Listen for an event: "welcome", "message", "presence", "ack", "error",
-   * "state", "gap", "caughtup", or "*" for every server message. */
+   * "state", "gap", "caughtup", "topics", "token", "autherror",
+   * "auth_required", or "*" for every server message. */
   on(event, fn) {
     if (!this.listeners.has(event)) this.listeners.set(event, []);
     this.listeners.get(event).push(fn);
@@ -98,12 +147,29 @@ export class SwitchboardClient {
     clearTimeout(this.timer);
     const first = this.welcome === null;
     this.setState(first ? "connecting" : "reconnecting", { attempt: this.attempt });
-    const ws = new this.WebSocket(chatUrl(this.url, this.name));
+    // Signed in: ask for no name, as a guest cannot have an account's.
+    const ws = new this.WebSocket(chatUrl(this.url, this.welcome?.guest === false ? null : this.name));
     this.ws = ws;
+    this.held = null;
+    this.authPending = null;
+    ws.onopen = () => this.onOpen(ws);
     ws.onmessage = (ev) => this.onFrame(ev.data);
     ws.onclose = (ev) => this.onClose(ws, ev.code, ev.reason);
     ws.onerror = () => {}; // onclose follows and decides
     return this;
+  }
+
+  /** Sign in first thing: with the token, or the pending login/register. */
+  onOpen(ws) {
+    if (ws !== this.ws) return;
+    if (this.token) {
+      this.authPending = "token";
+      this.send(build.auth(this.token));
+    } else if (this.signIn) {
+      const { method, name, password } = this.signIn;
+      this.signIn = null; // the password is not kept
+      this.account(method, { name, password }).catch(() => {}); // failures are "autherror"
+    }
   }
 
   onFrame(data) {
@@ -113,13 +179,29 @@ export class SwitchboardClient {
     } catch {
       return;
     }
-    if (msg.type === "welcome") return this.onWelcome(msg);
+    if (msg.type === "welcome") {
+      // A guest welcome while signing in: the account's own comes next.
+      if (this.authPending && msg.guest === true) return void (this.held = msg);
+      this.authPending = null;
+      this.held = null;
+      return this.onWelcome(msg);
+    }
+    if (msg.type === "auth_required") {
+      this.authRequired = msg;
+      this.setState("signin", msg);
+      this.emit("auth_required", msg);
+      return;
+    }
+    if (msg.type === "error" && msg.id === "auth" && this.authPending === "token") {
+      if (msg.code === "bad_token") this.setToken(null);
+      return this.authFailed(msg.code, msg.message);
+    }
     if (msg.type === "response") {
       const waiting = this.pending.get(msg.id);
       if (waiting) {
         this.pending.delete(msg.id);
         clearTimeout(waiting.timer);
-        if (msg.error) waiting.reject(new ResponseError(msg.error.code, msg.error.message));
+        if (msg.error) waiting.reject(new ResponseError(msg.error.code, msg.error.message, msg.error));
         else waiting.resolve(msg.result);
         return;
       }
@@ -139,7 +221,11 @@ export class SwitchboardClient {
   }
 
   async onWelcome(welcome) {
-    const again = this.welcome !== null;
+    // A second welcome on the same connection: signed in (a new identity),
+    // not a reconnect; history is already shown.
+    const signedInHere = this.welcomedWs === this.ws;
+    this.welcomedWs = this.ws;
+    const again = this.welcome !== null && !signedInHere;
     const sameStore = this.epoch === welcome.epoch;
     this.welcome = welcome;
     this.name = welcome.name; // keep our name across reconnects
@@ -150,7 +236,15 @@ export class SwitchboardClient {
     this.emit("*", welcome);
     try {
       for (const topic of this.topics) this.send(build.subscribe(topic));
-      if (!again) {
+      if (welcome.guest === false) {
+        // The server restored the account's saved topics: learn them.
+        const me = await this.request("whoami");
+        this.topics = new Set(me.topics || []);
+        this.emit("topics", [...this.topics]);
+      }
+      if (signedInHere) {
+        // Nothing to catch up: the same connection went on.
+      } else if (!again) {
         const { messages } = await this.request("history", { limit: 50 });
         for (const m of messages) this.onFrame(JSON.stringify(m));
       } else if (!sameStore) {
@@ -198,8 +292,11 @@ export class SwitchboardClient {
       waiting.reject(new Error("connection closed"));
     }
     this.pending.clear();
-    if (!this.reconnect || this.state === "closed") {
-      this.setState("closed", { code, reason });
+    this.closeInfo = { code, reason };
+    // Final: the server ended the session (not the echo of our own Close).
+    const final = this.state !== "closed" && isFinalClose(code);
+    if (!this.reconnect || this.state === "closed" || final) {
+      this.setState("closed", { code, reason, final });
       return;
     }
     const delay = backoff(this.attempt++);
@@ -272,6 +369,56 @@ export class SwitchboardClient {
     return this.request("search", params);
   }
 
+  setToken(token) {
+    this.token = token;
+    this.emit("token", token);
+  }
+
+  /** A sign-in was refused: say so, then go on with the held guest welcome. */
+  authFailed(code, message) {
+    this.authPending = null;
+    const held = this.held;
+    this.held = null;
+    this.emit("autherror", { code, message });
+    // A listener that tries again (setting authPending) keeps it held.
+    if (this.authPending) this.held = held;
+    else if (held && this.state !== "closed") this.onWelcome(held);
+  }
+
+  /** `login` or `register` on this connection; resolves with the result
+   * (its token is kept and emitted), then the account's welcome follows. */
+  async account(method, { name, password }) {
+    this.authPending = method;
+    try {
+      const result = await this.request(method, { name, password });
+      if (result.token) this.setToken(result.token);
+      else this.authPending = null; // an admin registering someone else
+      return result;
+    } catch (e) {
+      this.authFailed(e.code || "client", e.code ? e.message.slice(e.code.length + 2) : e.message);
+      throw e;
+    }
+  }
+  login(name, password) {
+    return this.account("login", { name, password });
+  }
+  register(name, password) {
+    return this.account("register", { name, password });
+  }
+  /** Sign out: the token is revoked and dropped; the server then closes
+   * with 1000 "signed out" (no reconnect). */
+  async logout() {
+    const result = await this.request("logout");
+    this.setToken(null);
+    return result;
+  }
+  /** Change the password; every other session ends, this one goes on with
+   * the new token. */
+  async passwd(old, password) {
+    const result = await this.request("passwd", { old, new: password });
+    if (result.token) this.setToken(result.token);
+    return result;
+  }
   /** Rename; the server answers with the name given. */
   async rename(name) {
     const result = await this.request("rename", { name });
@@ -284,29 +431,5 @@ export class SwitchboardClient {
     clearTimeout(this.timer);
     this.setState("closed", { code });
     if (this.ws) this.ws.close(code);
-  }
-}
-
-/** One line of text for an event, as both CLIs print it. */
-export function describe(event) {
-  const time = (ts) => new Date(ts).toTimeString().slice(0, 8);
-  switch (event.type) {
-    case "message": {
-      const when = `[${time(event.ts)}]`;
-      if (event.kind === "direct") return `${when} ${event.from} -> ${event.to}: ${event.text}`;
-      if (event.kind === "multicast") return `${when} ${event.from} -> ${event.to.join(",")}: ${event.text}`;
-      if (event.kind === "publish") return `${when} #${event.topic} ${event.from}: ${event.text}`;
-      return `${when} ${event.from}: ${event.text}`;
-    }
-    case "presence":
-      if (event.event === "rename") return `* ${event.old} is now ${event.name}`;
-      return `* ${event.name} ${event.event === "join" ? "joined" : "left"}`;
-    case "error":
-      return `! ${event.code}: ${event.message}`;
-    case "ack":
-      if (event.topic) return `ok: ${event.topic}`;
-      return `ok: seq ${event.seq}, delivered to ${event.delivered}${event.unknown ? ` (unknown: ${event.unknown.join(",")})` : ""}`;
-    default:
-      return JSON.stringify(event);
   }
 }

@@ -5,6 +5,7 @@
 //! module reads it, and [`crate::protocol::handshake`] decides whether it
 //! is a valid upgrade.
 
+pub mod cookie;
 pub mod health;
 pub mod request;
 pub mod response;

@@ -27,6 +27,11 @@ const EMBEDDED: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../clients/web/app.js"),
     ),
     (
+        "/auth.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../clients/web/auth.js"),
+    ),
+    (
         "/switchboard.mjs",
         "text/javascript; charset=utf-8",
         include_bytes!("../../clients/web/switchboard.mjs"),

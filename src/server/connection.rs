@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::chat::messages::ErrorCode;
+use crate::http::cookie;
 use crate::http::request::redacted_target;
 use crate::http::static_files::{self, Source};
 use crate::http::{self, request, Request, Response};
@@ -31,6 +32,7 @@ use super::narrate;
 use super::shared::Shared;
 use super::socket::{is_timeout, linger_close, read_more, READ_CHUNK};
 use super::transport::Transport;
+use super::web_login;
 use super::websocket;
 
 /// Serve one accepted connection on the current (worker) thread.
@@ -87,6 +89,12 @@ fn serve_http(
     if config.trace {
         narrate::request(id, &request);
     }
+    if web_login::is_route(&request) {
+        let address = gate::address_key(peer.ip());
+        let gate = shared.gate.as_deref();
+        let response = web_login::answer(transport, &request, rest, gate, &address, config)?;
+        return reply(Some(&request), response);
+    }
     let Some(route) = Route::of(request.path()) else {
         let response = plain_route(request.path(), &request, shared);
         return reply(Some(&request), response);
@@ -137,8 +145,9 @@ const SUBPROTOCOL: &str = "switchboard.v1";
 
 /// The chat's admission in the HTTP phase (before the 101): a banned
 /// address gets 403; a token in `Sec-WebSocket-Protocol: switchboard.v1,
-/// bearer.TOKEN` or (with `--allow-query-token`) `?token=` must be good
-/// (401 if not, 403 if its account is banned). The subprotocol to answer,
+/// bearer.TOKEN`, the session cookie (from a page of this server only) or
+/// (with `--allow-query-token`) `?token=` must be good (401 if not, 403 if
+/// its account is banned). The subprotocol to answer,
 /// and who the token signs in.
 fn admit(
     request: &Request,
@@ -164,7 +173,12 @@ fn admit(
             "tokens in the URL are not accepted here (the server needs --allow-query-token)",
         ));
     }
-    let Some(token) = bearer.map(str::to_owned).or(query) else {
+    // The cookie of `POST /login`, only from a page of this server.
+    let cookie = request
+        .header("Cookie")
+        .and_then(|c| cookie::get(c, cookie::SESSION))
+        .filter(|_| cookie::same_origin(request));
+    let Some(token) = bearer.or(cookie).map(str::to_owned).or(query) else {
         return Ok((None, protocol));
     };
     match gate.check_token(&token) {

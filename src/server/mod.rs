@@ -38,6 +38,7 @@
 //! | `handlers.rs` | `/echo` and `/chat` on an open WebSocket |
 //! | `gate.rs` | sign-in: tokens, passwords, throttles, address bans |
 //! | `signin.rs`, `moderation.rs` | account and moderator requests, on the asker's worker |
+//! | `web_login.rs` | `POST /login`, `/logout`: the browser's session cookie |
 //! | `outbound/` | the write turn, its budget, closing and cut-off |
 //! | `narrate.rs` | `--trace` |
 //! | `descriptors.rs` | the descriptor limit and budget |
@@ -59,6 +60,7 @@ mod socket;
 mod stats;
 mod threads;
 mod transport;
+mod web_login;
 mod websocket;
 
 pub use stats::Snapshot;

@@ -3,7 +3,8 @@
 // `cargo build` if missing).
 
 import { spawn, execFileSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
 
@@ -16,10 +17,12 @@ export function serverBinary() {
 }
 
 /** Start a server; resolves to { addr, url, http, stop() }. `listen` may
- * name a fixed address (to restart on the same port). */
+ * name a fixed address (to restart on the same port). Without `--db` in
+ * `flags` it keeps nothing on disk (`--db :memory:`). */
 export function startServer(flags = [], listen = "127.0.0.1:0") {
+  const db = flags.includes("--db") ? [] : ["--db", ":memory:"];
   return new Promise((resolve, reject) => {
-    const proc = spawn(serverBinary(), ["--listen", listen, "--log-level", "info", "--db", ":memory:", ...flags], {
+    const proc = spawn(serverBinary(), ["--listen", listen, "--log-level", "info", ...db, ...flags], {
       stdio: ["ignore", "ignore", "pipe"],
     });
     let log = "";
@@ -54,5 +57,30 @@ export function startServer(flags = [], listen = "127.0.0.1:0") {
       }
     });
     proc.on("error", reject);
+  });
+}
+
+/** A scratch directory for an accounts test: { dir, db (a database file
+ * path), file(name, text) (writes a file, returns its path), remove() }. */
+export function scratch(prefix = "sb-accounts-") {
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  return {
+    dir,
+    db: path.join(dir, "chat.db"),
+    file: (name, text) => {
+      const p = path.join(dir, name);
+      writeFileSync(p, text, { mode: 0o600 });
+      return p;
+    },
+    remove: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+/** Create an account with the server's own command:
+ * `switchboard user add NAME --password-file FILE --role ROLE --db DB`. */
+export function addUser(db, name, passwordFile, role = "user") {
+  execFileSync(serverBinary(), ["user", "add", name, "--password-file", passwordFile, "--role", role, "--db", db], {
+    stdio: ["ignore", "pipe", "pipe"],
+    timeout: 30000,
   });
 }

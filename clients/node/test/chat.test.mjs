@@ -6,8 +6,10 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import path from "node:path";
 import WebSocket from "ws";
-import { SwitchboardClient, ResponseError, backoff, build, chatUrl, describe } from "../../web/switchboard.mjs";
+import { SwitchboardClient, ResponseError, backoff, build, chatUrl } from "../../web/switchboard.mjs";
+import { describe } from "../describe.mjs";
 import { startServer, ROOT } from "../support/server.mjs";
+import { next } from "../support/events.mjs";
 
 let server;
 before(async () => {
@@ -26,18 +28,6 @@ async function join(name, options = {}) {
   return client;
 }
 
-/** The next event of `type` matching `pred`. */
-function next(client, type, pred = () => true, ms = 5000) {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no ${type} within ${ms} ms`)), ms);
-    client.on(type, (e) => {
-      if (pred(e)) {
-        clearTimeout(timer);
-        resolve(e);
-      }
-    });
-  });
-}
 
 test("backoff grows exponentially with jitter, up to the maximum", () => {
   assert.equal(backoff(0, 250, 10000, () => 0), 125);
