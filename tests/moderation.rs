@@ -175,6 +175,18 @@ fn a_moderator_kicks_mutes_and_bans_and_it_is_all_logged() {
         json!({"name": "bob", "password": "password-1"}),
     );
     assert_eq!(r["result"]["name"], "bob", "{r}");
+    g.recv_type("welcome");
+    let r = m.request(json!(12), "unmute", json!({"name": "mod"}));
+    assert_eq!(r["error"]["code"], "not_allowed", "not on oneself: {r}");
+
+    // Demoted with the CLI while connected: the powers go within seconds.
+    user_cmd(&dir, &["role", "mod", "user"]);
+    let mut id = 100;
+    assert!(eventually(Duration::from_secs(5), || {
+        id += 1;
+        let r = m.request(json!(id), "kick", json!({"name": "bob"}));
+        r["error"]["code"] == "not_allowed"
+    }));
 }
 
 #[test]
@@ -209,6 +221,8 @@ fn an_address_ban_closes_its_connections_and_refuses_new_ones() {
     stream.set_read_timeout(Some(support::TIMEOUT)).unwrap();
     let (mut troll, _) =
         tungstenite::client(format!("ws://{here}/chat?name=troll"), stream).unwrap();
+    // Its welcome: it has joined.
+    assert!(troll.read().unwrap().to_text().unwrap().contains("welcome"));
     let r = m.request(
         json!(1),
         "ban",

@@ -139,6 +139,15 @@ fn a_backend_jwt_signs_in_and_every_bad_one_is_refused() {
     }
     // A JWT's name is now registered: a guest cannot take it.
     assert_eq!(User::join(server.local_addr(), "dana").name(), "dana-2");
+    // A name someone registered with a password is not the backend's.
+    let mut u = User::join(server.local_addr(), "x");
+    let r = u.request(
+        json!(1),
+        "register",
+        json!({"name": "hana", "password": "password-1"}),
+    );
+    assert!(r["result"]["token"].is_string(), "{r}");
+    assert_eq!(auth(&server, &good("hana"))["code"], "bad_token");
 }
 
 #[test]

@@ -100,15 +100,19 @@ pub trait Accounts: Send + Sync {
     /// Store a new password hash; false if there is no such account.
     fn set_hash(&self, name: &str, hash: &str) -> Result<bool>;
     fn set_role(&self, name: &str, role: Role) -> Result<bool>;
-    /// Delete an account with its sessions, sanctions and private
-    /// messages; false if there was none.
+    /// Delete an account with its sessions and private messages (its
+    /// sanctions stay: deleting and registering again lifts no mute or
+    /// ban); false if there was none.
     fn delete(&self, name: &str) -> Result<bool>;
     fn set_topics(&self, name: &str, topics: &[String]) -> Result<()>;
-    /// Keep a session (the SHA-256 of its token) until `expires` (Unix ms).
-    fn add_session(&self, name: &str, stored: &str, expires: u64) -> Result<()>;
+    /// Keep a session (the SHA-256 of its token) until `expires` (Unix ms);
+    /// an account keeps at most `max` sessions, the oldest going first.
+    fn add_session(&self, name: &str, stored: &str, expires: u64, max: usize) -> Result<()>;
     /// The account of a live session (expired ones are deleted).
     fn session(&self, stored: &str, now: u64) -> Result<Option<String>>;
     fn revoke_session(&self, stored: &str) -> Result<()>;
+    /// Delete the sessions that expired before `now`.
+    fn purge_sessions(&self, now: u64) -> Result<()>;
     /// Revoke every session of an account.
     fn revoke_all(&self, name: &str) -> Result<()>;
     /// The sanction of this kind in force against `target` at `now`.

@@ -52,18 +52,25 @@ struct Slot<'a> {
     memory: Vec<Block>,
 }
 
+/// How long a hash waits for a slot before it gives up (the caller then
+/// answers "busy, try again" rather than queueing without end).
+pub const SLOT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl Slots {
-    fn take(&self) -> Slot<'_> {
+    fn take(&self) -> Option<Slot<'_>> {
+        let deadline = std::time::Instant::now() + SLOT_WAIT;
         let mut free = self.free.lock();
         while free.1 >= MAX_CONCURRENT {
-            self.freed.wait(&mut free);
+            if self.freed.wait_until(&mut free, deadline).timed_out() && free.1 >= MAX_CONCURRENT {
+                return None;
+            }
         }
         free.1 += 1;
         let memory = free.0.pop().unwrap_or_default();
-        Slot {
+        Some(Slot {
             slots: self,
             memory,
-        }
+        })
     }
 }
 
@@ -112,10 +119,10 @@ pub fn hash(slots: &Slots, password: &str, salt: &[u8; 16]) -> Result<String, Ha
     let params = params();
     let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
     let mut out = [0u8; OUTPUT_LEN];
-    slots
-        .take()
-        .compute(&argon2, &params, password.as_bytes(), salt, &mut out)
+    let mut slot = slots.take().ok_or_else(|| HashError(BUSY.into()))?;
+    slot.compute(&argon2, &params, password.as_bytes(), salt, &mut out)
         .map_err(|e| fail(&e))?;
+    drop(slot);
     let output = Output::new(&out).map_err(|e| fail(&e))?;
     Ok(format!(
         "$argon2id$v=19$m={M_COST_KIB},t={T_COST},p={P_COST}${}${output}",
@@ -128,40 +135,49 @@ pub fn hash(slots: &Slots, password: &str, salt: &[u8; 16]) -> Result<String, Ha
 const DUMMY: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$c3dpdGNoYm9hcmRkdW1teQ$fRy4cOydLPsrG5FbpRU1P1tYU6qX8bMvGMXH3V3eB6Y";
 
+/// What a hash that found no free slot within [`SLOT_WAIT`] says.
+pub const BUSY: &str = "busy";
+
 /// Does `password` match the `stored` PHC string? An unknown account
 /// (`None`) or a stored string that does not parse does the same work
-/// and answers no. The outputs are compared in constant time.
-pub fn verify(slots: &Slots, password: &str, stored: Option<&str>) -> bool {
+/// and answers no. The outputs are compared in constant time. `None`:
+/// no slot was free within [`SLOT_WAIT`].
+pub fn verify(slots: &Slots, password: &str, stored: Option<&str>) -> Option<bool> {
     let parsed = stored.and_then(|s| PasswordHash::new(s).ok());
     let (hash, real) = match parsed {
         Some(hash) => (hash, true),
         None => match PasswordHash::new(DUMMY) {
             Ok(hash) => (hash, false),
-            Err(_) => return false,
+            Err(_) => return Some(false),
         },
     };
-    let matched = matches(slots, password, &hash).unwrap_or(false);
-    matched && real
+    let matched = matches(slots, password, &hash)?;
+    Some(matched && real)
 }
 
 /// Recompute `hash` (its algorithm, version, parameters and salt) for
-/// `password` and compare.
+/// `password` and compare; `None` when no slot was free (a hash that
+/// cannot be used answers no).
 fn matches(slots: &Slots, password: &str, hash: &PasswordHash) -> Option<bool> {
-    let algorithm = Algorithm::try_from(hash.algorithm).ok()?;
-    let version = hash
-        .version
-        .map_or(Some(Version::V0x13), |v| Version::try_from(v).ok())?;
-    let params = Params::try_from(hash).ok()?;
-    let expected = hash.hash?;
+    let mut slot = slots.take()?;
+    let parts = || {
+        let algorithm = Algorithm::try_from(hash.algorithm).ok()?;
+        let version = hash
+            .version
+            .map_or(Some(Version::V0x13), |v| Version::try_from(v).ok())?;
+        Some((algorithm, version, Params::try_from(hash).ok()?, hash.hash?))
+    };
+    let Some((algorithm, version, params, expected)) = parts() else {
+        return Some(false);
+    };
     let mut salt = [0u8; 64];
-    let salt = hash.salt?.decode_b64(&mut salt).ok()?;
+    let Some(salt) = hash.salt.and_then(|s| s.decode_b64(&mut salt).ok()) else {
+        return Some(false);
+    };
     let mut out = vec![0u8; expected.len()];
     let argon2 = Argon2::new(algorithm, version, params.clone());
-    slots
-        .take()
-        .compute(&argon2, &params, password.as_bytes(), salt, &mut out)
-        .ok()?;
-    Some(Output::new(&out).ok()? == expected)
+    let computed = slot.compute(&argon2, &params, password.as_bytes(), salt, &mut out);
+    Some(computed.is_ok() && Output::new(&out).is_ok_and(|o| o == expected))
 }
 
 /// Was `stored` made with other parameters than today's? Then a login
@@ -194,10 +210,17 @@ mod tests {
             stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
             "{stored}"
         );
-        assert!(verify(&slots, "correct horse", Some(&stored)));
-        assert!(!verify(&slots, "Correct horse", Some(&stored)));
-        assert!(!verify(&slots, "correct horse", None), "no account");
-        assert!(!verify(&slots, "correct horse", Some("not a phc string")));
+        assert_eq!(verify(&slots, "correct horse", Some(&stored)), Some(true));
+        assert_eq!(verify(&slots, "Correct horse", Some(&stored)), Some(false));
+        assert_eq!(
+            verify(&slots, "correct horse", None),
+            Some(false),
+            "no account"
+        );
+        assert_eq!(
+            verify(&slots, "correct horse", Some("not a phc string")),
+            Some(false)
+        );
         assert!(!needs_rehash(&stored));
     }
 
@@ -212,7 +235,11 @@ mod tests {
         let salt = SaltString::encode_b64(&[1; 16]).unwrap();
         let old = weak.hash_password(b"pw", &salt).unwrap().to_string();
         let slots = Slots::default();
-        assert!(verify(&slots, "pw", Some(&old)), "old hashes still verify");
+        assert_eq!(
+            verify(&slots, "pw", Some(&old)),
+            Some(true),
+            "old hashes still verify"
+        );
         assert!(needs_rehash(&old));
         assert!(needs_rehash("garbage"));
     }
@@ -233,7 +260,7 @@ mod tests {
             .unwrap()
             .to_string();
         assert_eq!(ours, theirs, "the same PHC string as the crate makes");
-        assert!(verify(&slots, "correct horse", Some(&theirs)));
+        assert_eq!(verify(&slots, "correct horse", Some(&theirs)), Some(true));
     }
 
     #[test]
@@ -248,7 +275,7 @@ mod tests {
         let time = |stored: Option<&str>| {
             let started = Instant::now();
             for _ in 0..3 {
-                assert!(!verify(&slots, "guess", stored));
+                assert_eq!(verify(&slots, "guess", stored), Some(false));
             }
             started.elapsed()
         };
@@ -268,7 +295,7 @@ mod tests {
             .map(|_| {
                 let (slots, peak) = (Arc::clone(&slots), Arc::clone(&peak));
                 std::thread::spawn(move || {
-                    let _slot = slots.take();
+                    let _slot = slots.take().expect("a slot within SLOT_WAIT");
                     {
                         let mut p = peak.lock();
                         p.0 += 1;

@@ -88,10 +88,26 @@ impl Chat {
 
     /// Sign a joined connection in to the account `name`: it takes the
     /// name (with `rename` presence), the account's saved `topics` are
-    /// subscribed again, and a fresh welcome follows.
-    pub fn sign_in(&self, client: &mut Client, name: &str, rank: Rank, topics: &[String]) {
+    /// subscribed again, and a fresh welcome follows. A connection that
+    /// was signed in to another account first drops that account's
+    /// topics. False (and nothing done) if the connection is no longer a
+    /// member (kicked, banned or replaced while its sign-in ran).
+    pub fn sign_in(&self, client: &mut Client, name: &str, rank: Rank, topics: &[String]) -> bool {
         let mut reg = self.registry.lock();
         let out = &mut client.pending;
+        let Some(current) = reg.name_of(client.id).map(fold) else {
+            return false;
+        };
+        if reg.standing_of(client.id).is_account() && current != fold(name) {
+            for topic in reg
+                .topics_of(client.id)
+                .into_iter()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+            {
+                reg.unsubscribe(client.id, &topic);
+            }
+        }
         if reg.find(name) != Some(client.id) {
             self.make_room(&mut reg, out, name);
         }
@@ -109,6 +125,7 @@ impl Chat {
         reg.queue(out, client.id, &welcome);
         self.drop_cut_off(&mut reg, out);
         log::debug!("chat: {} signed in as {name}", client.id);
+        true
     }
 
     /// Send the private messages that waited for this signed-in account,
@@ -212,17 +229,46 @@ impl Chat {
     }
 
     /// Replace the registered names (at start, and when the CLI changed
-    /// them), and bring connected accounts' ranks up to date.
-    pub fn set_accounts(&self, accounts: Vec<(String, Rank)>) {
-        let mut reg = self.registry.lock();
-        for (name, rank) in &accounts {
-            if let Some(id) = reg.find(name) {
-                if reg.standing_of(id).is_account() {
-                    reg.set_standing(id, Standing::Account(*rank));
+    /// them): connected accounts get their rank as it is now, a guest that
+    /// has a name now registered is renamed to a free variant, and the
+    /// names of connected accounts that no longer exist are returned (the
+    /// server closes them).
+    pub fn set_accounts(&self, accounts: Vec<(String, Rank)>) -> Vec<String> {
+        let mut out = Outbox::default();
+        let gone = {
+            let mut reg = self.registry.lock();
+            let ranks: std::collections::HashMap<String, Rank> =
+                accounts.iter().map(|(n, r)| (fold(n), *r)).collect();
+            reg.accounts.set(accounts.into_iter().map(|(name, _)| name));
+            let mut gone = Vec::new();
+            let members: Vec<(ClientId, String)> = reg
+                .user_names()
+                .into_iter()
+                .filter_map(|n| Some((reg.find(n)?, n.to_owned())))
+                .collect();
+            for (id, name) in members {
+                match (reg.standing_of(id), ranks.get(&fold(&name))) {
+                    (Standing::Account(_), Some(rank)) => {
+                        reg.set_standing(id, Standing::Account(*rank))
+                    }
+                    (Standing::Account(_), None) => gone.push(name),
+                    (Standing::Guest, Some(_)) => self.make_room(&mut reg, &mut out, &name),
+                    (Standing::Guest, None) => {}
                 }
             }
-        }
-        reg.accounts.set(accounts.into_iter().map(|(name, _)| name));
+            gone
+        };
+        out.flush();
+        gone
+    }
+
+    /// The standings of the members connected from `address`.
+    pub fn standings_at(&self, address: &str) -> Vec<Standing> {
+        let reg = self.registry.lock();
+        reg.at_address(address)
+            .into_iter()
+            .map(|id| reg.standing_of(id))
+            .collect()
     }
 
     /// A name was registered, or its account deleted.

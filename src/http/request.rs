@@ -235,18 +235,15 @@ pub fn redacted_target(target: &str) -> std::borrow::Cow<'_, str> {
     let Some((path, query)) = target.split_once('?') else {
         return target.into();
     };
-    if !query.split('&').any(|p| p.starts_with("token=")) {
+    // The key as the server reads it (percent-decoded: `%74oken` too).
+    let is_token =
+        |p: &&str| percent_decode(p.split('=').next().unwrap_or("")).as_deref() == Some("token");
+    if !query.split('&').any(|p| is_token(&p)) {
         return target.into();
     }
     let query: Vec<&str> = query
         .split('&')
-        .map(|p| {
-            if p.starts_with("token=") {
-                "token=[redacted]"
-            } else {
-                p
-            }
-        })
+        .map(|p| if is_token(&p) { "token=[redacted]" } else { p })
         .collect();
     format!("{path}?{}", query.join("&")).into()
 }
@@ -356,6 +353,10 @@ mod tests {
             "/chat?name=a&token=[redacted]"
         );
         assert_eq!(redacted_target("/chat?name=a"), "/chat?name=a");
+        assert_eq!(
+            redacted_target("/chat?%74oken=s3cret"),
+            "/chat?token=[redacted]"
+        );
         assert_eq!(
             redacted_header("Sec-WebSocket-Protocol", "switchboard.v1, bearer.s3cret"),
             "switchboard.v1, bearer.[redacted]"

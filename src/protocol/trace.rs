@@ -34,9 +34,13 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 /// Text in quotes, cut to [`SHOW_CHARS`] characters (invalid UTF-8 shown
-/// as U+FFFD).
+/// as U+FFFD); a message that carries a token or a password is not shown.
 pub fn quoted(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes);
+    // Sign-in messages carry secrets, which have no place in a log.
+    if text.contains("\"token\"") || text.contains("\"password\"") || text.contains("\"old\"") {
+        return "[redacted: a message with a token or a password]".into();
+    }
     let mut shown: String = text.chars().take(SHOW_CHARS).collect();
     if text.chars().count() > SHOW_CHARS {
         shown.push('…');

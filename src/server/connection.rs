@@ -178,6 +178,7 @@ fn admit(
         .header("Cookie")
         .and_then(|c| cookie::get(c, cookie::SESSION))
         .filter(|_| cookie::same_origin(request));
+    let from_cookie = bearer.is_none() && query.is_none() && cookie.is_some();
     let Some(token) = bearer.or(cookie).map(str::to_owned).or(query) else {
         return Ok((None, protocol));
     };
@@ -186,6 +187,9 @@ fn admit(
         Err(refused) if refused.code == ErrorCode::Banned => {
             Err(Response::text(403, &refused.message))
         }
+        // A stale cookie (logged out elsewhere, expired) cannot be cleared
+        // by script (HttpOnly): the page gets a guest, not a lock-out.
+        Err(_) if from_cookie => Ok((None, protocol)),
         Err(refused) => Err(Response::text(401, &refused.message)),
     }
 }

@@ -79,9 +79,13 @@ pub struct Gate {
     pub accounts: Arc<dyn Accounts>,
     keys: Option<jwt::Keys>,
     slots: password::Slots,
-    /// Failed passwords per account and per address; registrations per
-    /// address. Held only to count.
-    throttles: Mutex<[Throttle; 3]>,
+    /// Failed passwords per account and per address; registrations and
+    /// password hashes (of any outcome) per address. Held only to count.
+    throttles: Mutex<[Throttle; 4]>,
+    /// Accounts and addresses with a hash running now: at most one each,
+    /// so many connections cannot race past the throttles together, nor
+    /// one address take both hashing slots.
+    hashing: Mutex<std::collections::HashSet<String>>,
     /// Address bans in force (checked at every handshake, in memory).
     bans: Mutex<HashMap<String, Active>>,
     generation: AtomicI64,
@@ -90,6 +94,13 @@ pub struct Gate {
 const BY_ACCOUNT: usize = 0;
 const BY_ADDRESS: usize = 1;
 const REGISTRATIONS: usize = 2;
+const HASHES: usize = 3;
+/// Password hashes (logins, registrations, password checks, whatever
+/// their outcome) one address may ask for in the throttle's window
+/// before it waits.
+const HASHES_FREE: u32 = 60;
+/// Sessions kept per account (the oldest go first).
+pub const MAX_SESSIONS: usize = 100;
 
 /// How an address is named for throttles and bans: an IPv4 address, or the
 /// /64 an IPv6 address belongs to (one host usually has a whole /64).
@@ -174,7 +185,9 @@ impl Gate {
                 Throttle::new(throttle::ACCOUNT_FREE),
                 Throttle::new(throttle::ADDRESS_FREE),
                 Throttle::new(throttle::ADDRESS_FREE),
+                Throttle::new(HASHES_FREE),
             ]),
+            hashing: Mutex::new(std::collections::HashSet::new()),
             bans: Mutex::new(HashMap::new()),
             generation: AtomicI64::new(-1),
         })
@@ -187,13 +200,21 @@ impl Gate {
             return;
         };
         let now = unix_ms();
-        if generation != self.generation.swap(generation, SeqCst) {
+        if generation != self.generation.load(SeqCst) {
             match self.accounts.all() {
                 Ok(all) => {
-                    chat.set_accounts(all.into_iter().map(|(n, r)| (n, rank_of(r))).collect())
+                    let all = all.into_iter().map(|(n, r)| (n, rank_of(r))).collect();
+                    for gone in chat.set_accounts(all) {
+                        // Deleted while connected (`switchboard user delete`).
+                        chat.remove(&gone, 4000, "account deleted");
+                    }
+                    self.generation.store(generation, SeqCst);
                 }
                 Err(e) => log::warn!("accounts: cannot load names: {e}"),
             }
+        }
+        if let Err(e) = self.accounts.purge_sessions(now) {
+            log::warn!("accounts: cannot delete expired sessions: {e}");
         }
         match self.accounts.address_bans(now) {
             Ok(bans) => *self.bans.lock() = bans.into_iter().collect(),
@@ -237,6 +258,11 @@ impl Gate {
                 return Err(bad("JWT sub is not a valid name"));
             }
             let account = match self.accounts.find(&claims.name).map_err(unavailable)? {
+                // A JWT names its user; a name someone registered with a
+                // password is not the backend's to hand out.
+                Some(account) if account.hash.is_some() => {
+                    return Err(bad("that account signs in with a password, not a JWT"))
+                }
                 Some(account) => account,
                 None => {
                     let role = claims.roles.iter().max().copied().unwrap_or(Role::User);
@@ -266,10 +292,10 @@ impl Gate {
             signed.session = Some(stored);
             return self.unless_banned(signed);
         };
+        // A JWT's roles are the backend's word each time: none means user.
         let mut signed = self.signed_in(signed, None);
-        if let Some(roles) = roles.filter(|r| !r.is_empty()) {
-            signed.rank = rank_of(roles.into_iter().max().unwrap_or(Role::User));
-        }
+        let roles = roles.unwrap_or_default();
+        signed.rank = rank_of(roles.into_iter().max().unwrap_or(Role::User));
         self.unless_banned(signed)
     }
 
@@ -283,18 +309,40 @@ impl Gate {
     }
 
     fn unless_banned(&self, signed: SignedIn) -> Result<SignedIn, Refused> {
-        let target = Target::Account(signed.name.clone());
-        match self
-            .accounts
-            .sanction(Sanction::Ban, &target, unix_ms())
-            .map_err(unavailable)?
-        {
+        match self.ban_of(&signed.name)? {
             Some(ban) => Err(Refused::new(
                 ErrorCode::Banned,
                 format!("banned: {}", ban.reason),
             )),
             None => Ok(signed),
         }
+    }
+
+    /// The ban in force on an account, if any.
+    pub fn ban_of(&self, name: &str) -> Result<Option<Active>, Refused> {
+        let target = Target::Account(name.to_owned());
+        self.accounts
+            .sanction(Sanction::Ban, &target, unix_ms())
+            .map_err(unavailable)
+    }
+
+    /// Hold the right to hash for these keys (at most one hash each at a
+    /// time), counting the hash against the address.
+    fn hold(&self, keys: Vec<String>, address: &str) -> Result<Hashing<'_>, Refused> {
+        self.throttled(HASHES, address)?;
+        {
+            let mut hashing = self.hashing.lock();
+            if keys.iter().any(|k| hashing.contains(k)) {
+                return Err(Refused {
+                    code: ErrorCode::Throttled,
+                    message: "another attempt is running; wait for it".into(),
+                    retry_after_ms: Some(1000),
+                });
+            }
+            hashing.extend(keys.iter().cloned());
+        }
+        self.throttles.lock()[HASHES].failed(address, unix_ms());
+        Ok(Hashing { gate: self, keys })
     }
 
     /// A throttle's wait for `key`, as a refusal.
@@ -332,14 +380,23 @@ impl Gate {
     /// token-only account and an over-long password all cost one Argon2id
     /// verify against a dummy hash, and give the same answer.
     fn verified(&self, name: &str, password: &str, address: &str) -> Result<Account, Refused> {
+        let wrong = || Refused::new(ErrorCode::BadCredentials, "wrong name or password");
+        // No account can have such a name: nothing to hash, nothing to count.
+        if !wire::valid_name(name) {
+            return Err(wrong());
+        }
         let key = name.to_ascii_lowercase();
         self.throttled(BY_ACCOUNT, &key)?;
         self.throttled(BY_ADDRESS, address)?;
+        let _hashing = self.hold(
+            vec![format!("account:{key}"), format!("address:{address}")],
+            address,
+        )?;
         let account = self.accounts.find(name).map_err(unavailable)?;
         let stored = account.as_ref().and_then(|a| a.hash.as_deref());
         let long = password.len() > MAX_PASSWORD;
         let candidate = if long { "" } else { password };
-        let matched = password::verify(&self.slots, candidate, stored) && !long;
+        let matched = password::verify(&self.slots, candidate, stored).ok_or_else(busy)? && !long;
         match account {
             Some(account) if matched => {
                 self.throttles.lock()[BY_ACCOUNT].succeeded(&key);
@@ -352,10 +409,7 @@ impl Gate {
                 throttles[BY_ADDRESS].failed(address, now);
                 drop(throttles);
                 log::info!("auth: wrong password for {name:?} from {address}");
-                Err(Refused::new(
-                    ErrorCode::BadCredentials,
-                    "wrong name or password",
-                ))
+                Err(wrong())
             }
         }
     }
@@ -369,7 +423,10 @@ impl Gate {
             ));
         }
         let salt = random::<16>()?;
-        password::hash(&self.slots, password, &salt).map_err(|e| unavailable(e.0))
+        password::hash(&self.slots, password, &salt).map_err(|e| match e.0.as_str() {
+            password::BUSY => busy(),
+            _ => unavailable(e.0),
+        })
     }
 
     /// Create an account. A self-registration (not by an admin) is
@@ -389,6 +446,10 @@ impl Gate {
                 "a name is 1-32 letters, digits, _ - .",
             ));
         }
+        let _hashing = match address {
+            Some(address) => Some(self.hold(vec![format!("address:{address}")], address)?),
+            None => None,
+        };
         let hash = self.hash(password)?;
         if let Some(address) = address {
             self.throttles.lock()[REGISTRATIONS].failed(address, unix_ms());
@@ -412,8 +473,32 @@ impl Gate {
         let (token, stored) = session::new_token(&random::<{ session::TOKEN_BYTES }>()?);
         let expires = unix_ms() + self.session_ms;
         self.accounts
-            .add_session(name, &stored, expires)
+            .add_session(name, &stored, expires, MAX_SESSIONS)
             .map_err(unavailable)?;
         Ok((token, stored, expires))
+    }
+}
+
+/// No hashing slot was free in time: try again.
+fn busy() -> Refused {
+    Refused {
+        code: ErrorCode::Throttled,
+        message: "the server is busy checking passwords; try again".into(),
+        retry_after_ms: Some(1000),
+    }
+}
+
+/// The right to run one hash for some keys, given back on drop.
+struct Hashing<'a> {
+    gate: &'a Gate,
+    keys: Vec<String>,
+}
+
+impl Drop for Hashing<'_> {
+    fn drop(&mut self) {
+        let mut hashing = self.gate.hashing.lock();
+        for key in &self.keys {
+            hashing.remove(key);
+        }
     }
 }

@@ -173,8 +173,14 @@ impl ChatHandler {
             .ok_or_else(|| Refused::new(ErrorCode::NotAllowed, "sign in first"))
     }
 
+    /// The rank this connection has now: read from the chat, where a role
+    /// changed by `switchboard user role` lands within seconds.
     pub fn rank(&self) -> Option<Rank> {
-        self.me.as_ref().map(|me| me.rank)
+        self.me.as_ref()?;
+        match self.chat.who(self.client.as_ref()?)?.1 {
+            Standing::Account(rank) => Some(rank),
+            Standing::Guest => None,
+        }
     }
 
     /// The name this connection chats under now.
@@ -201,15 +207,29 @@ impl ChatHandler {
     pub fn become_account(&mut self, signed: SignedIn) {
         let standing = Standing::Account(signed.rank);
         match self.client.as_mut() {
-            Some(client) => self
-                .chat
-                .sign_in(client, &signed.name, signed.rank, &signed.topics),
+            Some(client) => {
+                if !self
+                    .chat
+                    .sign_in(client, &signed.name, signed.rank, &signed.topics)
+                {
+                    // Kicked or replaced while the sign-in ran: its Close
+                    // is on the way; nothing more happens here.
+                    return;
+                }
+            }
             None => {
                 let client = self.join(Some(&signed.name), standing, &signed.topics);
                 self.client = Some(client);
             }
         }
         self.deadline = None;
+        // A ban made while this sign-in ran found nobody to close: look
+        // again now that the account is connected.
+        if let Ok(Some(ban)) = self.gate().and_then(|g| g.ban_of(&signed.name)) {
+            let why = format!("banned: {}", ban.reason);
+            self.chat.remove(&signed.name, 4003, &why);
+            return;
+        }
         signin::restore_mute(self, &signed.name);
         if let Some(client) = self.client.as_mut() {
             self.chat.deliver_waiting(client, &signed.name);

@@ -197,6 +197,8 @@ impl Act<'_> {
     }
 
     fn unmute(self, name: &str) -> Result<Value, Refused> {
+        let member = self.h.chat.member(name);
+        self.may_act_on(name, member.map(|m| m.standing))?;
         let gate = self.h.gate()?;
         let target = Target::Account(name.to_owned());
         gate.accounts
@@ -249,6 +251,14 @@ impl Act<'_> {
         if *address == *self.h.address {
             return Err(not_allowed("not your own address"));
         }
+        let admin_there = self
+            .h
+            .chat
+            .standings_at(&address)
+            .contains(&Standing::Account(Rank::Admin));
+        if admin_there && self.rank != Rank::Admin {
+            return Err(not_allowed("an admin is connected from that address"));
+        }
         gate.accounts
             .set_sanction(Sanction::Ban, &Target::Address(address.clone()), &active)
             .map_err(unavailable)?;
@@ -259,6 +269,10 @@ impl Act<'_> {
     }
 
     fn unban(self, whom: Whom) -> Result<Value, Refused> {
+        if let Whom::Name(name) = &whom {
+            let member = self.h.chat.member(name);
+            self.may_act_on(name, member.map(|m| m.standing))?;
+        }
         let gate = self.h.gate()?;
         let (target, shown) = match whom {
             Whom::Name(name) => (Target::Account(name.clone()), name),

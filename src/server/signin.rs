@@ -174,20 +174,22 @@ fn logout(h: &mut ChatHandler) -> Result<(), Refused> {
 }
 
 fn passwd(h: &mut ChatHandler, params: &Value) -> Result<Step, Refused> {
-    let new = text(params, "new")?;
-    let gate = h.gate()?;
     let me = h.signed_in()?.clone();
-    let (name, own) = match params.get("name").and_then(Value::as_str) {
-        Some(name) if h.rank() == Some(Rank::Admin) && !name.eq_ignore_ascii_case(&me.name) => {
-            (name.to_owned(), false)
-        }
+    let gate = h.gate()?;
+    let new = text(params, "new")?;
+    let other = params
+        .get("name")
+        .and_then(Value::as_str)
+        .filter(|name| !name.eq_ignore_ascii_case(&me.name));
+    let (name, own) = match other {
         Some(_) if h.rank() != Some(Rank::Admin) => {
             return Err(Refused::new(
                 ErrorCode::NotAllowed,
                 "only an admin sets another's password",
             ))
         }
-        _ => {
+        Some(name) => (name.to_owned(), false),
+        None => {
             gate.check_password(&me.name, text(params, "old")?, &h.address)?;
             (me.name.clone(), true)
         }
@@ -240,7 +242,11 @@ fn delete_account(h: &mut ChatHandler, params: &Value) -> Result<Step, Refused> 
             Ok(Step::Reply(json!({})))
         }
         _ => {
-            gate.check_password(&me.name, text(params, "password")?, &h.address)?;
+            // An account made by a JWT has no password: its token vouched.
+            let account = gate.accounts.find(&me.name).map_err(unavailable)?;
+            if account.is_some_and(|a| a.hash.is_some()) {
+                gate.check_password(&me.name, text(params, "password")?, &h.address)?;
+            }
             gate.accounts.delete(&me.name).map_err(unavailable)?;
             h.chat.account_removed(&me.name);
             log::info!("auth: account {:?} deleted by its owner", me.name);

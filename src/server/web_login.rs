@@ -51,6 +51,9 @@ pub fn answer(
     if request.method != "POST" {
         return Ok(Response::text(405, "method not allowed").with_header("Allow", "POST"));
     }
+    if let Some(ban) = gate.address_ban(address) {
+        return Ok(Response::text(403, &format!("banned: {}", ban.reason)));
+    }
     if !cookie::same_origin(request) {
         return Ok(Response::text(
             403,

@@ -198,10 +198,6 @@ impl Accounts for SqliteAccounts {
                 "DELETE FROM private_messages WHERE owner = ?1",
                 params![key],
             )?;
-            tx.execute(
-                "DELETE FROM sanctions WHERE target = ?1",
-                params![Target::Account(key.clone()).key()],
-            )?;
             tx.commit()?;
             Ok(n == 1)
         })
@@ -218,12 +214,29 @@ impl Accounts for SqliteAccounts {
         })
     }
 
-    fn add_session(&self, name: &str, stored: &str, expires: u64) -> Result<()> {
+    fn add_session(&self, name: &str, stored: &str, expires: u64, max: usize) -> Result<()> {
         self.with(|c| {
-            c.execute(
+            let tx = c.transaction()?;
+            tx.execute(
                 "INSERT INTO sessions (token, account, expires)
                  SELECT ?2, id, ?3 FROM accounts WHERE folded = ?1",
                 params![fold(name), stored, expires as i64],
+            )?;
+            tx.execute(
+                "DELETE FROM sessions WHERE account = (SELECT id FROM accounts WHERE folded = ?1)
+                 AND token NOT IN (SELECT token FROM sessions WHERE account =
+                     (SELECT id FROM accounts WHERE folded = ?1) ORDER BY expires DESC LIMIT ?2)",
+                params![fold(name), max as i64],
+            )?;
+            tx.commit()
+        })
+    }
+
+    fn purge_sessions(&self, now: u64) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "DELETE FROM sessions WHERE expires <= ?1",
+                params![now as i64],
             )
             .map(|_| ())
         })
