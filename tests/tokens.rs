@@ -25,6 +25,10 @@ fn server(dir: &TempDir, query_tokens: bool) -> Server {
         c.jwt_secret_file = Some(keys);
         c.jwt_audience = Some("chat".into());
         c.allow_query_token = query_tokens;
+        // A partner site whose pages may open WebSockets here (but never
+        // with our cookie).
+        c.allowed_origins =
+            switchboard::http::origin::Policy::parse("https://partner.example").unwrap();
     })
 }
 
@@ -265,7 +269,7 @@ fn a_page_of_this_server_signs_in_with_an_httponly_cookie_and_no_other_site_can_
         (mine["name"].clone(), mine["guest"].clone()),
         (json!("gwen"), json!(false))
     );
-    let theirs = open("https://evil.example");
+    let theirs = open("https://partner.example");
     assert_eq!(
         (theirs["name"].clone(), theirs["guest"].clone()),
         (json!("visitor"), json!(true))

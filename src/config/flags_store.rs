@@ -145,6 +145,16 @@ pub(super) const AUTH: &[Flag] = &[
         },
     },
     Flag {
+        name: "allowed-origins",
+        kind: Kind::Text,
+        default: "-",
+        help: "web pages of other origins that may open a WebSocket, comma-separated `scheme://host[:port]` (`https://*.example.com` for subdomains); our own page and clients that send no `Origin` always may, any other origin gets 403",
+        set: |c, v| {
+            c.allowed_origins = crate::http::origin::Policy::parse(v)?;
+            Ok(())
+        },
+    },
+    Flag {
         name: "allow-query-token",
         kind: Kind::Switch,
         default: "off",

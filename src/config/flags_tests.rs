@@ -14,7 +14,7 @@ fn unusual(kind: Kind) -> Option<&'static str> {
         Kind::Sync => Some("full"),
         // The last choice (never a default here).
         Kind::Choice(words) => words.rsplit('|').next(),
-        Kind::Text => Some("other"),
+        Kind::Text => Some("https://other.example"),
         Kind::Switch => None,
     }
 }
@@ -50,6 +50,7 @@ fn the_table_defaults_are_the_config_defaults() {
     config.web_root = None;
     config.jwt_secret_file = None;
     config.jwt_audience = None;
+    config.allowed_origins = Default::default();
     assert_eq!(config, Config::default());
 }
 

@@ -102,6 +102,9 @@ pub struct Config {
     pub jwt_audience: Option<String>,
     /// Accept `?token=` on the handshake.
     pub allow_query_token: bool,
+    /// Web pages of other origins that may open a WebSocket (our own page
+    /// always may; clients without `Origin` always may).
+    pub allowed_origins: crate::http::origin::Policy,
 }
 
 /// `--auth`: how much the server asks of a connection.
@@ -186,6 +189,7 @@ impl Default for Config {
             jwt_secret_file: None,
             jwt_audience: None,
             allow_query_token: false,
+            allowed_origins: crate::http::origin::Policy::default(),
         }
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod cookie;
 pub mod health;
+pub mod origin;
 pub mod request;
 pub mod response;
 pub mod static_files;

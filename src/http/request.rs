@@ -229,6 +229,25 @@ pub fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// Text from a peer as a log line may hold it: control characters
+/// (CR, LF, ESC, ...) are written as `\xNN`, so a peer cannot forge log
+/// lines or drive a terminal.
+pub fn escaped(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                format!("\\x{:02x}", u32::from(c))
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
+}
+
 /// The request target as logs and `--trace` show it: a `token=` query
 /// value is replaced by `[redacted]` (tokens must not end up in logs).
 pub fn redacted_target(target: &str) -> std::borrow::Cow<'_, str> {
@@ -344,6 +363,15 @@ mod tests {
         assert_eq!(percent_decode("a%2Fb+c").as_deref(), Some("a/b c"));
         assert_eq!(percent_decode("%zz"), None);
         assert_eq!(percent_decode("%ff"), None);
+    }
+
+    #[test]
+    fn control_characters_are_escaped_for_logs() {
+        assert_eq!(
+            escaped("/a\r\nFAKE: line\x1b[31m"),
+            "/a\\x0d\\x0aFAKE: line\\x1b[31m"
+        );
+        assert_eq!(escaped("/plain"), "/plain");
     }
 
     #[test]

@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use crate::chat::messages::ErrorCode;
 use crate::http::cookie;
-use crate::http::request::redacted_target;
+use crate::http::request::{escaped, redacted_target};
 use crate::http::static_files::{self, Source};
 use crate::http::{self, request, Request, Response};
 use crate::protocol::handshake;
@@ -111,6 +111,21 @@ fn serve_http(
         upgrade.key,
         upgrade.accept
     );
+    let origin = request.header("Origin");
+    if !config
+        .allowed_origins
+        .allows(origin, request.header("Host"))
+    {
+        shared.stats.count(&shared.stats.refused_origins);
+        log::info!(
+            "conn={id} peer={peer} origin {} refused (see --allowed-origins)",
+            escaped(origin.unwrap_or(""))
+        );
+        return reply(
+            Some(&request),
+            Response::text(403, "this page's origin may not open a WebSocket here"),
+        );
+    }
     let address: Arc<str> = Arc::from(gate::address_key(peer.ip()));
     let (signed, protocol) = match route {
         Route::Chat => match admit(&request, &address, shared) {
@@ -219,8 +234,9 @@ fn respond(
     let head_only = request.is_some_and(|r| r.method == "HEAD");
     let (method, target) = request.map_or(("-", "-"), |r| (r.method.as_str(), r.target.as_str()));
     log::info!(
-        "conn={id} peer={peer} {method} {} -> {}",
-        redacted_target(target),
+        "conn={id} peer={peer} {} {} -> {}",
+        escaped(method),
+        escaped(&redacted_target(target)),
         response.status
     );
     if trace {

@@ -6,7 +6,7 @@
 //! happened around them. Nothing here runs unless `--trace` is on: callers
 //! check the flag first.
 
-use crate::http::request::{redacted_header, redacted_target};
+use crate::http::request::{escaped, redacted_header, redacted_target};
 use crate::http::Request;
 use crate::protocol::{frame, handshake, trace, FrameHeader, OpCode, Status};
 
@@ -28,12 +28,13 @@ pub fn accepted(id: u64, peer: std::net::SocketAddr) {
 pub fn request(id: u64, request: &Request) {
     let mut head = format!(
         "{} {} HTTP/1.{}",
-        request.method,
-        redacted_target(&request.target),
+        escaped(&request.method),
+        escaped(&redacted_target(&request.target)),
         request.minor
     );
     for (name, value) in &request.headers {
-        head.push_str(&format!("\n{name}: {}", redacted_header(name, value)));
+        let value = redacted_header(name, value);
+        head.push_str(&format!("\n{}: {}", escaped(name), escaped(&value)));
     }
     log::info!("conn={id} client -> server: {}", indent(&head));
 }

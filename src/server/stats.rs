@@ -16,6 +16,7 @@ pub struct Stats {
     pub(crate) drains_started: AtomicU64,
     pub(crate) bytes_written: AtomicU64,
     pub(crate) protocol_errors: AtomicU64,
+    pub(crate) refused_origins: AtomicU64,
 }
 
 /// The counters at one moment.
@@ -40,6 +41,8 @@ pub struct Snapshot {
     pub bytes_written: u64,
     /// Connections failed for breaking RFC 6455.
     pub protocol_errors: u64,
+    /// Handshakes refused (403) for their `Origin`.
+    pub refused_origins: u64,
 }
 
 impl Stats {
@@ -64,6 +67,7 @@ impl Stats {
             drains_started: self.drains_started.load(Relaxed),
             bytes_written: self.bytes_written.load(Relaxed),
             protocol_errors: self.protocol_errors.load(Relaxed),
+            refused_origins: self.refused_origins.load(Relaxed),
         }
     }
 }

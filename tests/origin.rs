@@ -1,0 +1,103 @@
+//! Admission by `Origin` (RFC 6455 §10.2): another site's page cannot
+//! open a WebSocket here unless `--allowed-origins` lists it; our own page
+//! and clients without `Origin` can. And a peer's control bytes never
+//! reach the log raw.
+
+mod support;
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use support::{start, Raw};
+
+/// The status line of a handshake with these `Host` and `Origin` values.
+fn handshake(addr: std::net::SocketAddr, host: &str, origin: Option<&str>) -> String {
+    let origin_line = origin.map_or(String::new(), |o| format!("Origin: {o}\r\n"));
+    let request = support::upgrade_request("/chat")
+        .replace("Host: 127.0.0.1\r\n", &format!("Host: {host}\r\n"))
+        .replace("Origin: http://127.0.0.1\r\n", &origin_line);
+    let mut raw = Raw::tcp(addr);
+    raw.send_raw(request.as_bytes());
+    raw.read_http_head().lines().next().unwrap_or("").to_owned()
+}
+
+#[test]
+fn only_our_own_and_listed_origins_may_open_a_websocket() {
+    let server = start(|c| {
+        c.allowed_origins =
+            switchboard::http::origin::Policy::parse("https://app.example, https://*.corp.example")
+                .unwrap();
+    });
+    let addr = server.local_addr();
+    let host = format!("127.0.0.1:{}", addr.port());
+    let ours = format!("http://{host}");
+    assert!(
+        handshake(addr, &host, Some(&ours)).contains("101"),
+        "our own page"
+    );
+    assert!(
+        handshake(addr, &host, None).contains("101"),
+        "no Origin: a CLI"
+    );
+    assert!(handshake(addr, &host, Some("https://app.example")).contains("101"));
+    assert!(handshake(addr, &host, Some("https://team.corp.example")).contains("101"));
+    for foreign in [
+        "https://evil.example",
+        "null",
+        "http://app.example",
+        "https://corp.example",
+    ] {
+        let status = handshake(addr, &host, Some(foreign));
+        assert!(status.contains("403"), "{foreign}: {status}");
+    }
+    assert_eq!(server.stats().refused_origins, 4);
+    // The same rule without a list: only our own page.
+    let plain = start(|_| {});
+    let addr = plain.local_addr();
+    let host = format!("127.0.0.1:{}", addr.port());
+    assert!(handshake(addr, &host, Some("https://app.example")).contains("403"));
+    assert!(handshake(addr, &host, Some(&format!("http://{host}"))).contains("101"));
+}
+
+#[test]
+fn control_bytes_from_a_peer_are_escaped_in_the_log() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["--listen", "127.0.0.1:0", "--db", ":memory:"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    // Read until the port is logged.
+    let mut log = Vec::new();
+    let mut byte = [0u8; 1];
+    let port = loop {
+        assert_eq!(
+            stderr.read(&mut byte).unwrap(),
+            1,
+            "the server logs its address"
+        );
+        log.push(byte[0]);
+        let text = String::from_utf8_lossy(&log);
+        if let Some(rest) = text.split("listening on 127.0.0.1:").nth(1) {
+            if let Some(port) = rest.strip_suffix('\n') {
+                break port.trim().parse::<u16>().unwrap();
+            }
+        }
+    };
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let (status, _, _) = support::http(
+        addr,
+        b"GET /x\x1b[31mFAKE\x07 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+    );
+    assert_eq!(status, 404);
+    child.kill().unwrap();
+    let mut rest = Vec::new();
+    stderr.read_to_end(&mut rest).unwrap();
+    let _ = child.wait();
+    let rest = String::from_utf8_lossy(&rest);
+    let line = rest
+        .lines()
+        .find(|l| l.contains("FAKE"))
+        .expect("the request is logged");
+    assert!(line.contains("/x\\x1b[31mFAKE\\x07"), "{line}");
+    assert!(!line.contains('\x1b') && !line.contains('\x07'), "{line:?}");
+}
