@@ -101,3 +101,27 @@ fn control_bytes_from_a_peer_are_escaped_in_the_log() {
     assert!(line.contains("/x\\x1b[31mFAKE\\x07"), "{line}");
     assert!(!line.contains('\x1b') && !line.contains('\x07'), "{line:?}");
 }
+
+#[test]
+fn a_trickled_frame_is_closed_with_1008_after_the_frame_timeout() {
+    let server = start(|c| c.frame_timeout = std::time::Duration::from_millis(400));
+    let addr = server.local_addr();
+    let mut trickler = Raw::connect(addr, "/echo");
+    // A masked text frame that says 100 bytes, and only ever sends some.
+    trickler.send_raw(&[0x81, 0x80 | 100, 0, 0, 0, 0]);
+    let started = std::time::Instant::now();
+    let mut bystander = Raw::connect(addr, "/echo");
+    for _ in 0..20 {
+        // One byte now and then: the connection is never idle.
+        trickler.send_raw(b"a");
+        bystander.assert_echoes("still here");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        if started.elapsed() > std::time::Duration::from_millis(600) {
+            break;
+        }
+    }
+    let close = trickler.read();
+    assert_eq!(close.close_code(), 1008, "{close:?}");
+    assert!(close.payload.ends_with(b"frame timeout"), "{close:?}");
+    bystander.assert_echoes("and still here");
+}

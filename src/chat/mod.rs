@@ -115,6 +115,8 @@ pub struct Settings {
     pub auth: &'static str,
     /// `--registration open` (announced in the welcome).
     pub registration_open: bool,
+    /// The most names one multicast may list.
+    pub max_recipients: usize,
 }
 
 /// The chat server state shared by every connection.
@@ -247,7 +249,7 @@ impl Chat {
     /// frames are queued now; the client flushes its outbox later. A
     /// history query is answered after the registry lock is released.
     fn handle(&self, client: &mut Client, text: &str) {
-        let parsed = wire::parse(text, self.settings.max_text);
+        let parsed = wire::parse_with(text, self.settings.max_text, self.settings.max_recipients);
         let deferred = {
             let mut reg = self.registry.lock();
             let deferred = match parsed {

@@ -114,8 +114,18 @@ pub fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
 }
 
-/// Parse one text frame from a client.
+/// The most recipients one multicast may name, by default
+/// (`--max-recipients`): checking names costs time under the chat's lock.
+pub const MAX_RECIPIENTS: usize = 100;
+
+/// Parse one text frame from a client, with the default recipient cap.
 pub fn parse(text: &str, max_text: usize) -> Result<Inbound, Problem> {
+    parse_with(text, max_text, MAX_RECIPIENTS)
+}
+
+/// Parse one text frame from a client: `text` at most `max_text` bytes, a
+/// multicast to at most `max_recipients` names.
+pub fn parse_with(text: &str, max_text: usize, max_recipients: usize) -> Result<Inbound, Problem> {
     if !text.trim_start().starts_with('{') {
         // Not JSON: a plain chat line, broadcast as it is.
         check_len(text, max_text, None)?;
@@ -170,6 +180,11 @@ pub fn parse(text: &str, max_text: usize) -> Result<Inbound, Problem> {
         "multicast" => {
             let text = string("text")?;
             let to = match obj.remove("to") {
+                Some(Value::Array(names)) if names.len() > max_recipients => {
+                    return Err(bad(&format!(
+                        "to names more than {max_recipients} recipients"
+                    )))
+                }
                 Some(Value::Array(names)) if !names.is_empty() => names
                     .into_iter()
                     .map(|n| match n {
@@ -259,6 +274,16 @@ mod tests {
 
     fn code(text: &str) -> ErrorCode {
         parse(text, 100).unwrap_err().code
+    }
+
+    #[test]
+    fn a_multicast_names_at_most_max_recipients() {
+        let to: Vec<String> = (0..4).map(|i| format!("u{i}")).collect();
+        let text = json!({"type": "multicast", "to": to, "text": "hi"}).to_string();
+        assert!(parse_with(&text, 100, 4).is_ok());
+        let refused = parse_with(&text, 100, 3).unwrap_err();
+        assert_eq!(refused.code, ErrorCode::BadRequest);
+        assert!(refused.message.contains("3 recipients"), "{refused}");
     }
 
     #[test]

@@ -258,6 +258,16 @@ const CORE: &[Flag] = &[
         },
     },
     Flag {
+        name: "frame-timeout",
+        kind: Kind::Duration,
+        default: "30s",
+        help: "a frame (or fragmented message) that has begun must be complete within this long, else Close 1008 `frame timeout` (a trickled frame cannot keep a worker)",
+        set: |c, v| {
+            c.frame_timeout = duration(v)?;
+            Ok(())
+        },
+    },
+    Flag {
         name: "history",
         kind: Kind::Count,
         default: "100",
@@ -284,6 +294,16 @@ const CORE: &[Flag] = &[
         help: "longest chat `text` in bytes (`too_long` beyond)",
         set: |c, v| {
             c.max_text = size(v)?;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "max-recipients",
+        kind: Kind::Count,
+        default: "100",
+        help: "the most names one `multicast` may list (more is `bad_request`): each name is checked under the chat's lock",
+        set: |c, v| {
+            c.max_recipients = count(v)?;
             Ok(())
         },
     },

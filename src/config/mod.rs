@@ -51,6 +51,9 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// After sending Close, how long to wait for the peer's Close.
     pub close_timeout: Duration,
+    /// A frame (or fragmented message) that has begun must be complete
+    /// within this long, else Close 1008 (`frame timeout`).
+    pub frame_timeout: Duration,
     /// Chat messages kept per history stream (broadcasts, each topic).
     pub history: usize,
     /// Topic history streams kept; the longest idle one without
@@ -58,6 +61,8 @@ pub struct Config {
     pub max_topics: usize,
     /// Longest chat `text` in bytes (longer gets `too_long`).
     pub max_text: usize,
+    /// The most names one multicast may list (more: `bad_request`).
+    pub max_recipients: usize,
     /// Chat messages per second per connection; 0 turns the limit off.
     pub rate: u32,
     /// Chat messages a connection may send at once.
@@ -168,9 +173,11 @@ impl Default for Config {
             ping_interval: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(75),
             close_timeout: Duration::from_secs(2),
+            frame_timeout: Duration::from_secs(30),
             history: 100,
             max_topics: 1024,
             max_text: 4096,
+            max_recipients: crate::chat::wire::MAX_RECIPIENTS,
             rate: 20,
             burst: 40,
             trace: false,
@@ -207,6 +214,7 @@ impl Config {
             ("max-queue-bytes", self.max_queue_bytes as u64),
             ("max-topics", self.max_topics as u64),
             ("max-text", self.max_text as u64),
+            ("max-recipients", self.max_recipients as u64),
             ("burst", u64::from(self.burst)),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
@@ -218,6 +226,7 @@ impl Config {
             ("ping-interval", self.ping_interval),
             ("idle-timeout", self.idle_timeout),
             ("close-timeout", self.close_timeout),
+            ("frame-timeout", self.frame_timeout),
             ("auth-timeout", self.auth_timeout),
         ];
         if let Some((name, _)) = durations.iter().find(|(_, d)| d.is_zero()) {

@@ -121,6 +121,12 @@ impl Session {
         }
     }
 
+    /// Has a frame (or a fragmented message) begun and not yet finished?
+    /// (A header still being read is the caller's: it holds those bytes.)
+    pub fn in_progress(&self) -> bool {
+        self.frame.is_some() || self.message.is_some()
+    }
+
     /// Consume bytes from the front of `input`.
     ///
     /// Returns how many bytes were used, plus the header that was parsed and

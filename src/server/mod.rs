@@ -326,6 +326,7 @@ fn chat_for(config: &Config, threads: &Threads) -> Result<Chosen, Error> {
         durable_acks: config.durable_acks,
         auth: config.auth.as_str(),
         registration_open: config.registration_open,
+        max_recipients: config.max_recipients,
     };
     let encode: fn(&str) -> chat::Frame =
         |json| frame::encode(OpCode::Text, json.as_bytes()).into();

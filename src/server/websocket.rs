@@ -224,6 +224,8 @@ impl FrameLoop<'_> {
         // The read timeout is shorter than the ping interval while the
         // handler has a deadline.
         let mut short_timeout = false;
+        // When the message now arriving began (None: none is).
+        let mut begun: Option<Instant> = None;
         loop {
             let flow = self.process(handler);
             // Everything buffered is handled: write what it queued for
@@ -242,10 +244,26 @@ impl FrameLoop<'_> {
                 }
                 return self.finish_closing(Ending::server(code));
             }
-            if let Some(deadline) = handler.deadline() {
+            // A message that has begun must end within --frame-timeout, so
+            // a trickled frame cannot keep a worker forever.
+            begun = match self.session.in_progress() || !self.buf.is_empty() {
+                true => Some(begun.unwrap_or_else(Instant::now)),
+                false => None,
+            };
+            let frame_deadline = begun.map(|t| t + self.config.frame_timeout);
+            let nearest = match (handler.deadline(), frame_deadline) {
+                (Some(h), Some(f)) if f < h => Some((f, true)),
+                (Some(h), _) => Some((h, false)),
+                (None, Some(f)) => Some((f, true)),
+                (None, None) => None,
+            };
+            if let Some((deadline, is_frame)) = nearest {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
-                    let (code, reason) = handler.on_deadline();
+                    let (code, reason) = match is_frame {
+                        true => (CloseCode::PolicyViolation, "frame timeout"),
+                        false => handler.on_deadline(),
+                    };
                     self.out.close_own(code, reason);
                     return self.finish_closing(Ending::server(code));
                 }
@@ -276,9 +294,9 @@ impl FrameLoop<'_> {
                         want *= 2;
                     }
                 }
-                // The handler's deadline came first: the top of the loop
-                // acts on it.
-                Err(e) if is_timeout(&e) && handler.deadline().is_some() => {}
+                // A deadline (sign-in, or a begun message) came first: the
+                // top of the loop acts on it.
+                Err(e) if is_timeout(&e) && nearest.is_some() => {}
                 Err(e) if is_timeout(&e) => {
                     if last_heard.elapsed() >= self.config.idle_timeout {
                         log::debug!(
