@@ -8,7 +8,7 @@ bin="$1"
 shared="$(cd "$(dirname "$0")/../.." && pwd)/shared"
 log="$(mktemp /tmp/switchboard-autobahn.XXXXXX.log)"
 
-"$bin" --listen 127.0.0.1:0 --log-level info --db :memory: 2>"$log" &
+"$bin" --listen 127.0.0.1:0 --log-level info --db :memory: --connect-rate 0 2>"$log" &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true' EXIT
 

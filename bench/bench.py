@@ -36,9 +36,9 @@ SERVERS = {
     # 1024). switchboard-mem is the same with --db :memory:, so the
     # persistence cost is the ratio between the two.
     "switchboard": [os.path.join(ROOT, "target", "release", "switchboard"), "--listen", "127.0.0.1:0",
-                    "--rate", "0", "--max-connections", "6000", "--db", "{db}"],
+                    "--rate", "0", "--max-connections", "6000", "--max-per-ip", "6000", "--connect-rate", "0", "--db", "{db}"],
     "switchboard-mem": [os.path.join(ROOT, "target", "release", "switchboard"), "--listen", "127.0.0.1:0",
-                        "--rate", "0", "--max-connections", "6000", "--db", ":memory:"],
+                        "--rate", "0", "--max-connections", "6000", "--max-per-ip", "6000", "--connect-rate", "0", "--db", ":memory:"],
     "tungstenite": [os.path.join(HERE, "peers", "tungstenite", "target", "release", "peer-tungstenite"), "0"],
     "poco": [os.path.join(HERE, "peers", "poco", "server"), "0"],
     "node-ws": ["node", os.path.join(HERE, "peers", "node", "server.mjs"), "0"],

@@ -29,7 +29,11 @@ fn time_to_answer(addr: SocketAddr) -> (Duration, String, TcpStream) {
 
 #[test]
 fn every_refused_connection_gets_its_503_within_100ms_in_a_burst() {
-    let server = start(|c| c.max_connections = 2);
+    let server = start(|c| {
+        c.max_connections = 2;
+        c.max_per_ip = 1000;
+        c.connect_rate = 0;
+    });
     let addr = server.local_addr();
     let _busy: Vec<Raw> = (0..2).map(|_| Raw::connect(addr, "/echo")).collect();
     // 8 threads x 25 connections at once, each kept open (as a browser
@@ -112,7 +116,10 @@ impl Drop for Limited {
 fn one_descriptor_per_connection_lets_more_websockets_than_half_the_limit_echo_and_close_1001() {
     // 128 descriptors: at three per connection (the old design) about 40
     // WebSockets fit; at one per connection 100 do.
-    let server = Limited::start(128, "--max-connections 100");
+    let server = Limited::start(
+        128,
+        "--max-connections 100 --max-per-ip 1000 --connect-rate 0",
+    );
     let mut open: Vec<Raw> = (0..100)
         .map(|_| Raw::connect(server.addr, "/echo"))
         .collect();
@@ -151,7 +158,10 @@ fn try_upgrade(addr: SocketAddr) -> (u16, TcpStream) {
 #[test]
 fn out_of_descriptors_is_503_never_101_and_then_a_drop_and_it_recovers() {
     // 48 descriptors with a pool of 200: the descriptors run out first.
-    let server = Limited::start(48, "--max-connections 200");
+    let server = Limited::start(
+        48,
+        "--max-connections 200 --max-per-ip 1000 --connect-rate 0",
+    );
     let mut served = Vec::new();
     let mut refused = 0;
     for _ in 0..80 {

@@ -125,3 +125,73 @@ fn a_trickled_frame_is_closed_with_1008_after_the_frame_timeout() {
     assert!(close.payload.ends_with(b"frame timeout"), "{close:?}");
     bystander.assert_echoes("and still here");
 }
+
+/// A TCP connection to `addr` from loopback address 127.0.0.`last`.
+fn from(last: u8, addr: std::net::SocketAddr) -> std::net::TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket
+        .bind(&std::net::SocketAddr::from(([127, 0, 0, last], 0)).into())
+        .unwrap();
+    socket.connect(&addr.into()).unwrap();
+    socket.into()
+}
+
+/// The status line of a WebSocket handshake from 127.0.0.`last`, and the
+/// connection (kept open by the caller).
+fn open_from(last: u8, addr: std::net::SocketAddr) -> (String, Raw) {
+    let mut raw = Raw::from_stream(from(last, addr));
+    raw.send_raw(support::upgrade_request("/echo").as_bytes());
+    let head = raw.read_http_head();
+    (head, raw)
+}
+
+#[test]
+fn one_address_gets_429_past_its_cap_while_another_is_served_at_once() {
+    let server = start(|c| {
+        c.listen = "0.0.0.0:0".parse().unwrap();
+        c.max_per_ip = 3;
+    });
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], server.local_addr().port()));
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let (head, raw) = open_from(1, addr);
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        held.push(raw);
+    }
+    let (head, _) = open_from(1, addr);
+    assert!(head.starts_with("HTTP/1.1 429"), "{head}");
+    assert!(head.contains("Retry-After: 1"), "{head}");
+    let started = std::time::Instant::now();
+    let (head, mut other) = open_from(2, addr);
+    assert!(head.starts_with("HTTP/1.1 101"), "another address: {head}");
+    other.assert_echoes("served");
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    // One closes: its address may connect again.
+    held.pop();
+    assert!(support::eventually(
+        std::time::Duration::from_secs(3),
+        || { open_from(1, addr).0.starts_with("HTTP/1.1 101") }
+    ));
+    assert!(server.stats().rejected_per_ip >= 1);
+}
+
+#[test]
+fn an_address_that_connects_too_fast_waits_and_others_do_not() {
+    let server = start(|c| {
+        c.listen = "0.0.0.0:0".parse().unwrap();
+        c.connect_rate = 1; // bursts of 10
+    });
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], server.local_addr().port()));
+    let status = |last: u8| {
+        let mut raw = Raw::from_stream(from(last, addr));
+        raw.send_raw(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+        raw.read_http_head()
+    };
+    for i in 0..10 {
+        assert!(status(3).starts_with("HTTP/1.1 200"), "connection {i}");
+    }
+    let refused = status(3);
+    assert!(refused.starts_with("HTTP/1.1 429"), "{refused}");
+    assert!(refused.contains("Retry-After: 1"), "{refused}");
+    assert!(status(4).starts_with("HTTP/1.1 200"), "another address");
+}

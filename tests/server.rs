@@ -9,7 +9,10 @@ use switchboard::protocol::OpCode;
 
 #[test]
 fn fifth_connection_gets_503_and_the_first_four_still_echo() {
-    let server = start(|c| c.max_connections = 4);
+    let server = start(|c| {
+        c.max_connections = 4;
+        c.max_per_ip = 1000;
+    });
     let mut four: Vec<Raw> = (0..4)
         .map(|_| Raw::connect(server.local_addr(), "/echo"))
         .collect();
@@ -28,7 +31,10 @@ fn fifth_connection_gets_503_and_the_first_four_still_echo() {
 
 #[test]
 fn a_freed_worker_serves_the_next_connection() {
-    let server = start(|c| c.max_connections = 1);
+    let server = start(|c| {
+        c.max_connections = 1;
+        c.max_per_ip = 1000;
+    });
     let mut first = Raw::connect(server.local_addr(), "/echo");
     first.send_close(1000);
     first.expect_close(1000);

@@ -7,6 +7,7 @@
 //! | [`jwt`] | HS256 JSON Web Tokens from an application backend (RFC 7519, RFC 7515) |
 //! | [`session`] | random session tokens, stored only as their SHA-256 |
 //! | [`throttle`] | failed sign-ins counted per account and per address |
+//! | [`per_ip`] | connections open and opened per address (admission) |
 //! | [`accounts`] | the `Accounts` seam a store implements |
 //!
 //! The chat never sees a password or a token: the server checks them
@@ -15,6 +16,7 @@
 pub mod accounts;
 pub mod jwt;
 pub mod password;
+pub mod per_ip;
 pub mod session;
 pub mod throttle;
 

@@ -138,6 +138,26 @@ const CORE: &[Flag] = &[
         },
     },
     Flag {
+        name: "max-per-ip",
+        kind: Kind::Count,
+        default: "0",
+        help: "connections one address (IPv6: one /64) may have open at once; one more gets `429` (0: a quarter of `--max-connections`)",
+        set: |c, v| {
+            c.max_per_ip = count(v)?;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "connect-rate",
+        kind: Kind::Count,
+        default: "20",
+        help: "new connections per second one address may open, in bursts of up to ten seconds' worth; faster gets `429` with `Retry-After` (0: no limit)",
+        set: |c, v| {
+            c.connect_rate = count(v)?;
+            Ok(())
+        },
+    },
+    Flag {
         name: "thread-stack",
         kind: Kind::Size,
         default: "128KiB",

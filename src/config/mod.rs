@@ -26,6 +26,12 @@ pub struct Config {
     /// At most this many connections are served at once, each by its own
     /// worker thread; one more gets `503`.
     pub max_connections: usize,
+    /// At most this many of them from one address (IPv6: one /64); one
+    /// more gets `429`. 0: a quarter of `max_connections`.
+    pub max_per_ip: usize,
+    /// New connections per second one address may open (with bursts of
+    /// ten seconds' worth); faster gets `429`. 0: no limit.
+    pub connect_rate: u32,
     /// Stack size of every thread the server starts.
     pub thread_stack: usize,
     /// Time allowed for the whole HTTP request head.
@@ -147,6 +153,15 @@ pub enum SyncMode {
 pub const MEMORY: &str = ":memory:";
 
 impl Config {
+    /// The per-address connection cap in force (`--max-per-ip`, or a
+    /// quarter of the pool).
+    pub fn per_ip_cap(&self) -> usize {
+        match self.max_per_ip {
+            0 => (self.max_connections / 4).max(1),
+            n => n,
+        }
+    }
+
     /// Is history kept in a file?
     pub fn db_file(&self) -> Option<&std::path::Path> {
         (self.db.as_os_str() != MEMORY).then_some(self.db.as_path())
@@ -158,6 +173,8 @@ impl Default for Config {
         Config {
             listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
             max_connections: 1024,
+            max_per_ip: 0,
+            connect_rate: 20,
             thread_stack: 128 * 1024,
             handshake_timeout: Duration::from_secs(10),
             max_header_bytes: 8 * 1024,

@@ -18,6 +18,8 @@
 //! so the blocked `accept()` returns and the loop sees the flag.
 
 use crossbeam_channel::{Sender, TrySendError};
+
+use crate::auth::per_ip::{self, Verdict};
 use std::fs::File;
 use std::io::{self, ErrorKind};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -26,7 +28,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::pool::Pool;
-use super::refuse::{self, Refused};
+use super::refuse::{self, Refused, Why};
 use super::shared::Shared;
 
 /// Back-off after an `accept()` that failed for want of descriptors.
@@ -40,6 +42,21 @@ pub struct Accepted {
     pub stream: TcpStream,
     pub peer: SocketAddr,
     pub id: u64,
+    /// Its place in its address's count, given back when it ends.
+    pub admitted: Admitted,
+}
+
+/// One connection counted against its address (`--max-per-ip`); the
+/// count goes down when this is dropped, however the connection ends.
+pub struct Admitted {
+    shared: Arc<Shared>,
+    key: u128,
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        self.shared.per_ip.lock().release(self.key);
+    }
 }
 
 /// A descriptor kept open only to be closed when the process has no other
@@ -143,10 +160,36 @@ pub fn accept_loop(
         next_id += 1;
         shared.stats.count(&shared.stats.accepted);
         log::trace!("conn={next_id} accepted from {peer}");
+        // Per-address admission, before a worker is taken.
+        let key = per_ip::group(peer.ip());
+        let verdict = shared.per_ip.lock().admit(key, shared.clock_ms());
+        let retry_after_s = match verdict {
+            Verdict::Admit => None,
+            Verdict::TooMany => Some(1),
+            Verdict::TooFast { retry_after_ms } => Some(retry_after_ms.div_ceil(1000)),
+        };
+        if let Some(retry_after_s) = retry_after_s {
+            shared.stats.count(&shared.stats.rejected_per_ip);
+            if last_log.is_none_or(|t| t.elapsed() >= LOG_EVERY) {
+                log::warn!("conn={next_id} peer={peer} refused (429): {verdict:?}");
+                last_log = Some(Instant::now());
+            }
+            refuse_later(
+                &reject,
+                Refused(stream, Why::PerIp { retry_after_s }),
+                &busy,
+            );
+            continue;
+        }
+        let admitted = Admitted {
+            shared: Arc::clone(&shared),
+            key,
+        };
         let job = Accepted {
             stream,
             peer,
             id: next_id,
+            admitted,
         };
         if let Err(job) = pool.submit(job) {
             shared.stats.count(&shared.stats.rejected_busy);
@@ -155,15 +198,25 @@ pub fn accept_loop(
                 job.id,
                 shared.config.max_connections
             );
-            match reject.try_send(Refused(job.stream)) {
-                Ok(()) => {}
-                // Even the reject queue is full: answer without lingering.
-                Err(TrySendError::Full(Refused(stream)))
-                | Err(TrySendError::Disconnected(Refused(stream))) => {
-                    refuse::answer(&stream, &busy);
-                    refuse::still_open(&stream);
+            refuse_later(&reject, Refused(job.stream, Why::Busy), &busy);
+        }
+    }
+}
+
+/// Hand a refused connection to `ws-reject`; if even its queue is full,
+/// answer here without lingering.
+fn refuse_later(reject: &Sender<Refused>, refused: Refused, busy: &[u8]) {
+    match reject.try_send(refused) {
+        Ok(()) => {}
+        Err(TrySendError::Full(Refused(stream, why)))
+        | Err(TrySendError::Disconnected(Refused(stream, why))) => {
+            match why {
+                Why::Busy => refuse::answer(&stream, busy),
+                Why::PerIp { retry_after_s } => {
+                    refuse::answer(&stream, &refuse::per_ip_response(retry_after_s))
                 }
-            }
+            };
+            refuse::still_open(&stream);
         }
     }
 }

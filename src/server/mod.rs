@@ -154,7 +154,11 @@ impl Server {
             config.max_connections,
             config.thread_stack,
             Arc::clone(&threads),
-            move |job: Accepted| connection::serve(job.stream, job.peer, job.id, &for_workers),
+            move |job: Accepted| {
+                connection::serve(job.stream, job.peer, job.id, &for_workers);
+                // The address's count goes down only now.
+                drop(job.admitted);
+            },
         );
         let stack = config.thread_stack;
         let (reject_tx, reject_rx) = crossbeam_channel::bounded(refuse::REJECT_QUEUE);

@@ -33,7 +33,27 @@ pub const MAX_LINGERING: usize = 64;
 const SWEEP: Duration = Duration::from_millis(10);
 
 /// A connection the pool had no worker for.
-pub struct Refused(pub TcpStream);
+pub struct Refused(pub TcpStream, pub Why);
+
+/// Why a connection is refused, and so its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Why {
+    /// Every worker is busy: 503.
+    Busy,
+    /// Its address has too many connections open, or opens them too fast:
+    /// 429 with `Retry-After` (whole seconds).
+    PerIp { retry_after_s: u64 },
+}
+
+/// The 429 for an address over its limits.
+pub fn per_ip_response(retry_after_s: u64) -> Vec<u8> {
+    Response::text(
+        429,
+        "too many connections from your address; try again later",
+    )
+    .with_header("Retry-After", retry_after_s.max(1).to_string())
+    .to_bytes(false)
+}
 
 /// The 503 every refused connection gets.
 pub fn busy_response() -> Vec<u8> {
@@ -79,7 +99,7 @@ pub fn still_open(mut stream: &TcpStream) -> bool {
 
 /// The `ws-reject` thread's loop; it ends when the accept loop does.
 pub fn reject_loop(refused: Receiver<Refused>) {
-    let response = busy_response();
+    let busy = busy_response();
     let mut lingering: VecDeque<(TcpStream, Instant)> = VecDeque::new();
     loop {
         let wait = if lingering.is_empty() {
@@ -89,7 +109,11 @@ pub fn reject_loop(refused: Receiver<Refused>) {
         };
         match refused.recv_timeout(wait) {
             Ok(first) => {
-                for Refused(stream) in std::iter::once(first).chain(refused.try_iter()) {
+                for Refused(stream, why) in std::iter::once(first).chain(refused.try_iter()) {
+                    let response = match why {
+                        Why::Busy => busy.clone(),
+                        Why::PerIp { retry_after_s } => per_ip_response(retry_after_s),
+                    };
                     if answer(&stream, &response) && lingering.len() < MAX_LINGERING {
                         lingering.push_back((stream, Instant::now() + LINGER));
                     } else {

@@ -22,6 +22,7 @@ use super::outbound::Outbound;
 use super::stats::Stats;
 use super::threads::Threads;
 use super::transport::Transport;
+use crate::auth::per_ip::PerIp;
 use crate::chat::Chat;
 use crate::protocol::CloseCode;
 use crate::store::SqliteHistory;
@@ -45,6 +46,10 @@ pub(crate) struct Shared {
     pub stats: Arc<Stats>,
     pub threads: Arc<Threads>,
     pub shutting_down: AtomicBool,
+    /// Connections per address (`--max-per-ip`, `--connect-rate`); held
+    /// only to count, by the accept loop and by connections that end.
+    pub per_ip: Mutex<PerIp>,
+    started: std::time::Instant,
     conns: Mutex<HashMap<u64, Conn>>,
 }
 
@@ -57,6 +62,7 @@ impl Shared {
         threads: Arc<Threads>,
     ) -> Shared {
         Shared {
+            per_ip: Mutex::new(PerIp::new(config.per_ip_cap(), config.connect_rate)),
             config,
             chat,
             store,
@@ -64,8 +70,15 @@ impl Shared {
             stats: Arc::new(Stats::default()),
             threads,
             shutting_down: AtomicBool::new(false),
+            started: std::time::Instant::now(),
             conns: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Milliseconds since the server started (a monotonic clock for
+    /// admission's buckets).
+    pub fn clock_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
     }
 
     /// Why the server is degraded, if it is (`/healthz` says 503).

@@ -17,6 +17,7 @@ pub struct Stats {
     pub(crate) bytes_written: AtomicU64,
     pub(crate) protocol_errors: AtomicU64,
     pub(crate) refused_origins: AtomicU64,
+    pub(crate) rejected_per_ip: AtomicU64,
 }
 
 /// The counters at one moment.
@@ -43,6 +44,8 @@ pub struct Snapshot {
     pub protocol_errors: u64,
     /// Handshakes refused (403) for their `Origin`.
     pub refused_origins: u64,
+    /// Connections refused (429) for their address's limits.
+    pub rejected_per_ip: u64,
 }
 
 impl Stats {
@@ -68,6 +71,7 @@ impl Stats {
             bytes_written: self.bytes_written.load(Relaxed),
             protocol_errors: self.protocol_errors.load(Relaxed),
             refused_origins: self.refused_origins.load(Relaxed),
+            rejected_per_ip: self.rejected_per_ip.load(Relaxed),
         }
     }
 }
