@@ -1,7 +1,9 @@
-//! Admission by `Origin` (RFC 6455 §10.2): another site's page cannot
-//! open a WebSocket here unless `--allowed-origins` lists it; our own page
-//! and clients without `Origin` can. And a peer's control bytes never
-//! reach the log raw.
+//! Admission and hardening (issue 14): by `Origin` (RFC 6455 §10.2)
+//! another site's page cannot open a WebSocket here unless
+//! `--allowed-origins` lists it, while our own page and clients without
+//! `Origin` can; a peer's control bytes never reach the log raw; a
+//! trickled frame is closed after `--frame-timeout`; one address gets 429
+//! past `--max-per-ip` or `--connect-rate` while another is served at once.
 
 mod support;
 
