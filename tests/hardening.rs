@@ -197,3 +197,55 @@ fn an_address_that_connects_too_fast_waits_and_others_do_not() {
     assert!(refused.contains("Retry-After: 1"), "{refused}");
     assert!(status(4).starts_with("HTTP/1.1 200"), "another address");
 }
+
+#[test]
+fn web_root_serves_only_regular_files_inside_it_streamed_and_with_a_write_timeout() {
+    let dir = support::TempDir::new("web-root");
+    let root = dir.join("www");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("index.html"), "<p>hello</p>").unwrap();
+    std::fs::write(dir.join("secret.txt"), "top secret").unwrap();
+    std::os::unix::fs::symlink(dir.join("secret.txt"), root.join("leak.txt")).unwrap();
+    let fifo = root.join("pipe.txt");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let big = std::fs::File::create(root.join("big.txt")).unwrap();
+    big.set_len(64 * 1024 * 1024).unwrap(); // sparse: 64 MiB, no disk used
+    let server = start(|c| {
+        c.web_root = Some(root.clone());
+        c.max_connections = 1;
+        c.max_per_ip = 10;
+        c.write_timeout = std::time::Duration::from_millis(500);
+    });
+    let addr = server.local_addr();
+    let get = |path: &str| {
+        support::http(
+            addr,
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes(),
+        )
+    };
+    let (status, head, body) = get("/");
+    assert_eq!((status, body.as_slice()), (200, b"<p>hello</p>".as_slice()));
+    assert!(
+        head.contains("Content-Security-Policy: default-src 'self'"),
+        "{head}"
+    );
+    assert!(
+        head.contains("frame-ancestors 'none'") && head.contains("X-Content-Type-Options: nosniff")
+    );
+    assert_eq!(get("/leak.txt").0, 404, "a symlink out of the root");
+    assert_eq!(get("/pipe.txt").0, 404, "a FIFO never blocks a worker");
+    // A client that asks for the big file and never reads: the only
+    // worker is free again after the write timeout.
+    let mut stalled = std::net::TcpStream::connect(addr).unwrap();
+    std::io::Write::write_all(&mut stalled, b"GET /big.txt HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(support::eventually(
+        std::time::Duration::from_secs(5),
+        || get("/").0 == 200
+    ));
+    drop(stalled);
+}

@@ -44,6 +44,19 @@ impl Response {
         self
     }
 
+    /// The head of a response whose body of `len` bytes is sent after it
+    /// (a streamed file); this response's own body is not used.
+    pub fn head_for(&self, len: u64) -> Vec<u8> {
+        let mut out = format!("HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
+        for (name, value) in &self.headers {
+            out.push_str(&format!("{name}: {value}\r\n"));
+        }
+        out.push_str(&format!(
+            "Content-Length: {len}\r\nConnection: close\r\n\r\n"
+        ));
+        out.into_bytes()
+    }
+
     /// The bytes to send. `head_only` leaves the body out (for HEAD).
     pub fn to_bytes(&self, head_only: bool) -> Vec<u8> {
         let mut out = format!("HTTP/1.1 {} {}\r\n", self.status, reason(self.status));

@@ -26,6 +26,7 @@ use crate::http::static_files::{self, Source};
 use crate::http::{self, request, Request, Response};
 use crate::protocol::handshake;
 
+use super::files;
 use super::gate::{self, SignedIn};
 use super::handlers::Route;
 use super::narrate;
@@ -71,6 +72,9 @@ fn serve_http(
     shared: &Arc<Shared>,
 ) -> io::Result<()> {
     let config = &shared.config;
+    // Every write of the HTTP phase (an answer, a streamed file, the 101)
+    // gives up on a client that does not read.
+    transport.set_write_timeout(Some(config.write_timeout))?;
     let reply = |request: Option<&Request>, response: Response| {
         respond(transport, peer, id, config.trace, request, response)
     };
@@ -96,8 +100,20 @@ fn serve_http(
         return reply(Some(&request), response);
     }
     let Some(route) = Route::of(request.path()) else {
-        let response = plain_route(request.path(), &request, shared);
-        return reply(Some(&request), response);
+        return match plain_route(request.path(), &request, shared) {
+            Plain::Response(response) => reply(Some(&request), response),
+            Plain::File(file, len, response) => {
+                let head_only = request.method == "HEAD";
+                log::info!(
+                    "conn={id} peer={peer} {} {} -> 200 ({len} bytes)",
+                    escaped(&request.method),
+                    escaped(&redacted_target(&request.target))
+                );
+                files::send(transport, file, len, &response.head_for(len), head_only)?;
+                linger_close(transport);
+                Ok(())
+            }
+        };
     };
     let upgrade = match handshake::check(&request.method, request.minor, request.header_pairs()) {
         Ok(upgrade) => upgrade,
@@ -247,31 +263,38 @@ fn respond(
     Ok(())
 }
 
+/// A plain route's answer: a response, or a file to stream.
+enum Plain {
+    Response(Response),
+    File(std::fs::File, u64, Response),
+}
+
 /// The routes that are not WebSocket endpoints.
-fn plain_route(path: &str, request: &Request, shared: &Shared) -> Response {
+fn plain_route(path: &str, request: &Request, shared: &Shared) -> Plain {
     let get_or_head = matches!(request.method.as_str(), "GET" | "HEAD");
     let not_allowed =
         || Response::text(405, "method not allowed").with_header("Allow", "GET, HEAD");
     if path == "/healthz" {
-        return if get_or_head {
+        return Plain::Response(if get_or_head {
             http::health::response(shared.degraded())
         } else {
             not_allowed()
-        };
+        });
     }
     let root = shared.config.web_root.as_deref();
     let found = match (static_files::find(path, root.is_some()), root) {
-        (Some(Source::Embedded(ctype, body)), _) => Some(Source::response(ctype, body.to_vec())),
-        // The web root (development): read the file now, on this worker.
-        (Some(Source::File(rel, ctype)), Some(root)) => std::fs::read(root.join(rel))
-            .ok()
-            .map(|body| Source::response(ctype, body)),
+        (Some(Source::Embedded(ctype, body)), _) => {
+            Some(Plain::Response(Source::response(ctype, body.to_vec())))
+        }
+        // The web root (development): a regular file inside it, streamed.
+        (Some(Source::File(rel, ctype)), Some(root)) => files::open(root, &rel)
+            .map(|(file, len)| Plain::File(file, len, Source::response(ctype, Vec::new()))),
         _ => None,
     };
     match found {
-        Some(_) if !get_or_head => not_allowed(),
-        Some(response) => response,
-        None => Response::text(404, "not found"),
+        Some(_) if !get_or_head => Plain::Response(not_allowed()),
+        Some(answer) => answer,
+        None => Plain::Response(Response::text(404, "not found")),
     }
 }
 

@@ -38,6 +38,7 @@
 //! | `handlers.rs` | `/echo` and `/chat` on an open WebSocket |
 //! | `gate.rs` | sign-in: tokens, passwords, throttles, address bans |
 //! | `signin.rs`, `moderation.rs` | account and moderator requests, on the asker's worker |
+//! | `files.rs` | `--web-root` files: regular, inside the root, streamed |
 //! | `web_login.rs` | `POST /login`, `/logout`: the browser's session cookie |
 //! | `outbound/` | the write turn, its budget, closing and cut-off |
 //! | `narrate.rs` | `--trace` |
@@ -46,6 +47,7 @@
 
 mod connection;
 mod descriptors;
+mod files;
 mod gate;
 mod handlers;
 mod listener;
