@@ -249,3 +249,62 @@ fn web_root_serves_only_regular_files_inside_it_streamed_and_with_a_write_timeou
     ));
     drop(stalled);
 }
+
+#[test]
+fn a_few_connections_cannot_take_every_topic_slot() {
+    let server = start(|c| {
+        c.listen = "0.0.0.0:0".parse().unwrap();
+        c.max_subscriptions = 3;
+        c.rate = 0;
+    });
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], server.local_addr().port()));
+    // A chat connection from 127.0.0.`last`; subscribe answers its code.
+    let join = |last: u8| {
+        let mut raw = Raw::from_stream(from(last, addr));
+        raw.send_raw(support::upgrade_request("/chat").as_bytes());
+        assert!(raw.read_http_head().starts_with("HTTP/1.1 101"));
+        raw.read_text(); // welcome
+        raw
+    };
+    let subscribe = |raw: &mut Raw, topic: &str| -> String {
+        raw.send_text(&format!(
+            r#"{{"type":"subscribe","topic":"{topic}","id":1}}"#
+        ));
+        loop {
+            let m: serde_json::Value = serde_json::from_str(&raw.read_text()).unwrap();
+            match m["type"].as_str() {
+                Some("ack") => return "ok".into(),
+                Some("error") => return m["code"].as_str().unwrap().to_owned(),
+                _ => {}
+            }
+        }
+    };
+    let mut first = join(1);
+    for t in ["a", "b", "c"] {
+        assert_eq!(subscribe(&mut first, t), "ok");
+    }
+    assert_eq!(
+        subscribe(&mut first, "d"),
+        "too_many_topics",
+        "per connection"
+    );
+    assert_eq!(subscribe(&mut first, "a"), "ok", "again is not more");
+    // 127.0.0.1 holds 4 x 3 subscriptions at most in all.
+    let mut others: Vec<Raw> = (0..3).map(|_| join(1)).collect();
+    for (i, raw) in others.iter_mut().enumerate() {
+        for t in 0..3 {
+            assert_eq!(subscribe(raw, &format!("t{i}x{t}")), "ok");
+        }
+    }
+    let mut fifth = join(1);
+    assert_eq!(subscribe(&mut fifth, "e"), "too_many_topics", "per address");
+    // Another address is not affected.
+    let mut elsewhere = join(2);
+    assert_eq!(subscribe(&mut elsewhere, "e"), "ok");
+    // A connection that leaves gives its slots back.
+    drop(first);
+    assert!(support::eventually(
+        std::time::Duration::from_secs(3),
+        || { subscribe(&mut fifth, "e") == "ok" }
+    ));
+}

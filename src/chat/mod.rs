@@ -117,6 +117,9 @@ pub struct Settings {
     pub registration_open: bool,
     /// The most names one multicast may list.
     pub max_recipients: usize,
+    /// The most topics one connection may be subscribed to (and four
+    /// times as many for all the connections of one address).
+    pub max_subscriptions: usize,
 }
 
 /// The chat server state shared by every connection.

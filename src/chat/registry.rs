@@ -92,6 +92,9 @@ pub struct Registry {
     guests: u64,
     /// The registered names: guests may not take them.
     pub accounts: Directory,
+    /// Subscriptions held by the members of each address (a few
+    /// connections must not take every topic slot).
+    subscribed_from: HashMap<Arc<str>, usize>,
 }
 
 impl Registry {
@@ -106,6 +109,7 @@ impl Registry {
             clock: 0,
             guests: 0,
             accounts: Directory::default(),
+            subscribed_from: HashMap::new(),
         }
     }
 
@@ -284,6 +288,7 @@ impl Registry {
     pub fn remove(&mut self, id: ClientId) -> Option<String> {
         let member = self.members.remove(&id)?;
         self.names.remove(&fold(&member.name));
+        self.count_subscriptions(&member.address, -(member.topics.len() as isize));
         for key in &member.topics {
             if let Some(topic) = self.topics.get_mut(key) {
                 topic.subscribers.remove(&id);
@@ -339,7 +344,27 @@ impl Registry {
         };
         if let Some(t) = self.topics.get_mut(&key) {
             t.subscribers.insert(id);
-            member.topics.insert(key);
+            if member.topics.insert(key) {
+                let address = Arc::clone(&member.address);
+                self.count_subscriptions(&address, 1);
+            }
+        }
+    }
+
+    /// How many topics a member is subscribed to, and how many
+    /// subscriptions the members of its address hold in all.
+    pub fn subscriptions(&self, id: ClientId) -> (usize, usize) {
+        self.members.get(&id).map_or((0, 0), |m| {
+            let at_address = self.subscribed_from.get(&m.address).copied();
+            (m.topics.len(), at_address.unwrap_or(0))
+        })
+    }
+
+    fn count_subscriptions(&mut self, address: &Arc<str>, change: isize) {
+        let count = self.subscribed_from.entry(Arc::clone(address)).or_insert(0);
+        *count = count.saturating_add_signed(change);
+        if *count == 0 {
+            self.subscribed_from.remove(address);
         }
     }
 
@@ -350,6 +375,8 @@ impl Registry {
         if !member.topics.remove(&key) {
             return None;
         }
+        let address = Arc::clone(&member.address);
+        self.count_subscriptions(&address, -1);
         let t = self.topics.get_mut(&key)?;
         t.subscribers.remove(&id);
         Some(t.name.clone())

@@ -82,6 +82,7 @@ fn a_history_read_that_stalls_does_not_stall_anyone_else() {
         auth: "optional",
         registration_open: true,
         max_recipients: 10,
+        max_subscriptions: 10,
     };
     let encode: fn(&str) -> Frame = |json| Arc::from(json.as_bytes());
     let chat = Arc::new(Chat::new(

@@ -138,6 +138,17 @@ pub fn route(
                 Ok(())
             }
         },
+        Body::Subscribe { topic } if over_subscribed(chat, reg, from, &topic) => {
+            let max = chat.settings.max_subscriptions;
+            Err(Problem::new(
+                ErrorCode::TooManyTopics,
+                format!(
+                    "at most {max} topics per connection and {} per address",
+                    max * ADDRESS_SHARE
+                ),
+                id,
+            ))
+        }
         Body::Subscribe { topic } => match reg.use_topic(&topic) {
             None => Err(too_many_topics(chat, id)),
             Some(name) => {
@@ -192,6 +203,21 @@ fn waits_for(chat: &Chat, reg: &Registry, name: &str) -> Option<String> {
         return None;
     }
     reg.accounts.get(name).map(str::to_owned)
+}
+
+/// The members of one address may hold this many times
+/// `--max-subscriptions` subscriptions in all.
+pub const ADDRESS_SHARE: usize = 4;
+
+/// Would subscribing to a new `topic` take `from` (or its address) past
+/// its share of topic slots?
+fn over_subscribed(chat: &Chat, reg: &Registry, from: ClientId, topic: &str) -> bool {
+    let max = chat.settings.max_subscriptions;
+    if reg.topics_of(from).iter().any(|t| fold(t) == fold(topic)) {
+        return false;
+    }
+    let (own, at_address) = reg.subscriptions(from);
+    own >= max || at_address >= max * ADDRESS_SHARE
 }
 
 /// An account's subscriptions changed: the server saves them.

@@ -308,6 +308,16 @@ const CORE: &[Flag] = &[
         },
     },
     Flag {
+        name: "max-subscriptions",
+        kind: Kind::Count,
+        default: "64",
+        help: "topics one connection may be subscribed to, and four times as many for all the connections of one address (`too_many_topics` beyond): a few connections cannot take every topic slot",
+        set: |c, v| {
+            c.max_subscriptions = count(v)?;
+            Ok(())
+        },
+    },
+    Flag {
         name: "max-text",
         kind: Kind::Size,
         default: "4096",

@@ -69,6 +69,9 @@ pub struct Config {
     pub max_text: usize,
     /// The most names one multicast may list (more: `bad_request`).
     pub max_recipients: usize,
+    /// The most topics one connection may be subscribed to; the
+    /// connections of one address, four times as many.
+    pub max_subscriptions: usize,
     /// Chat messages per second per connection; 0 turns the limit off.
     pub rate: u32,
     /// Chat messages a connection may send at once.
@@ -195,6 +198,7 @@ impl Default for Config {
             max_topics: 1024,
             max_text: 4096,
             max_recipients: crate::chat::wire::MAX_RECIPIENTS,
+            max_subscriptions: 64,
             rate: 20,
             burst: 40,
             trace: false,
@@ -232,6 +236,7 @@ impl Config {
             ("max-topics", self.max_topics as u64),
             ("max-text", self.max_text as u64),
             ("max-recipients", self.max_recipients as u64),
+            ("max-subscriptions", self.max_subscriptions as u64),
             ("burst", u64::from(self.burst)),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {

@@ -333,6 +333,7 @@ fn chat_for(config: &Config, threads: &Threads) -> Result<Chosen, Error> {
         auth: config.auth.as_str(),
         registration_open: config.registration_open,
         max_recipients: config.max_recipients,
+        max_subscriptions: config.max_subscriptions,
     };
     let encode: fn(&str) -> chat::Frame =
         |json| frame::encode(OpCode::Text, json.as_bytes()).into();
