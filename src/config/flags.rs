@@ -107,15 +107,16 @@ pub struct Flag {
 }
 
 /// Every flag of [`Config`], in the order `--help` lists them: the
-/// server's and the chat's here, the store's and accounts' in
-/// `flags_store.rs`.
+/// server's here, the chat's in `flags_chat.rs`, the store's and
+/// accounts' in `flags_store.rs`.
 pub fn flags() -> impl Iterator<Item = &'static Flag> + Clone {
     CORE.iter()
+        .chain(super::flags_chat::CHAT.iter())
         .chain(super::flags_store::STORE.iter())
         .chain(super::flags_store::AUTH.iter())
 }
 
-/// The server's and the chat's flags.
+/// The server's flags.
 const CORE: &[Flag] = &[
     Flag {
         name: "listen",
@@ -288,76 +289,6 @@ const CORE: &[Flag] = &[
         },
     },
     Flag {
-        name: "history",
-        kind: Kind::Count,
-        default: "100",
-        help: "chat messages kept per stream (broadcasts, each topic)",
-        set: |c, v| {
-            c.history = count(v)?;
-            Ok(())
-        },
-    },
-    Flag {
-        name: "max-topics",
-        kind: Kind::Count,
-        default: "1024",
-        help: "topics kept; the longest idle one without subscribers goes first",
-        set: |c, v| {
-            c.max_topics = count(v)?;
-            Ok(())
-        },
-    },
-    Flag {
-        name: "max-subscriptions",
-        kind: Kind::Count,
-        default: "64",
-        help: "topics one connection may be subscribed to, and four times as many for all the connections of one address (`too_many_topics` beyond): a few connections cannot take every topic slot",
-        set: |c, v| {
-            c.max_subscriptions = count(v)?;
-            Ok(())
-        },
-    },
-    Flag {
-        name: "max-text",
-        kind: Kind::Size,
-        default: "4096",
-        help: "longest chat `text` in bytes (`too_long` beyond)",
-        set: |c, v| {
-            c.max_text = size(v)?;
-            Ok(())
-        },
-    },
-    Flag {
-        name: "max-recipients",
-        kind: Kind::Count,
-        default: "100",
-        help: "the most names one `multicast` may list (more is `bad_request`): each name is checked under the chat's lock",
-        set: |c, v| {
-            c.max_recipients = count(v)?;
-            Ok(())
-        },
-    },
-    Flag {
-        name: "rate",
-        kind: Kind::Count,
-        default: "20",
-        help: "chat messages per second per connection (0: no limit)",
-        set: |c, v| {
-            c.rate = count(v)?;
-            Ok(())
-        },
-    },
-    Flag {
-        name: "burst",
-        kind: Kind::Count,
-        default: "40",
-        help: "chat messages a connection may send at once",
-        set: |c, v| {
-            c.burst = count(v)?;
-            Ok(())
-        },
-    },
-    Flag {
         name: "trace",
         kind: Kind::Switch,
         default: "off",
@@ -460,7 +391,7 @@ fn number_and_unit(v: &str) -> Option<(u64, String)> {
 }
 
 /// `65536`, `64KiB`, `64k`, `16MiB`, `16m`, converted to the field's type.
-fn size<T: TryFrom<u64>>(v: &str) -> Result<T, String> {
+pub(super) fn size<T: TryFrom<u64>>(v: &str) -> Result<T, String> {
     let (n, unit) = number_and_unit(v).ok_or_default()?;
     let scale: u64 = match unit.as_str() {
         "" | "b" => 1,

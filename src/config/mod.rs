@@ -8,6 +8,7 @@
 //! defaults are `Config::default()` and that the README shows it as it is.
 
 mod flags;
+mod flags_chat;
 mod flags_store;
 
 pub use flags::{flags, help, markdown_table, Flag, Kind};

@@ -35,6 +35,7 @@
 //! | `socket.rs` | reading onto a buffer, lingering close, the listening socket |
 //! | `connection.rs` | the HTTP phase: head, route, handshake |
 //! | `websocket.rs` | the frame loop, heartbeat, closing handshake |
+//! | `ending.rs` | how a connection ended; which deadline comes first |
 //! | `handlers.rs` | `/echo` and `/chat` on an open WebSocket |
 //! | `gate.rs` | sign-in: tokens, passwords, throttles, address bans |
 //! | `signin.rs`, `moderation.rs` | account and moderator requests, on the asker's worker |
@@ -47,6 +48,7 @@
 
 mod connection;
 mod descriptors;
+mod ending;
 mod files;
 mod gate;
 mod handlers;

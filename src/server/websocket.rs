@@ -25,6 +25,7 @@ use crate::protocol::session::{Event, Step};
 use crate::protocol::{frame, CloseCode, Limits, OpCode, Session};
 use crate::Config;
 
+use super::ending::{nearest, ClosedBy, Ending};
 use super::gate::SignedIn;
 use super::handlers::{ChatHandler, Echo, Handler, Route};
 use super::narrate;
@@ -38,59 +39,6 @@ const CLOSE_POLL: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Payload of the server's heartbeat pings.
 const PING_PAYLOAD: &[u8] = b"switchboard";
-
-/// Who ended the connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ClosedBy {
-    /// The client: its Close, or its end of TCP.
-    Peer,
-    /// The server: our Close (an error, a timeout, shutdown, a cut-off).
-    Server,
-    /// Neither: the socket failed.
-    Error,
-}
-
-impl ClosedBy {
-    fn as_str(self) -> &'static str {
-        match self {
-            ClosedBy::Peer => "peer",
-            ClosedBy::Server => "server",
-            ClosedBy::Error => "error",
-        }
-    }
-}
-
-/// How a connection ended, for the log line: the close code (1006 when no
-/// Close frame was exchanged) and who ended it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Ending {
-    code: CloseCode,
-    by: ClosedBy,
-}
-
-impl Ending {
-    fn server(code: CloseCode) -> Ending {
-        Ending {
-            code,
-            by: ClosedBy::Server,
-        }
-    }
-
-    /// `--trace`: how the connection ended, in TCP terms.
-    fn narrate(&self, id: u64) {
-        let how = match (self.by, self.code) {
-            (ClosedBy::Peer, CloseCode::Abnormal) => {
-                "the client closed TCP without a Close frame (reported as 1006)"
-            }
-            (ClosedBy::Peer, _) => {
-                "the client sent Close, the server answered with Close and closed TCP first"
-            }
-            (ClosedBy::Error, _) => "the connection failed (reset or write timeout)",
-            (ClosedBy::Server, _) => "the server sent Close, then FIN; the socket is closed",
-        };
-        log::info!("conn={id} tcp: closed: {how}");
-    }
-}
 
 /// Serve an upgraded connection until it closes. `rest` holds the bytes
 /// that arrived behind the request head.
@@ -251,12 +199,7 @@ impl FrameLoop<'_> {
                 false => None,
             };
             let frame_deadline = begun.map(|t| t + self.config.frame_timeout);
-            let nearest = match (handler.deadline(), frame_deadline) {
-                (Some(h), Some(f)) if f < h => Some((f, true)),
-                (Some(h), _) => Some((h, false)),
-                (None, Some(f)) => Some((f, true)),
-                (None, None) => None,
-            };
+            let nearest = nearest(handler.deadline(), frame_deadline);
             if let Some((deadline, is_frame)) = nearest {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
