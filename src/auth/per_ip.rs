@@ -1,5 +1,6 @@
-//! Admission per address, checked in the accept loop before a worker is
-//! taken: at most so many connections open at once from one address, and
+//! Admission per address (a number the server derives from the peer's
+//! IP: see `server::gate::address_group`), checked in the accept loop
+//! before a worker is taken: at most so many connections open at once from one address, and
 //! new ones at most at a steady rate (a token bucket holding ten seconds'
 //! worth). So one address cannot hold the pool, nor churn it. Time is
 //! passed in (milliseconds), so tests set the clock.
@@ -11,21 +12,6 @@
 //! ```
 
 use std::collections::HashMap;
-use std::net::IpAddr;
-
-/// An address as admission groups them: an IPv4 address, or the /64 an
-/// IPv6 address belongs to (one host usually has a whole /64). A number,
-/// so counting a connection allocates nothing.
-pub fn group(ip: IpAddr) -> u128 {
-    match ip {
-        IpAddr::V4(v4) => u128::from(u32::from(v4)),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => u128::from(u32::from(v4)),
-            // The /64 prefix, with bit 63 set so no IPv4 key equals it.
-            None => (u128::from(v6) & !(u64::MAX as u128)) | 1 << 63,
-        },
-    }
-}
 
 /// Why an address was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,11 +102,6 @@ impl PerIp {
         }
     }
 
-    /// Connections open now from `key`.
-    pub fn open(&self, key: u128) -> usize {
-        self.entries.get(&key).map_or(0, |e| e.open)
-    }
-
     /// Forget addresses with nothing open whose bucket has refilled: they
     /// are as if new. Memory stays proportional to busy addresses.
     fn prune(&mut self, now: u64) {
@@ -168,16 +149,6 @@ mod tests {
         );
         assert_eq!(p.admit(1, 500), Verdict::Admit, "one token per 500 ms");
         assert_eq!(p.admit(2, 500), Verdict::Admit);
-    }
-
-    #[test]
-    fn addresses_are_grouped_ipv6_by_64() {
-        let ip = |s: &str| group(s.parse().unwrap());
-        assert_eq!(ip("2001:db8:1:2::1"), ip("2001:db8:1:2:ffff::9"));
-        assert_ne!(ip("2001:db8:1:2::1"), ip("2001:db8:1:3::1"));
-        assert_ne!(ip("127.0.0.1"), ip("127.0.0.2"));
-        assert_eq!(ip("::ffff:127.0.0.1"), ip("127.0.0.1"));
-        assert_ne!(ip("::1"), ip("0.0.0.0"));
     }
 
     #[test]

@@ -235,6 +235,19 @@ pub fn error_with(problem: &Problem, key: &str, value: u64) -> String {
     format!("{},\"{key}\":{value}}}", &plain[..plain.len() - 1])
 }
 
+/// `{"type":"response",...,"error":{...}}` with one extra field
+/// (`retry_after_ms`) in the error object.
+pub fn response_error_with(
+    id: &Value,
+    code: ErrorCode,
+    message: &str,
+    key: &str,
+    value: u64,
+) -> String {
+    let plain = response_error(id, code, message);
+    format!("{},\"{key}\":{value}}}}}", &plain[..plain.len() - 2])
+}
+
 /// `{"type":"error","code":...,"message":...,"id":...}`.
 pub fn error(problem: &Problem) -> String {
     to_json(&ErrorOut {

@@ -89,6 +89,7 @@ pub struct Gate {
     /// Address bans in force (checked at every handshake, in memory).
     bans: Mutex<HashMap<String, Active>>,
     generation: AtomicI64,
+    refreshes: std::sync::atomic::AtomicU64,
 }
 
 const BY_ACCOUNT: usize = 0;
@@ -113,6 +114,19 @@ pub fn address_key(ip: IpAddr) -> String {
                 let s = v6.segments();
                 format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
             }
+        },
+    }
+}
+
+/// The same grouping as a number, for the accept loop's per-address
+/// count (no allocation per accepted connection): an IPv4 address, or an
+/// IPv6 /64 with bit 63 set so that no IPv4 address equals it.
+pub fn address_group(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(v4) => u128::from(u32::from(v4)),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => u128::from(u32::from(v4)),
+            None => (u128::from(v6) & !(u64::MAX as u128)) | 1 << 63,
         },
     }
 }
@@ -190,6 +204,7 @@ impl Gate {
             hashing: Mutex::new(std::collections::HashSet::new()),
             bans: Mutex::new(HashMap::new()),
             generation: AtomicI64::new(-1),
+            refreshes: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -213,8 +228,11 @@ impl Gate {
                 Err(e) => log::warn!("accounts: cannot load names: {e}"),
             }
         }
-        if let Err(e) = self.accounts.purge_sessions(now) {
-            log::warn!("accounts: cannot delete expired sessions: {e}");
+        // Expired sessions go about once a minute (every 30th refresh).
+        if self.refreshes.fetch_add(1, SeqCst).is_multiple_of(30) {
+            if let Err(e) = self.accounts.purge_sessions(now) {
+                log::warn!("accounts: cannot delete expired sessions: {e}");
+            }
         }
         match self.accounts.address_bans(now) {
             Ok(bans) => *self.bans.lock() = bans.into_iter().collect(),
@@ -500,5 +518,23 @@ impl Drop for Hashing<'_> {
         for key in &self.keys {
             hashing.remove(key);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_grouped_ipv6_by_64_as_text_and_as_numbers() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let same = |a: &str, b: &str| {
+            address_group(ip(a)) == address_group(ip(b)) && address_key(ip(a)) == address_key(ip(b))
+        };
+        assert!(same("2001:db8:1:2::1", "2001:db8:1:2:ffff::9"));
+        assert!(!same("2001:db8:1:2::1", "2001:db8:1:3::1"));
+        assert!(!same("127.0.0.1", "127.0.0.2"));
+        assert!(same("::ffff:127.0.0.1", "127.0.0.1"));
+        assert_ne!(address_group(ip("::1")), address_group(ip("0.0.0.0")));
     }
 }

@@ -19,7 +19,7 @@
 
 use crossbeam_channel::{Sender, TrySendError};
 
-use crate::auth::per_ip::{self, Verdict};
+use crate::auth::per_ip::Verdict;
 use std::fs::File;
 use std::io::{self, ErrorKind};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -161,7 +161,7 @@ pub fn accept_loop(
         shared.stats.count(&shared.stats.accepted);
         log::trace!("conn={next_id} accepted from {peer}");
         // Per-address admission, before a worker is taken.
-        let key = per_ip::group(peer.ip());
+        let key = super::gate::address_group(peer.ip());
         let verdict = shared.per_ip.lock().admit(key, shared.clock_ms());
         let retry_after_s = match verdict {
             Verdict::Admit => None,

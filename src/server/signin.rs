@@ -90,11 +90,11 @@ fn ok(id: &Value, result: &Value) -> String {
 
 /// A refusal as a `response` error (with `retry_after_ms` when throttled).
 pub fn error_response(refused: &Refused, id: &Value) -> String {
-    let plain = messages::response_error(id, refused.code, &refused.message);
     match refused.retry_after_ms {
-        // ...,"error":{"code":..,"message":..}} -> ..,"retry_after_ms":N}}
-        Some(ms) => format!("{},\"retry_after_ms\":{ms}}}}}", &plain[..plain.len() - 2]),
-        None => plain,
+        Some(ms) => {
+            messages::response_error_with(id, refused.code, &refused.message, "retry_after_ms", ms)
+        }
+        None => messages::response_error(id, refused.code, &refused.message),
     }
 }
 
