@@ -8,7 +8,10 @@ bin="$1"
 shared="$(cd "$(dirname "$0")/../.." && pwd)/shared"
 log="$(mktemp /tmp/switchboard-autobahn.XXXXXX.log)"
 
-"$bin" --listen 127.0.0.1:0 --log-level info --db :memory: --connect-rate 0 2>"$log" &
+# Case 9 sends messages of up to 16 MiB; a small board's defaults are
+# 1 MiB per echo and 64 MiB buffered in all.
+"$bin" --listen 127.0.0.1:0 --log-level info --db :memory: --connect-rate 0 \
+    --echo-max-message 16MiB --max-buffered 256MiB 2>"$log" &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true' EXIT
 

@@ -35,6 +35,28 @@ fn main() -> ExitCode {
     }
 }
 
+/// glibc serves a block of 128 KiB or more with its own `mmap`, and gives
+/// it back on `free`; but after such a block is freed it raises that
+/// threshold (up to 32 MiB), so later large blocks (an echo, a history
+/// reply) come from per-thread arenas, which keep freed memory. With a
+/// few hundred workers that is hundreds of MiB the server no longer holds
+/// but the system cannot get back, and `--max-buffered` would bound
+/// nothing. Fixing the threshold keeps RSS within the budget (tested in
+/// `tests/memory.rs`).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn return_large_blocks_to_the_system() {
+    // SAFETY: mallopt only sets an allocator parameter. It is called once,
+    // before the server starts any thread. (The only `unsafe` in the
+    // project: the library forbids it.)
+    let ok = unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024) };
+    if ok != 1 {
+        log::debug!("mallopt(M_MMAP_THRESHOLD) refused; large blocks may stay in arenas");
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn return_large_blocks_to_the_system() {}
+
 fn run() -> Result<(), String> {
     let mut args = std::env::args().skip(1).peekable();
     if args.peek().map(String::as_str) == Some("backup") {
@@ -48,6 +70,7 @@ fn run() -> Result<(), String> {
     let Some((config, level)) = parse_args(args)? else {
         return Ok(());
     };
+    return_large_blocks_to_the_system();
     // Colors only on a terminal, so redirected logs stay plain text.
     let colors = if std::io::stderr().is_terminal() {
         ColorChoice::Auto

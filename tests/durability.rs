@@ -6,70 +6,13 @@ mod support;
 
 use serde_json::{json, Value};
 use std::collections::{BTreeSet, HashSet};
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use support::binary::Binary;
 use support::chat::User;
 use support::{eventually, http, start, TempDir};
-
-/// The server binary on `db` (through bash, for `ulimit`); its address.
-struct Binary {
-    child: Child,
-    addr: SocketAddr,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Binary {
-    fn start(db: &Path, flags: &str, limits: &str) -> Binary {
-        let bin = env!("CARGO_BIN_EXE_switchboard");
-        let script = format!(
-            "{limits} exec {bin} --listen 127.0.0.1:0 --rate 0 --db {} {flags}",
-            db.display()
-        );
-        let mut child = Command::new("bash")
-            .args(["-c", &script])
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = mpsc::channel();
-        let keep = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                if let Some(at) = line.find("listening on ") {
-                    let _ = tx.send(line[at + "listening on ".len()..].trim().to_owned());
-                }
-                keep.lock().unwrap().push(line);
-            }
-        });
-        let Ok(addr) = rx.recv_timeout(Duration::from_secs(10)) else {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the server did not start: {:?}", log.lock().unwrap());
-        };
-        let addr = addr.parse().unwrap();
-        Binary { child, addr, log }
-    }
-
-    fn kill_9(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-KILL", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Binary {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Every kept broadcast's seq, paging back through the whole history.
 fn all_broadcasts(user: &mut User) -> Vec<u64> {

@@ -36,7 +36,8 @@ fn empty_messages_are_echoed() {
 
 #[test]
 fn large_messages_of_every_length_form_are_echoed() {
-    let server = start(|_| {});
+    // The default (1 MiB) is for small boards; this one allows 4 MiB.
+    let server = start(|c| c.echo_max_message = 4 * 1024 * 1024);
     let mut ws = tungstenite(server.local_addr(), "/echo");
     for len in [125, 126, 65535, 65536, 4 * 1024 * 1024] {
         let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();

@@ -10,6 +10,7 @@ mod support;
 use std::io::Read;
 use std::process::{Command, Stdio};
 use support::{start, Raw};
+use switchboard::protocol::frame::{encode_masked, OpCode};
 
 /// The status line of a handshake with these `Host` and `Origin` values.
 fn handshake(addr: std::net::SocketAddr, host: &str, origin: Option<&str>) -> String {
@@ -128,20 +129,28 @@ fn a_trickled_frame_is_closed_with_1008_after_the_frame_timeout() {
     bystander.assert_echoes("and still here");
 }
 
-/// A TCP connection to `addr` from loopback address 127.0.0.`last`.
-fn from(last: u8, addr: std::net::SocketAddr) -> std::net::TcpStream {
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    socket
-        .bind(&std::net::SocketAddr::from(([127, 0, 0, last], 0)).into())
-        .unwrap();
-    socket.connect(&addr.into()).unwrap();
-    socket.into()
+#[test]
+fn a_client_streaming_whole_messages_is_not_taken_for_a_trickler() {
+    let server = start(|c| c.frame_timeout = std::time::Duration::from_millis(300));
+    let mut streamer = Raw::connect(server.local_addr(), "/echo");
+    // Every write ends in the middle of a frame, for three frame timeouts;
+    // but a message completes every 50 ms.
+    let frame = encode_masked(true, OpCode::Text, b"streaming along", [1, 2, 3, 4]);
+    let (head, tail) = frame.split_at(frame.len() / 2);
+    streamer.send_raw(head);
+    for _ in 0..18 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        streamer.send_raw(&[tail, head].concat());
+        assert_eq!(streamer.read_text(), "streaming along");
+    }
+    streamer.send_raw(tail);
+    assert_eq!(streamer.read_text(), "streaming along");
 }
 
 /// The status line of a WebSocket handshake from 127.0.0.`last`, and the
 /// connection (kept open by the caller).
 fn open_from(last: u8, addr: std::net::SocketAddr) -> (String, Raw) {
-    let mut raw = Raw::from_stream(from(last, addr));
+    let mut raw = Raw::from_stream(support::connect_from(last, addr));
     raw.send_raw(support::upgrade_request("/echo").as_bytes());
     let head = raw.read_http_head();
     (head, raw)
@@ -185,7 +194,7 @@ fn an_address_that_connects_too_fast_waits_and_others_do_not() {
     });
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], server.local_addr().port()));
     let status = |last: u8| {
-        let mut raw = Raw::from_stream(from(last, addr));
+        let mut raw = Raw::from_stream(support::connect_from(last, addr));
         raw.send_raw(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
         raw.read_http_head()
     };
@@ -260,7 +269,7 @@ fn a_few_connections_cannot_take_every_topic_slot() {
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], server.local_addr().port()));
     // A chat connection from 127.0.0.`last`; subscribe answers its code.
     let join = |last: u8| {
-        let mut raw = Raw::from_stream(from(last, addr));
+        let mut raw = Raw::from_stream(support::connect_from(last, addr));
         raw.send_raw(support::upgrade_request("/chat").as_bytes());
         assert!(raw.read_http_head().starts_with("HTTP/1.1 101"));
         raw.read_text(); // welcome

@@ -9,6 +9,11 @@
 //!  after=130 limit=5  ─► 131..135, more   (catching up, oldest first)
 //!  after=10           ─► complete: false  (11..39 were evicted)
 //! ```
+//!
+//! Messages are bounded in number per stream and in bytes (issue 14,
+//! `--history-bytes`): per stream, and across all streams together,
+//! where the oldest message of any stream goes first. A message counts
+//! as its JSON, escapes included (a control character is six bytes).
 
 use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
@@ -21,8 +26,49 @@ use super::history::{AfterDurable, History, Kept, Page, Search, Stream, Window};
 /// Today's history: a bounded ring per stream, in memory.
 pub struct Ring {
     capacity: usize,
-    streams: Mutex<HashMap<Stream, Buffer>>,
+    bytes: Bytes,
+    streams: Mutex<Streams>,
     epoch: String,
+}
+
+/// The byte bounds (`--history-bytes`, `--history-total-bytes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bytes {
+    pub per_stream: usize,
+    pub total: usize,
+}
+
+impl Bytes {
+    /// No bound but the message count.
+    pub const UNBOUNDED: Bytes = Bytes {
+        per_stream: usize::MAX,
+        total: usize::MAX,
+    };
+}
+
+#[derive(Default)]
+struct Streams {
+    buffers: HashMap<Stream, Buffer>,
+    /// The bytes of every buffer together.
+    bytes: usize,
+}
+
+impl Streams {
+    /// Drop the oldest message of any stream; false if none is left.
+    fn evict_oldest(&mut self) -> bool {
+        let oldest = self
+            .buffers
+            .values_mut()
+            .filter(|b| !b.entries.is_empty())
+            .min_by_key(|b| b.entries.front().map_or(u64::MAX, |(seq, _)| *seq));
+        match oldest {
+            Some(buffer) => {
+                self.bytes -= buffer.pop_oldest();
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 impl Ring {
@@ -35,30 +81,46 @@ impl Ring {
     pub fn with_epoch(capacity: usize, epoch: String) -> Ring {
         Ring {
             capacity,
-            streams: Mutex::new(HashMap::new()),
+            bytes: Bytes::UNBOUNDED,
+            streams: Mutex::new(Streams::default()),
             epoch,
         }
+    }
+
+    /// The same ring, bounded in bytes as well.
+    pub fn bounded(mut self, bytes: Bytes) -> Ring {
+        self.bytes = bytes;
+        self
     }
 
     /// Keep `json` as message `seq` of `stream`.
     pub fn push(&self, stream: &Stream, seq: u64, json: Arc<str>) {
         let mut streams = self.streams.lock();
-        match streams.get_mut(stream) {
-            Some(buffer) => buffer.push(seq, json),
-            None => {
-                let mut buffer = Buffer::new(self.capacity);
-                buffer.push(seq, json);
-                streams.insert(stream.clone(), buffer);
-            }
-        }
+        let streams = &mut *streams;
+        let buffer = match streams.buffers.get_mut(stream) {
+            Some(buffer) => buffer,
+            None => streams
+                .buffers
+                .entry(stream.clone())
+                .or_insert_with(|| Buffer::new(self.capacity, self.bytes.per_stream)),
+        };
+        let (added, dropped) = buffer.push(seq, json);
+        streams.bytes = streams.bytes + added - dropped;
+        while streams.bytes > self.bytes.total && streams.evict_oldest() {}
     }
 
     /// The highest seq the ring has dropped from `stream` (0: none).
     pub fn evicted_up_to(&self, stream: &Stream) -> u64 {
         self.streams
             .lock()
+            .buffers
             .get(stream)
             .map_or(0, |buffer| buffer.evicted_up_to)
+    }
+
+    /// The bytes kept, all streams together.
+    pub fn bytes(&self) -> usize {
+        self.streams.lock().bytes
     }
 }
 
@@ -71,7 +133,7 @@ impl History for Ring {
 
     fn page(&self, stream: &Stream, window: Window, limit: usize) -> Page {
         // The ring's own lock guards a copy of a few `Arc`s: never I/O.
-        match self.streams.lock().get(stream) {
+        match self.streams.lock().buffers.get(stream) {
             Some(buffer) => buffer.page(window, limit),
             None => Page::empty(),
         }
@@ -97,6 +159,7 @@ impl History for Ring {
         let candidates: Vec<(u64, Arc<str>)> = self
             .streams
             .lock()
+            .buffers
             .iter()
             .filter(|(s, _)| search.stream.as_ref().is_none_or(|want| want == *s))
             .flat_map(|(_, buffer)| buffer.entries.iter())
@@ -118,7 +181,10 @@ impl History for Ring {
     }
 
     fn forget(&self, stream: &Stream) {
-        self.streams.lock().remove(stream);
+        let mut streams = self.streams.lock();
+        if let Some(buffer) = streams.buffers.remove(stream) {
+            streams.bytes -= buffer.bytes;
+        }
     }
 
     fn epoch(&self) -> &str {
@@ -140,32 +206,55 @@ fn matches_words(json: &str, words: &[String]) -> bool {
 #[derive(Debug)]
 struct Buffer {
     capacity: usize,
+    max_bytes: usize,
     entries: VecDeque<(u64, Arc<str>)>,
+    /// The bytes of the kept messages' JSON.
+    bytes: usize,
     /// The highest seq ever evicted (0: none).
     evicted_up_to: u64,
 }
 
 impl Buffer {
-    fn new(capacity: usize) -> Buffer {
+    fn new(capacity: usize, max_bytes: usize) -> Buffer {
         Buffer {
             capacity,
+            max_bytes,
             entries: VecDeque::new(),
+            bytes: 0,
             evicted_up_to: 0,
         }
     }
 
-    /// Keep a delivered message; the oldest goes when full.
-    fn push(&mut self, seq: u64, json: Arc<str>) {
+    /// Keep a delivered message; the oldest go while the count or the
+    /// bytes are over (the newest message stays even if it alone is).
+    /// Returns (bytes added, bytes dropped).
+    fn push(&mut self, seq: u64, json: Arc<str>) -> (usize, usize) {
         if self.capacity == 0 {
             self.evicted_up_to = seq;
-            return;
+            return (0, 0);
         }
-        if self.entries.len() == self.capacity {
-            if let Some((old, _)) = self.entries.pop_front() {
-                self.evicted_up_to = old;
-            }
+        let added = json.len();
+        let mut dropped = 0;
+        while !self.entries.is_empty()
+            && (self.entries.len() == self.capacity || self.bytes + added > self.max_bytes)
+        {
+            dropped += self.pop_oldest();
         }
         self.entries.push_back((seq, json));
+        self.bytes += added;
+        (added, dropped)
+    }
+
+    /// Drop the oldest message; returns its bytes.
+    fn pop_oldest(&mut self) -> usize {
+        match self.entries.pop_front() {
+            Some((old, json)) => {
+                self.evicted_up_to = old;
+                self.bytes -= json.len();
+                json.len()
+            }
+            None => 0,
+        }
     }
 
     /// The messages in `window`, at most `limit`, oldest first.
@@ -228,7 +317,7 @@ mod tests {
     use super::*;
 
     fn filled(capacity: usize, seqs: impl IntoIterator<Item = u64>) -> Buffer {
-        let mut h = Buffer::new(capacity);
+        let mut h = Buffer::new(capacity, usize::MAX);
         for s in seqs {
             h.push(s, Arc::from(s.to_string()));
         }
@@ -291,6 +380,35 @@ mod tests {
         assert_eq!(seqs(&ring.page(&topic, Window::Latest, 10)), vec![2]);
         ring.forget(&topic);
         assert_eq!(ring.page(&topic, Window::After(0), 10), Page::empty());
+    }
+
+    #[test]
+    fn bytes_are_bounded_per_stream_and_in_total_oldest_first() {
+        let ring = Ring::new(100).bounded(Bytes {
+            per_stream: 30,
+            total: 45,
+        });
+        let (a, b) = (Stream::Topic("a".into()), Stream::Topic("b".into()));
+        let ten = |c: &str| Arc::from(c.repeat(10));
+        for seq in 1..=4 {
+            ring.push(&a, seq, ten("a"));
+        }
+        // Per stream: 30 bytes keep the newest three.
+        assert_eq!(seqs(&ring.page(&a, Window::Latest, 10)), vec![2, 3, 4]);
+        assert_eq!(ring.bytes(), 30);
+        ring.push(&b, 5, ten("b"));
+        ring.push(&b, 6, ten("b"));
+        // In total: 45 bytes; the oldest of any stream (2) went first.
+        assert_eq!(seqs(&ring.page(&a, Window::Latest, 10)), vec![3, 4]);
+        assert_eq!(seqs(&ring.page(&b, Window::Latest, 10)), vec![5, 6]);
+        assert_eq!(ring.bytes(), 40);
+        assert!(!ring.page(&a, Window::After(1), 10).complete);
+        // One message larger than a stream's bound is kept alone.
+        ring.push(&b, 7, Arc::from("x".repeat(45)));
+        assert_eq!(seqs(&ring.page(&b, Window::Latest, 10)), vec![7]);
+        assert_eq!(ring.bytes(), 45, "a's 3 and 4 went for it");
+        ring.forget(&b);
+        assert_eq!(ring.bytes(), 0);
     }
 
     #[test]

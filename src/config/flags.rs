@@ -107,10 +107,11 @@ pub struct Flag {
 }
 
 /// Every flag of [`Config`], in the order `--help` lists them: the
-/// server's here, the chat's in `flags_chat.rs`, the store's and
-/// accounts' in `flags_store.rs`.
+/// server's here, the limits against abuse in `flags_limits.rs`, the
+/// chat's in `flags_chat.rs`, the store's and accounts' in `flags_store.rs`.
 pub fn flags() -> impl Iterator<Item = &'static Flag> + Clone {
     CORE.iter()
+        .chain(super::flags_limits::LIMITS.iter())
         .chain(super::flags_chat::CHAT.iter())
         .chain(super::flags_store::STORE.iter())
         .chain(super::flags_store::AUTH.iter())
@@ -135,26 +136,6 @@ const CORE: &[Flag] = &[
         help: "connections served at once, one worker thread each",
         set: |c, v| {
             c.max_connections = count(v)?;
-            Ok(())
-        },
-    },
-    Flag {
-        name: "max-per-ip",
-        kind: Kind::Count,
-        default: "0",
-        help: "connections one address (IPv6: one /64) may have open at once; one more gets `429` (0: a quarter of `--max-connections`)",
-        set: |c, v| {
-            c.max_per_ip = count(v)?;
-            Ok(())
-        },
-    },
-    Flag {
-        name: "connect-rate",
-        kind: Kind::Count,
-        default: "20",
-        help: "new connections per second one address may open, in bursts of up to ten seconds' worth; faster gets `429` with `Retry-After` (0: no limit)",
-        set: |c, v| {
-            c.connect_rate = count(v)?;
             Ok(())
         },
     },
@@ -211,7 +192,7 @@ const CORE: &[Flag] = &[
     Flag {
         name: "echo-max-message",
         kind: Kind::Size,
-        default: "16MiB",
+        default: "1MiB",
         help: "largest message on /echo",
         set: |c, v| {
             c.echo_max_message = size(v)?;
@@ -275,16 +256,6 @@ const CORE: &[Flag] = &[
         help: "wait this long for the peer's Close",
         set: |c, v| {
             c.close_timeout = duration(v)?;
-            Ok(())
-        },
-    },
-    Flag {
-        name: "frame-timeout",
-        kind: Kind::Duration,
-        default: "30s",
-        help: "a frame (or fragmented message) that has begun must be complete within this long, else Close 1008 `frame timeout` (a trickled frame cannot keep a worker)",
-        set: |c, v| {
-            c.frame_timeout = duration(v)?;
             Ok(())
         },
     },

@@ -17,6 +17,26 @@ pub(super) const CHAT: &[Flag] = &[
         },
     },
     Flag {
+        name: "history-bytes",
+        kind: Kind::Size,
+        default: "512KiB",
+        help: "bytes of history kept in memory per stream, as JSON (escapes included); the oldest go first",
+        set: |c, v| {
+            c.history_bytes = size(v)?;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "history-total-bytes",
+        kind: Kind::Size,
+        default: "16MiB",
+        help: "bytes of history kept in memory for all streams together; the oldest message of any stream goes first (with a --db file, older messages are still read from it)",
+        set: |c, v| {
+            c.history_total_bytes = size(v)?;
+            Ok(())
+        },
+    },
+    Flag {
         name: "max-topics",
         kind: Kind::Count,
         default: "1024",

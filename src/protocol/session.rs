@@ -107,6 +107,9 @@ pub struct Session {
     message: Option<InMessage>,
     /// Payload of the control frame in progress (at most 125 bytes).
     control: Vec<u8>,
+    /// Closing: data payloads are skipped, not stored (see
+    /// [`discard_data`](Session::discard_data)).
+    discarding: bool,
 }
 
 impl Session {
@@ -118,7 +121,35 @@ impl Session {
             frame: None,
             message: None,
             control: Vec::new(),
+            discarding: false,
         }
+    }
+
+    /// Bytes held for the message being assembled: the capacity of its
+    /// buffers, which is what it costs (the server's memory budget counts
+    /// it).
+    pub fn buffered(&self) -> usize {
+        match &self.message {
+            None => 0,
+            Some(InMessage::Binary(data)) => data.capacity(),
+            Some(InMessage::Text { checked, cut }) => checked.capacity() + cut.capacity(),
+        }
+    }
+
+    /// From now on data payloads are skipped, and the partial message is
+    /// let go: a connection that is closing reads on only to find the
+    /// peer's Close (§7.1.1), so storing what comes before it is waste.
+    /// Messages still end (as empty ones) so the frame rules hold.
+    pub fn discard_data(&mut self) {
+        self.discarding = true;
+        self.message = match self.message {
+            Some(InMessage::Binary(_)) => Some(InMessage::Binary(Vec::new())),
+            Some(InMessage::Text { .. }) => Some(InMessage::Text {
+                checked: String::new(),
+                cut: Vec::new(),
+            }),
+            None => None,
+        };
     }
 
     /// Has a frame (or a fragmented message) begun and not yet finished?
@@ -237,6 +268,9 @@ impl Session {
             let start = self.control.len();
             self.control.extend_from_slice(chunk);
             frame::apply_mask(&mut self.control[start..], key, offset);
+            return Ok(());
+        }
+        if self.discarding {
             return Ok(());
         }
         match self.message.as_mut() {

@@ -237,3 +237,20 @@ fn empty_frames_complete_at_once() {
     wire.extend(masked(true, OpCode::Ping, b""));
     assert_eq!(feed(&mut s, &wire), Ok(vec![text(""), Event::Ping(vec![])]));
 }
+
+#[test]
+fn a_partial_message_is_counted_and_can_be_let_go_while_closing() {
+    let mut session = Session::new(LIMITS);
+    assert_eq!(session.buffered(), 0);
+    let first = masked(false, OpCode::Text, &[b'a'; 1000]);
+    assert!(feed(&mut session, &first).unwrap().is_empty());
+    assert!(session.buffered() >= 1000, "the fragment is held");
+    session.discard_data();
+    assert_eq!(session.buffered(), 0, "let go");
+    // The message goes on (not stored), and the peer's Close is still found.
+    let mut rest = masked(true, OpCode::Continuation, &[0xff; 10]);
+    rest.extend(masked(true, OpCode::Close, &[0x03, 0xe8]));
+    let events = feed(&mut session, &rest).unwrap();
+    assert_eq!(session.buffered(), 0);
+    assert!(matches!(events.last(), Some(Event::Close(_))), "{events:?}");
+}

@@ -42,6 +42,7 @@
 //! | `files.rs` | `--web-root` files: regular, inside the root, streamed |
 //! | `web_login.rs` | `POST /login`, `/logout`: the browser's session cookie |
 //! | `outbound/` | the write turn, its budget, closing and cut-off |
+//! | `memory.rs` | `--max-buffered`: the server-wide budget and who goes |
 //! | `narrate.rs` | `--trace` |
 //! | `descriptors.rs` | the descriptor limit and budget |
 //! | `stats.rs` | counters and their snapshot |
@@ -53,6 +54,7 @@ mod files;
 mod gate;
 mod handlers;
 mod listener;
+mod memory;
 mod moderation;
 mod narrate;
 mod outbound;
@@ -344,7 +346,7 @@ fn chat_for(config: &Config, threads: &Threads) -> Result<Chosen, Error> {
         let chat = Chat::new(
             settings,
             encode,
-            Arc::new(Ring::new(config.history)),
+            Arc::new(Ring::new(config.history).bounded(config.history_bytes())),
             Arc::new(LocalBus::default()),
         );
         return Ok((chat, None, None));
@@ -354,6 +356,7 @@ fn chat_for(config: &Config, threads: &Threads) -> Result<Chosen, Error> {
         reset: config.db_reset,
         sync_full: config.sync == SyncMode::Full,
         ring: config.history,
+        ring_bytes: config.history_bytes(),
         retain_messages: config.retain_messages,
         retain_days: config.retain_days,
     };

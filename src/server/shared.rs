@@ -18,6 +18,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use super::gate::Gate;
+use super::memory::Memory;
 use super::outbound::Outbound;
 use super::stats::Stats;
 use super::threads::Threads;
@@ -49,6 +50,8 @@ pub(crate) struct Shared {
     /// Connections per address (`--max-per-ip`, `--connect-rate`); held
     /// only to count, by the accept loop and by connections that end.
     pub per_ip: Mutex<PerIp>,
+    /// Bytes buffered for peers, server-wide (`--max-buffered`).
+    pub memory: Arc<Memory>,
     started: std::time::Instant,
     conns: Mutex<HashMap<u64, Conn>>,
 }
@@ -63,6 +66,7 @@ impl Shared {
     ) -> Shared {
         Shared {
             per_ip: Mutex::new(PerIp::new(config.per_ip_cap(), config.connect_rate)),
+            memory: Arc::new(Memory::new(config.max_buffered)),
             config,
             chat,
             store,

@@ -76,9 +76,11 @@ pub fn serve(
         writer,
         Arc::clone(&shared.threads),
         Arc::clone(&shared.stats),
+        Arc::clone(&shared.memory),
     ));
     transport.set_write_timeout(Some(config.write_timeout))?;
     shared.set_outbound(id, &out);
+    shared.memory.join(&out);
     shared.stats.count(&shared.stats.open_websockets);
 
     let max_message = match route {
@@ -113,10 +115,13 @@ pub fn serve(
         config,
         shared,
         narrate: config.trace.then(narrate::Inbound::default),
+        progressed: false,
     }
     .run(handler.as_mut());
     handler.on_close();
     out.abort();
+    out.set_partial(0);
+    shared.memory.leave(id);
     shared.stats.open_websockets.fetch_sub(1, SeqCst);
     if config.trace {
         ending.narrate(id);
@@ -142,6 +147,8 @@ struct FrameLoop<'a> {
     shared: &'a Shared,
     /// `--trace`: the frames' places in their messages.
     narrate: Option<narrate::Inbound>,
+    /// A frame finished an event since the frame clock last looked.
+    progressed: bool,
 }
 
 /// What happened in one pass over the buffered bytes.
@@ -194,7 +201,10 @@ impl FrameLoop<'_> {
             }
             // A message that has begun must end within --frame-timeout, so
             // a trickled frame cannot keep a worker forever.
+            // A client that streams many messages is making progress: the
+            // clock starts again whenever one completes.
             begun = match self.session.in_progress() || !self.buf.is_empty() {
+                true if std::mem::take(&mut self.progressed) => Some(Instant::now()),
                 true => Some(begun.unwrap_or_else(Instant::now)),
                 false => None,
             };
@@ -224,11 +234,16 @@ impl FrameLoop<'_> {
                     .set_read_timeout(Some(self.config.ping_interval));
             }
             match read_more(self.transport, &mut self.buf, want) {
-                // A 0-byte read: the peer closed TCP without a Close frame.
+                // A 0-byte read: the peer closed TCP without a Close frame,
+                // or another thread closed us and shut our reading side
+                // (the memory budget).
                 Ok(0) => {
-                    return Ending {
-                        code: CloseCode::Abnormal,
-                        by: ClosedBy::Peer,
+                    return match self.out.closing() {
+                        Some(code) => self.finish_closing(Ending::server(code)),
+                        None => Ending {
+                            code: CloseCode::Abnormal,
+                            by: ClosedBy::Peer,
+                        },
                     }
                 }
                 Ok(n) => {
@@ -293,12 +308,19 @@ impl FrameLoop<'_> {
                 consumed, event, ..
             } = step;
             used += consumed;
+            // The partial message counts toward --max-buffered; growing it
+            // may close the largest holder, perhaps this connection.
+            self.out.set_partial(self.session.buffered());
+            if let Some(code) = self.out.closing().filter(|_| event.is_none()) {
+                break Flow::Closing(Ending::server(code));
+            }
             let Some(event) = event else {
                 if consumed == 0 {
                     break Flow::Continue;
                 }
                 continue;
             };
+            self.progressed = true;
             match self.on_event(event, handler) {
                 Flow::Continue => {}
                 other => break other,
@@ -365,6 +387,8 @@ impl FrameLoop<'_> {
     /// input is still read and dropped, since closing a socket with unread
     /// input sends a reset that would destroy the Close on its way.
     fn finish_closing(mut self, ending: Ending) -> Ending {
+        self.session.discard_data();
+        self.out.set_partial(0);
         let started = Instant::now();
         let mut deadline = started + self.config.close_timeout;
         loop {

@@ -100,7 +100,7 @@ impl SqliteHistory {
             reserved,
             lock,
         } = opened;
-        let ring = Ring::with_epoch(options.ring, epoch);
+        let ring = Ring::with_epoch(options.ring, epoch).bounded(options.ring_bytes);
         match read::recent(&conn, options.ring, PRELOAD_STREAMS) {
             Ok(streams) => {
                 for (stream, rows) in streams {

@@ -52,6 +52,8 @@ pub struct Options {
     pub sync_full: bool,
     /// Messages per stream in the ring in front of the file.
     pub ring: usize,
+    /// Bytes of the ring, per stream and in total.
+    pub ring_bytes: crate::chat::ring::Bytes,
     /// Messages kept per stream in the file (0: no limit).
     pub retain_messages: u64,
     /// Days a message is kept (0: no limit).

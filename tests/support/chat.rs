@@ -23,7 +23,19 @@ impl User {
 
     /// Connect to a `/chat...` path and read the welcome.
     pub fn join_path(addr: SocketAddr, path: &str) -> User {
-        let ws = super::tungstenite(addr, path);
+        User::welcomed(super::tungstenite(addr, path))
+    }
+
+    /// Join as `name` from loopback address 127.0.0.`last`.
+    pub fn join_from(last: u8, addr: SocketAddr, name: &str) -> User {
+        User::welcomed(super::tungstenite_from(
+            last,
+            addr,
+            &format!("/chat?name={name}"),
+        ))
+    }
+
+    fn welcomed(ws: super::Tung) -> User {
         let mut user = User {
             ws,
             welcome: Value::Null,

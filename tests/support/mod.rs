@@ -249,7 +249,26 @@ pub type Tung = tungstenite::WebSocket<TcpStream>;
 
 /// Connect with tungstenite to `path`.
 pub fn tungstenite(addr: SocketAddr, path: &str) -> Tung {
-    let stream = TcpStream::connect(addr).unwrap();
+    tungstenite_over(TcpStream::connect(addr).unwrap(), addr, path)
+}
+
+/// Connect with tungstenite to `path` from loopback address 127.0.0.`last`.
+pub fn tungstenite_from(last: u8, addr: SocketAddr, path: &str) -> Tung {
+    tungstenite_over(connect_from(last, addr), addr, path)
+}
+
+/// A TCP connection to `addr` from loopback address 127.0.0.`last` (the
+/// server counts each address apart: another client, for its limits).
+pub fn connect_from(last: u8, addr: SocketAddr) -> TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket
+        .bind(&SocketAddr::from(([127, 0, 0, last], 0)).into())
+        .unwrap();
+    socket.connect(&addr.into()).unwrap();
+    socket.into()
+}
+
+fn tungstenite_over(stream: TcpStream, addr: SocketAddr, path: &str) -> Tung {
     stream.set_read_timeout(Some(TIMEOUT)).unwrap();
     let url = format!("ws://{addr}{path}");
     let (ws, response) = tungstenite::client(url.as_str(), stream).expect("tungstenite handshake");
@@ -269,6 +288,7 @@ pub fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
     check()
 }
 
+pub mod binary;
 pub mod chat;
 
 /// A fresh folder under the system's temp folder, removed on drop.

@@ -9,15 +9,26 @@
 //!
 //! The counters are shared by every thread that routes to the connection,
 //! so they are atomics, updated once per write rather than once per frame.
+//! Every change is also made to the server-wide [`Memory`] total
+//! (`--max-buffered`), together with the bytes of the partial message
+//! the connection's frame loop holds; a dropped budget gives all of it
+//! back.
 
 use parking_lot::{Condvar, Mutex};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::server::memory::Memory;
 
 /// What one connection's queue holds, and how much it may.
 pub struct Budget {
     bytes: AtomicUsize,
     frames: AtomicUsize,
+    /// The partial message the frame loop holds (not bounded here: the
+    /// message limit and the server's budget bound it).
+    partial: AtomicUsize,
+    memory: Arc<Memory>,
     max_bytes: usize,
     max_frames: usize,
     /// Wakes a worker waiting for room (see [`Budget::wait`]).
@@ -27,10 +38,12 @@ pub struct Budget {
 }
 
 impl Budget {
-    pub fn new(max_frames: usize, max_bytes: usize) -> Budget {
+    pub fn new(max_frames: usize, max_bytes: usize, memory: Arc<Memory>) -> Budget {
         Budget {
             bytes: AtomicUsize::new(0),
             frames: AtomicUsize::new(0),
+            partial: AtomicUsize::new(0),
+            memory,
             max_bytes,
             max_frames,
             space: Condvar::new(),
@@ -45,9 +58,11 @@ impl Budget {
         let bytes = self.bytes.fetch_add(len, SeqCst) + len;
         let frames = self.frames.fetch_add(1, SeqCst) + 1;
         if bytes > self.max_bytes || frames > self.max_frames {
-            self.give_back(len, 1);
+            self.bytes.fetch_sub(len, SeqCst);
+            self.frames.fetch_sub(1, SeqCst);
             return false;
         }
+        self.memory.add(len);
         true
     }
 
@@ -55,6 +70,7 @@ impl Budget {
     pub fn take(&self, len: usize) {
         self.bytes.fetch_add(len, SeqCst);
         self.frames.fetch_add(1, SeqCst);
+        self.memory.add(len);
     }
 
     /// `frames` frames, `bytes` bytes in all, left the queue (written or
@@ -62,6 +78,29 @@ impl Budget {
     pub fn give_back(&self, bytes: usize, frames: usize) {
         self.bytes.fetch_sub(bytes, SeqCst);
         self.frames.fetch_sub(frames, SeqCst);
+        self.memory.sub(bytes);
+    }
+
+    /// The frame loop's partial message now holds `bytes`; true if that
+    /// grew it and the server is now over its budget.
+    pub fn set_partial(&self, bytes: usize) -> bool {
+        let old = self.partial.swap(bytes, SeqCst);
+        if bytes > old {
+            self.memory.add(bytes - old)
+        } else {
+            self.memory.sub(old - bytes);
+            false
+        }
+    }
+
+    /// The partial message's bytes.
+    pub fn partial(&self) -> usize {
+        self.partial.load(SeqCst)
+    }
+
+    /// The server-wide budget this one counts into.
+    pub fn memory(&self) -> &Arc<Memory> {
+        &self.memory
     }
 
     /// Bytes waiting in the queue and in the turn holder's hands.
@@ -99,13 +138,21 @@ impl Budget {
     }
 }
 
+impl Drop for Budget {
+    /// The connection is gone: whatever it still counted is let go.
+    fn drop(&mut self) {
+        self.memory.sub(self.bytes() + self.partial());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn a_frame_that_would_pass_either_bound_is_refused_and_not_counted() {
-        let budget = Budget::new(2, 100);
+        let memory = Arc::new(Memory::new(1000));
+        let budget = Budget::new(2, 100, memory.clone());
         assert!(budget.try_take(60));
         assert!(!budget.try_take(60), "bytes bound");
         assert!(budget.try_take(40));
@@ -113,7 +160,13 @@ mod tests {
         assert_eq!((budget.bytes(), budget.frames()), (100, 2));
         budget.take(500);
         assert!(budget.over());
+        assert_eq!(memory.held(), 600, "the server-wide total follows");
         budget.give_back(600, 3);
         assert_eq!((budget.bytes(), budget.frames()), (0, 0));
+        assert!(!budget.set_partial(900));
+        assert!(budget.set_partial(1001), "over the server's budget");
+        budget.take(5);
+        drop(budget);
+        assert_eq!(memory.held(), 0, "a dropped budget gives everything back");
     }
 }

@@ -78,7 +78,7 @@ impl Outbound {
         if !self.queue_close(Some((code, reason))) {
             return false;
         }
-        self.flush();
+        self.flush_only();
         true
     }
 
@@ -152,6 +152,13 @@ impl Outbound {
         // queued already (a shutdown's 1001) stays and is the one sent.
         self.discard_queue(true);
         self.queue_close(Some((CloseCode::PolicyViolation, SLOW_CONSUMER)));
+    }
+
+    /// Cut off from outside any lock (the memory budget's relief): the
+    /// Close goes out at once if the socket takes it.
+    pub fn cut_off_now(self: &Arc<Self>) {
+        self.cut_off();
+        self.flush_only();
     }
 
     /// Log a cut-off once, outside the router's lock.

@@ -58,6 +58,7 @@ use std::sync::atomic::{fence, AtomicBool, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::memory::Memory;
 use super::narrate;
 use super::socket::is_timeout;
 use super::stats::Stats;
@@ -131,6 +132,7 @@ impl Outbound {
         config: WriterConfig,
         threads: Arc<Threads>,
         stats: Arc<Stats>,
+        memory: Arc<Memory>,
     ) -> Outbound {
         let (tx, rx) = crossbeam_channel::unbounded();
         Outbound {
@@ -138,7 +140,7 @@ impl Outbound {
             transport,
             tx,
             rx,
-            budget: Budget::new(config.max_frames, config.max_bytes),
+            budget: Budget::new(config.max_frames, config.max_bytes, memory),
             writing: AtomicBool::new(false),
             pending: Mutex::new(Pending::default()),
             closing: Closing::default(),
@@ -166,6 +168,31 @@ impl Outbound {
         self.budget.bytes()
     }
 
+    /// Bytes this connection holds: its queue and its partial message.
+    pub fn held(&self) -> usize {
+        self.budget.bytes() + self.budget.partial()
+    }
+
+    /// Bytes of the partial message its frame loop holds.
+    pub fn partial(&self) -> usize {
+        self.budget.partial()
+    }
+
+    /// The frame loop's partial message now holds `bytes`. If that puts
+    /// the server over `--max-buffered`, the largest holder is closed
+    /// (perhaps this very connection: see [`closing`](Outbound::closing)).
+    pub fn set_partial(&self, bytes: usize) {
+        if self.budget.set_partial(bytes) {
+            self.budget.memory().relieve();
+        }
+    }
+
+    /// Shut one side of the socket (the memory budget shuts the reading
+    /// side of a connection it closed, so its worker wakes at once).
+    pub fn shut(&self, how: std::net::Shutdown) {
+        self.transport.shutdown(how);
+    }
+
     /// Queue a frame without writing it and without ever blocking.
     ///
     /// This is what a router calls while it holds its own lock (so every
@@ -190,8 +217,17 @@ impl Outbound {
     }
 
     /// Write what is queued if nobody else is writing, without blocking.
-    /// If the socket is full, a drain thread takes over.
+    /// If the socket is full, a drain thread takes over. If what was
+    /// queued put the server over `--max-buffered`, the largest holder is
+    /// closed (see `memory.rs`).
     pub fn flush(self: &Arc<Self>) {
+        self.flush_only();
+        self.budget.memory().relieve();
+    }
+
+    /// [`flush`](Outbound::flush) without looking at the server's budget
+    /// (what the budget's own relief calls).
+    pub(super) fn flush_only(self: &Arc<Self>) {
         self.report_cut_off();
         if self.take_turn() {
             self.write_turn(Mode::NonBlocking);
@@ -220,6 +256,9 @@ impl Outbound {
             return Err(SendError::Closed);
         }
         self.push_unbounded(frame)?;
+        // Over the server's budget: the largest holder goes before this
+        // worker blocks on its own write (it may be this connection).
+        self.budget.memory().relieve();
         self.write_own()
     }
 

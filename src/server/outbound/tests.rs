@@ -31,7 +31,8 @@ fn pair(
         trace: false,
     };
     let transport = Arc::new(Transport::Plain(server));
-    let out = Outbound::new(1, transport, config, threads.clone(), stats.clone());
+    let memory = Arc::new(crate::server::memory::Memory::new(usize::MAX / 2));
+    let out = Outbound::new(1, transport, config, threads.clone(), stats.clone(), memory);
     (Arc::new(out), client, threads, stats)
 }
 
