@@ -287,20 +287,14 @@ pub fn run(chat: &Chat, deferred: &Deferred) -> String {
             limit,
         } => {
             let page = chat.history.page(stream, *window, *limit);
-            let result = format!(
-                r#"{{"messages":[{}],"complete":{},"more":{}}}"#,
-                joined(&page.messages),
-                page.complete,
-                page.more
-            );
-            messages::response_raw(id, &result)
+            let tail = format!(r#""complete":{},"more":{}"#, page.complete, page.more);
+            page_response(id, &page.messages, &tail)
         }
         Deferred::Search { id, search } => match chat.history.search(search) {
             Ok(mut found) => {
                 let more = found.len() >= search.limit;
                 found.truncate(search.limit - 1);
-                let result = format!(r#"{{"messages":[{}],"more":{more}}}"#, joined(&found));
-                messages::response_raw(id, &result)
+                page_response(id, &found, &format!(r#""more":{more}"#))
             }
             Err(why) => messages::response_error(id, ErrorCode::BadRequest, &why),
         },
@@ -312,12 +306,7 @@ pub fn run(chat: &Chat, deferred: &Deferred) -> String {
             limit,
         } => {
             let page = chat.history.conversation(owner, peer, *before, *limit);
-            let result = format!(
-                r#"{{"messages":[{}],"more":{}}}"#,
-                joined(&page.messages),
-                page.more
-            );
-            messages::response_raw(id, &result)
+            page_response(id, &page.messages, &format!(r#""more":{}"#, page.more))
         }
         // Taken by `Chat::handle` before it runs anything.
         Deferred::Escalate(_) => {
@@ -326,10 +315,26 @@ pub fn run(chat: &Chat, deferred: &Deferred) -> String {
     }
 }
 
-/// Delivered JSON texts as the body of a JSON array.
-fn joined(kept: &[Kept]) -> String {
-    let texts: Vec<&str> = kept.iter().map(|k| &*k.json).collect();
-    texts.join(",")
+/// `{"type":"response","id":ID,"result":{"messages":[...],TAIL}}`, the
+/// kept messages' JSON copied once into a string of the exact size (a
+/// page can be megabytes: no intermediate copies).
+fn page_response(id: &Value, kept: &[Kept], tail: &str) -> String {
+    let head = messages::response_raw(id, r#"{"messages":["#);
+    // response_raw closed the object it opened: reopen it.
+    let head = &head[..head.len() - 1];
+    let size = head.len() + kept.iter().map(|k| k.json.len() + 1).sum::<usize>() + tail.len() + 4;
+    let mut out = String::with_capacity(size);
+    out.push_str(head);
+    for (i, k) in kept.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&k.json);
+    }
+    out.push_str("],");
+    out.push_str(tail);
+    out.push_str("}}");
+    out
 }
 
 fn rename(

@@ -48,6 +48,8 @@ pub enum Kind {
     Sync,
     /// One of the words listed (`a|b|c`).
     Choice(&'static str),
+    /// Address blocks: `10.0.0.0/8,fd00::/8`.
+    Cidrs,
     /// Any text.
     Text,
     /// No value: present means on.
@@ -67,6 +69,7 @@ impl Kind {
             Kind::File => "FILE",
             Kind::Sync => "normal|full",
             Kind::Choice(words) => words,
+            Kind::Cidrs => "CIDR,...",
             Kind::Text => "TEXT",
             Kind::Switch => "",
         }
@@ -88,6 +91,7 @@ fn what_is(kind: Kind, own: &str) -> String {
         Kind::File => "a file".into(),
         Kind::Sync => "normal or full".into(),
         Kind::Choice(words) => format!("one of {}", words.replace('|', ", ")),
+        Kind::Cidrs => "address blocks (like 127.0.0.1,10.0.0.0/8)".into(),
         Kind::Text => "text".into(),
         Kind::Switch => "a switch".into(),
     }
@@ -153,7 +157,7 @@ const CORE: &[Flag] = &[
         name: "handshake-timeout",
         kind: Kind::Duration,
         default: "10s",
-        help: "time allowed for the HTTP request head",
+        help: "time allowed for the HTTP request head; a fifth of it (at least 1 s) while more than 90% of the workers are taken",
         set: |c, v| {
             c.handshake_timeout = duration(v)?;
             Ok(())

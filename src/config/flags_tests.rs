@@ -14,6 +14,7 @@ fn unusual(kind: Kind) -> Option<&'static str> {
         Kind::Sync => Some("full"),
         // The last choice (never a default here).
         Kind::Choice(words) => words.rsplit('|').next(),
+        Kind::Cidrs => Some("10.0.0.0/8"),
         Kind::Text => Some("https://other.example"),
         Kind::Switch => None,
     }
@@ -51,6 +52,7 @@ fn the_table_defaults_are_the_config_defaults() {
     config.jwt_secret_file = None;
     config.jwt_audience = None;
     config.allowed_origins = Default::default();
+    config.trusted_proxies = Vec::new();
     assert_eq!(config, Config::default());
 }
 

@@ -128,6 +128,8 @@ pub struct Config {
     /// Web pages of other origins that may open a WebSocket (our own page
     /// always may; clients without `Origin` always may).
     pub allowed_origins: crate::http::origin::Policy,
+    /// Peers whose `X-Forwarded-For` / `X-Real-IP` are believed.
+    pub trusted_proxies: Vec<crate::http::forwarded::Cidr>,
 }
 
 /// `--auth`: how much the server asks of a connection.
@@ -244,6 +246,7 @@ impl Default for Config {
             jwt_audience: None,
             allow_query_token: false,
             allowed_origins: crate::http::origin::Policy::default(),
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -20,15 +20,16 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::chat::messages::ErrorCode;
-use crate::http::cookie;
 use crate::http::request::{escaped, redacted_target};
 use crate::http::static_files::{self, Source};
 use crate::http::{self, request, Request, Response};
+use crate::http::{cookie, forwarded};
 use crate::protocol::handshake;
 
 use super::files;
 use super::gate::{self, SignedIn};
 use super::handlers::Route;
+use super::listener::{self, Admitted};
 use super::narrate;
 use super::shared::Shared;
 use super::socket::{is_timeout, linger_close, read_more, READ_CHUNK};
@@ -49,6 +50,34 @@ pub fn serve(stream: TcpStream, peer: SocketAddr, id: u64, shared: &Arc<Shared>)
     }
     if let Err(e) = serve_http(&transport, peer, id, shared) {
         log::debug!("conn={id} peer={peer} i/o error: {e}");
+    }
+}
+
+/// The client's address: `peer`, or, when `peer` is a trusted proxy, the
+/// one its `X-Forwarded-For` / `X-Real-IP` names, admitted against that
+/// address's limits (429 if it is over them). The proxy's port is kept,
+/// so log lines still tell its connections apart.
+fn behind_proxy(
+    peer: SocketAddr,
+    id: u64,
+    request: &Request,
+    shared: &Arc<Shared>,
+) -> Result<(SocketAddr, Option<Admitted>), Response> {
+    let trusted = &shared.config.trusted_proxies;
+    if !forwarded::is_trusted(trusted, peer.ip()) {
+        return Ok((peer, None));
+    }
+    let client = forwarded::client_address(peer.ip(), request.header_pairs(), trusted);
+    match listener::admit(shared, client) {
+        Ok(admitted) => {
+            log::debug!("conn={id} client={client} via proxy {peer}");
+            Ok((SocketAddr::new(client, peer.port()), Some(admitted)))
+        }
+        Err((verdict, retry_after_s)) => {
+            shared.stats.count(&shared.stats.rejected_per_ip);
+            log::warn!("conn={id} client={client} via proxy {peer} refused (429): {verdict:?}");
+            Err(super::refuse::per_ip(retry_after_s))
+        }
     }
 }
 
@@ -78,21 +107,33 @@ fn serve_http(
     let reply = |request: Option<&Request>, response: Response| {
         respond(transport, peer, id, config.trace, request, response)
     };
-    let (request, rest) =
-        match read_head(transport, config.max_header_bytes, config.handshake_timeout)? {
-            Head::Request(request, rest) => (request, rest),
-            Head::Closed => return Ok(()),
-            Head::TimedOut => {
-                return reply(
-                    None,
-                    Response::text(408, "request head not received in time"),
-                )
-            }
-            Head::Bad(e) => return reply(None, Response::text(e.status(), &e.to_string())),
-        };
+    let (request, rest) = match read_head(
+        transport,
+        config.max_header_bytes,
+        shared.handshake_timeout(),
+    )? {
+        Head::Request(request, rest) => (request, rest),
+        Head::Closed => return Ok(()),
+        Head::TimedOut => {
+            return reply(
+                None,
+                Response::text(408, "request head not received in time"),
+            )
+        }
+        Head::Bad(e) => return reply(None, Response::text(e.status(), &e.to_string())),
+    };
     if config.trace {
         narrate::request(id, &request);
     }
+    // Behind a trusted proxy the client is the one the head names: it is
+    // counted, logged, limited and banned by that address from here on.
+    let (peer, _admitted) = match behind_proxy(peer, id, &request, shared) {
+        Ok(client) => client,
+        Err(response) => return reply(Some(&request), response),
+    };
+    let reply = |request: Option<&Request>, response: Response| {
+        respond(transport, peer, id, config.trace, request, response)
+    };
     if web_login::is_route(&request) {
         let address = gate::address_key(peer.ip());
         let gate = shared.gate.as_deref();

@@ -22,7 +22,9 @@ use crossbeam_channel::{Sender, TrySendError};
 use crate::auth::per_ip::Verdict;
 use std::fs::File;
 use std::io::{self, ErrorKind};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+
+use crate::http::forwarded::is_trusted;
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,8 +44,10 @@ pub struct Accepted {
     pub stream: TcpStream,
     pub peer: SocketAddr,
     pub id: u64,
-    /// Its place in its address's count, given back when it ends.
-    pub admitted: Admitted,
+    /// Its place in its address's count, given back when it ends (`None`
+    /// for a trusted proxy: its clients are counted once their request
+    /// heads name them, see `connection.rs`).
+    pub admitted: Option<Admitted>,
 }
 
 /// One connection counted against its address (`--max-per-ip`); the
@@ -51,6 +55,22 @@ pub struct Accepted {
 pub struct Admitted {
     shared: Arc<Shared>,
     key: u128,
+}
+
+/// Count one more connection against `ip`'s address (IPv6: its /64), or
+/// say in how many seconds it may try again (`--max-per-ip`,
+/// `--connect-rate`).
+pub fn admit(shared: &Arc<Shared>, ip: IpAddr) -> Result<Admitted, (Verdict, u64)> {
+    let key = super::gate::address_group(ip);
+    let verdict = shared.per_ip.lock().admit(key, shared.clock_ms());
+    match verdict {
+        Verdict::Admit => Ok(Admitted {
+            shared: Arc::clone(shared),
+            key,
+        }),
+        Verdict::TooMany => Err((verdict, 1)),
+        Verdict::TooFast { retry_after_ms } => Err((verdict, retry_after_ms.div_ceil(1000))),
+    }
 }
 
 impl Drop for Admitted {
@@ -160,30 +180,27 @@ pub fn accept_loop(
         next_id += 1;
         shared.stats.count(&shared.stats.accepted);
         log::trace!("conn={next_id} accepted from {peer}");
-        // Per-address admission, before a worker is taken.
-        let key = super::gate::address_group(peer.ip());
-        let verdict = shared.per_ip.lock().admit(key, shared.clock_ms());
-        let retry_after_s = match verdict {
-            Verdict::Admit => None,
-            Verdict::TooMany => Some(1),
-            Verdict::TooFast { retry_after_ms } => Some(retry_after_ms.div_ceil(1000)),
+        // Per-address admission, before a worker is taken (a trusted
+        // proxy's clients are admitted by the address its head names).
+        let admitted = match is_trusted(&shared.config.trusted_proxies, peer.ip()) {
+            true => Ok(None),
+            false => admit(&shared, peer.ip()).map(Some),
         };
-        if let Some(retry_after_s) = retry_after_s {
-            shared.stats.count(&shared.stats.rejected_per_ip);
-            if last_log.is_none_or(|t| t.elapsed() >= LOG_EVERY) {
-                log::warn!("conn={next_id} peer={peer} refused (429): {verdict:?}");
-                last_log = Some(Instant::now());
+        let admitted = match admitted {
+            Ok(admitted) => admitted,
+            Err((verdict, retry_after_s)) => {
+                shared.stats.count(&shared.stats.rejected_per_ip);
+                if last_log.is_none_or(|t| t.elapsed() >= LOG_EVERY) {
+                    log::warn!("conn={next_id} peer={peer} refused (429): {verdict:?}");
+                    last_log = Some(Instant::now());
+                }
+                refuse_later(
+                    &reject,
+                    Refused(stream, Why::PerIp { retry_after_s }),
+                    &busy,
+                );
+                continue;
             }
-            refuse_later(
-                &reject,
-                Refused(stream, Why::PerIp { retry_after_s }),
-                &busy,
-            );
-            continue;
-        }
-        let admitted = Admitted {
-            shared: Arc::clone(&shared),
-            key,
         };
         let job = Accepted {
             stream,

@@ -47,12 +47,16 @@ pub enum Why {
 
 /// The 429 for an address over its limits.
 pub fn per_ip_response(retry_after_s: u64) -> Vec<u8> {
+    per_ip(retry_after_s).to_bytes(false)
+}
+
+/// The 429 of an address over its limits, as a response.
+pub fn per_ip(retry_after_s: u64) -> Response {
     Response::text(
         429,
         "too many connections from your address; try again later",
     )
     .with_header("Retry-After", retry_after_s.max(1).to_string())
-    .to_bytes(false)
 }
 
 /// The 503 every refused connection gets.

@@ -14,7 +14,7 @@
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::net::Shutdown;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 
 use super::gate::Gate;
@@ -54,6 +54,8 @@ pub(crate) struct Shared {
     pub memory: Arc<Memory>,
     started: std::time::Instant,
     conns: Mutex<HashMap<u64, Conn>>,
+    /// Connections being served (the length of `conns`, without its lock).
+    live: AtomicUsize,
 }
 
 impl Shared {
@@ -76,6 +78,21 @@ impl Shared {
             shutting_down: AtomicBool::new(false),
             started: std::time::Instant::now(),
             conns: Mutex::new(HashMap::new()),
+            live: AtomicUsize::new(0),
+        }
+    }
+
+    /// How long a new connection has to send its request head: the
+    /// `--handshake-timeout`, or a fifth of it (at least 1 s) while more
+    /// than 90% of the workers are taken, so heads trickled in by many
+    /// addresses cannot keep the last workers (issue 14).
+    pub fn handshake_timeout(&self) -> std::time::Duration {
+        let full = self.config.handshake_timeout;
+        let live = self.live.load(SeqCst);
+        if live * 10 > self.config.max_connections * 9 {
+            full.min((full / 5).max(std::time::Duration::from_secs(1)))
+        } else {
+            full
         }
     }
 
@@ -97,6 +114,7 @@ impl Shared {
             outbound: None,
         };
         self.conns.lock().insert(id, conn);
+        self.live.fetch_add(1, SeqCst);
     }
 
     pub fn set_outbound(&self, id: u64, out: &Arc<Outbound>) {
@@ -106,7 +124,9 @@ impl Shared {
     }
 
     pub fn unregister(&self, id: u64) {
-        self.conns.lock().remove(&id);
+        if self.conns.lock().remove(&id).is_some() {
+            self.live.fetch_sub(1, SeqCst);
+        }
     }
 
     /// Copies of every connection's handles, taken under the lock and

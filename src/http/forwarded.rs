@@ -1,0 +1,170 @@
+//! Who the client really is behind a reverse proxy: `X-Forwarded-For` and
+//! `X-Real-IP` (de-facto standards; RFC 7239 `Forwarded` says the same
+//! more formally), believed only from peers in `--trusted-proxy`.
+//!
+//! ```text
+//!  X-Forwarded-For: client, proxy1, proxy2      (each proxy appends the
+//!                                                address it heard from)
+//!  peer (the socket) = proxy3, trusted
+//!  walk right to left, skipping trusted proxies: proxy2? trusted, skip;
+//!  proxy1? not trusted: that is the client (everything left of it could
+//!  have been written by the client itself, so it is never believed)
+//! ```
+//!
+//! A peer that is not trusted is the client, whatever its headers say.
+
+use std::net::IpAddr;
+
+/// An address block, `10.0.0.0/8` or `fd00::/8` (a bare address is /32
+/// or /128).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    base: IpAddr,
+    bits: u8,
+}
+
+impl Cidr {
+    /// Parse `ADDR` or `ADDR/BITS`.
+    pub fn parse(text: &str) -> Result<Cidr, String> {
+        let (addr, bits) = match text.split_once('/') {
+            Some((addr, bits)) => (addr, Some(bits)),
+            None => (text, None),
+        };
+        let base: IpAddr = addr
+            .trim()
+            .parse()
+            .map_err(|_| format!("{addr:?} is not an IP address"))?;
+        let max = if base.is_ipv4() { 32 } else { 128 };
+        let bits = match bits {
+            None => max,
+            Some(b) => b
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|b| *b <= max)
+                .ok_or_else(|| format!("/{b} is not a prefix length of 0 to {max}"))?,
+        };
+        Ok(Cidr { base, bits })
+    }
+
+    /// Is `ip` inside this block? (An IPv4 address mapped into IPv6,
+    /// `::ffff:a.b.c.d`, counts as the IPv4 one.)
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match (self.base, ip) {
+            (IpAddr::V4(base), IpAddr::V4(ip)) => {
+                prefix_eq(u32::from(base).into(), u32::from(ip).into(), 32, self.bits)
+            }
+            (IpAddr::V6(base), IpAddr::V6(ip)) => {
+                prefix_eq(u128::from(base), u128::from(ip), 128, self.bits)
+            }
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.base, self.bits)
+    }
+}
+
+/// Do the first `bits` of two `width`-bit numbers agree?
+fn prefix_eq(a: u128, b: u128, width: u32, bits: u8) -> bool {
+    let shift = width - u32::from(bits);
+    shift >= width || (a >> shift) == (b >> shift)
+}
+
+/// Is `ip` one of the trusted proxies?
+pub fn is_trusted(trusted: &[Cidr], ip: IpAddr) -> bool {
+    trusted.iter().any(|cidr| cidr.contains(ip))
+}
+
+/// The client's address: `peer` itself unless it is a trusted proxy;
+/// then the right-most address of `X-Forwarded-For` that is not a
+/// trusted proxy, or `X-Real-IP`, or `peer` if neither gives one.
+/// (Several `X-Forwarded-For` headers count as one list, in order.)
+pub fn client_address<'a>(
+    peer: IpAddr,
+    headers: impl Iterator<Item = (&'a str, &'a str)> + Clone,
+    trusted: &[Cidr],
+) -> IpAddr {
+    if !is_trusted(trusted, peer) {
+        return peer;
+    }
+    let hops: Vec<IpAddr> = headers
+        .clone()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("x-forwarded-for"))
+        .flat_map(|(_, value)| value.split(','))
+        .map(|hop| hop.trim().parse::<IpAddr>().ok())
+        .collect::<Option<Vec<_>>>()
+        .unwrap_or_default();
+    if let Some(client) = hops.iter().rev().find(|ip| !is_trusted(trusted, **ip)) {
+        return *client;
+    }
+    if let Some(first) = hops.first() {
+        // Every hop is a trusted proxy: the first one is as far as we know.
+        return *first;
+    }
+    headers
+        .filter(|(name, _)| name.eq_ignore_ascii_case("x-real-ip"))
+        .find_map(|(_, value)| value.trim().parse().ok())
+        .unwrap_or(peer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn cidrs(list: &[&str]) -> Vec<Cidr> {
+        list.iter().map(|c| Cidr::parse(c).unwrap()).collect()
+    }
+
+    #[test]
+    fn blocks_contain_what_they_should() {
+        let net = Cidr::parse("10.1.0.0/16").unwrap();
+        assert!(net.contains(ip("10.1.200.3")));
+        assert!(!net.contains(ip("10.2.0.1")));
+        assert!(net.contains(ip("::ffff:10.1.0.9")), "v4-mapped");
+        assert!(Cidr::parse("0.0.0.0/0").unwrap().contains(ip("8.8.8.8")));
+        assert!(Cidr::parse("fd00::/8").unwrap().contains(ip("fd12::1")));
+        assert!(!Cidr::parse("fd00::/8").unwrap().contains(ip("10.0.0.1")));
+        assert!(Cidr::parse("127.0.0.1").unwrap().contains(ip("127.0.0.1")));
+        assert!(!Cidr::parse("127.0.0.1").unwrap().contains(ip("127.0.0.2")));
+        for bad in ["10.0.0.0/33", "nope", "10.0.0.0/x", "::/129", ""] {
+            assert!(Cidr::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_a_trusted_peer_is_believed_and_only_up_to_the_first_untrusted_hop() {
+        let trusted = cidrs(&["127.0.0.1", "10.0.0.0/8"]);
+        let xff = |v: &'static str| vec![("X-Forwarded-For", v)];
+        let of = |peer: &str, h: Vec<(&'static str, &'static str)>| {
+            client_address(ip(peer), h.into_iter(), &trusted)
+        };
+        // Not a trusted peer: its headers are ignored.
+        assert_eq!(of("192.0.2.7", xff("1.2.3.4")), ip("192.0.2.7"));
+        // One proxy.
+        assert_eq!(of("127.0.0.1", xff("1.2.3.4")), ip("1.2.3.4"));
+        // The client wrote a fake first hop; the proxy appended the real one.
+        assert_eq!(of("127.0.0.1", xff("6.6.6.6, 1.2.3.4")), ip("1.2.3.4"));
+        // Two proxies of ours.
+        assert_eq!(of("127.0.0.1", xff("1.2.3.4, 10.0.0.5")), ip("1.2.3.4"));
+        // X-Real-IP when there is no X-Forwarded-For.
+        assert_eq!(
+            of("127.0.0.1", vec![("x-real-ip", "2001:db8::1")]),
+            ip("2001:db8::1")
+        );
+        // Garbage: the proxy itself.
+        assert_eq!(of("127.0.0.1", xff("not an address")), ip("127.0.0.1"));
+        assert_eq!(of("127.0.0.1", vec![]), ip("127.0.0.1"));
+    }
+}
