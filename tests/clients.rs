@@ -82,7 +82,12 @@ fn python_client() {
 #[test]
 fn node_client() {
     npm_packages();
-    let out = run("node", &["--test", "clients/node/test/"]);
+    // A test that hangs fails after two minutes, named, instead of
+    // holding the whole run.
+    let out = run(
+        "node",
+        &["--test", "--test-timeout=120000", "clients/node/test/"],
+    );
     let (pass, fail, skipped) = node_counts(&out);
     assert!(
         pass >= 5 && fail == 0 && skipped == 0,
@@ -94,7 +99,10 @@ fn node_client() {
 #[test]
 fn browser_client() {
     npm_packages();
-    let out = run("node", &["--test", "clients/web/test/"]);
+    let out = run(
+        "node",
+        &["--test", "--test-timeout=120000", "clients/web/test/"],
+    );
     let (pass, fail, skipped) = node_counts(&out);
     assert_eq!(fail, 0, "{out}");
     if skipped > 0 {
