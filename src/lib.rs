@@ -19,6 +19,7 @@
 //! | [`auth`] | passwords (Argon2id), HS256 tokens, session tokens; CPU only | - |
 //! | [`store`] | SQLite: durable history behind the chat's `History` seam | chat |
 //! | `server` | accept loop, worker pool, connections, writers | protocol, http, chat, store |
+//! | `fuzzing` | the bodies of the fuzz targets in `fuzz/` (hidden) | protocol, http, chat, auth |
 //!
 //! See the README for the architecture and the order to read the source.
 
@@ -27,6 +28,8 @@
 pub mod auth;
 pub mod chat;
 pub mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod protocol;
 mod server;
