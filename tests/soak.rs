@@ -16,11 +16,7 @@ const MIB: u64 = 1024 * 1024;
 
 /// A TCP connection from 127.0.0.`last`, with a 5 s read timeout.
 fn socket_from(last: u8, addr: SocketAddr) -> socket2::Socket {
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    socket
-        .bind(&SocketAddr::from(([127, 0, 0, last], 0)).into())
-        .unwrap();
-    socket.connect(&addr.into()).unwrap();
+    let socket = support::socket_from(last, addr);
     socket
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();

@@ -260,12 +260,17 @@ pub fn tungstenite_from(last: u8, addr: SocketAddr, path: &str) -> Tung {
 /// A TCP connection to `addr` from loopback address 127.0.0.`last` (the
 /// server counts each address apart: another client, for its limits).
 pub fn connect_from(last: u8, addr: SocketAddr) -> TcpStream {
+    socket_from(last, addr).into()
+}
+
+/// The same as a `socket2::Socket`, for options a `TcpStream` lacks.
+pub fn socket_from(last: u8, addr: SocketAddr) -> socket2::Socket {
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
     socket
         .bind(&SocketAddr::from(([127, 0, 0, last], 0)).into())
         .unwrap();
     socket.connect(&addr.into()).unwrap();
-    socket.into()
+    socket
 }
 
 fn tungstenite_over(stream: TcpStream, addr: SocketAddr, path: &str) -> Tung {
