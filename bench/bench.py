@@ -46,6 +46,23 @@ SERVERS = {
     "beast": [os.path.join(HERE, "peers", "beast", "server"), "0"],
 }
 
+# SWITCHBOARD_BEFORE=/path/to/an/older/switchboard adds "switchboard-before",
+# run with the same flags, so that a change's cost is a ratio from one run
+# (`--only switchboard,switchboard-before`). Flags the older binary does not
+# know are dropped by listing them in SWITCHBOARD_BEFORE_DROP (comma-separated).
+if os.environ.get("SWITCHBOARD_BEFORE"):
+    drop = set(filter(None, os.environ.get("SWITCHBOARD_BEFORE_DROP", "").split(",")))
+    before = [os.environ["SWITCHBOARD_BEFORE"]]
+    args = SERVERS["switchboard"][1:]
+    i = 0
+    while i < len(args):
+        if args[i] in drop:
+            i += 2
+            continue
+        before.append(args[i])
+        i += 1
+    SERVERS["switchboard-before"] = before
+
 # name -> (loadgen arguments, quick-mode overrides). Quick mode is for a
 # first look (under 2 minutes); full mode's medians are the results.
 SCENARIOS = {
