@@ -13,6 +13,8 @@
 //!     mostly an unread queue   ─► Close 1008 "slow consumer" (the cut-off)
 //!     already closing, still the largest ─► abort: both sides shut, so
 //!                                 a write blocked on a full socket ends
+//!     already cut, still the largest ─► nothing: its memory is on its way
+//!                                 back, and nobody else pays for it
 //! ```
 //!
 //! The total is one atomic, updated where a connection's own counters
@@ -102,6 +104,12 @@ impl Memory {
         let Some(victim) = self.largest() else {
             return;
         };
+        if victim.is_dead() {
+            // Already cut: its threads are letting its memory go now.
+            // Picking someone else would close a second connection for the
+            // same bytes.
+            return;
+        }
         self.evictions.fetch_add(1, SeqCst);
         let (partial, queued) = (victim.partial(), victim.held() - victim.partial());
         if victim.closing().is_some() {
