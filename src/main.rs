@@ -87,6 +87,7 @@ fn run() -> Result<(), String> {
     let mut signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGINT,
         signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
     ])
     .map_err(|e| format!("cannot install signal handlers: {e}"))?;
     // A write past the file-size limit (RLIMIT_FSIZE) raises SIGXFSZ, which
@@ -101,8 +102,16 @@ fn run() -> Result<(), String> {
         Some(source) => format!("{e}: {source}"),
         None => e.to_string(),
     })?;
-    if let Some(signal) = signals.forever().next() {
+    for signal in signals.forever() {
+        if signal == signal_hook::consts::SIGHUP {
+            // Reload what can be reloaded: the TLS certificate and key.
+            if !server.reload() {
+                log::info!("SIGHUP: nothing reloaded");
+            }
+            continue;
+        }
         log::info!("signal {signal} received");
+        break;
     }
     server.shutdown();
     Ok(())

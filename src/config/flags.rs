@@ -115,6 +115,7 @@ pub struct Flag {
 /// chat's in `flags_chat.rs`, the store's and accounts' in `flags_store.rs`.
 pub fn flags() -> impl Iterator<Item = &'static Flag> + Clone {
     CORE.iter()
+        .chain(super::flags_tls::TLS.iter())
         .chain(super::flags_limits::LIMITS.iter())
         .chain(super::flags_chat::CHAT.iter())
         .chain(super::flags_store::STORE.iter())

@@ -53,6 +53,8 @@ fn the_table_defaults_are_the_config_defaults() {
     config.jwt_audience = None;
     config.allowed_origins = Default::default();
     config.trusted_proxies = Vec::new();
+    config.tls_cert = None;
+    config.tls_key = None;
     assert_eq!(config, Config::default());
 }
 

@@ -11,6 +11,7 @@ mod flags;
 mod flags_chat;
 mod flags_limits;
 mod flags_store;
+mod flags_tls;
 
 pub use flags::{flags, help, markdown_table, Flag, Kind};
 
@@ -130,6 +131,9 @@ pub struct Config {
     pub allowed_origins: crate::http::origin::Policy,
     /// Peers whose `X-Forwarded-For` / `X-Real-IP` are believed.
     pub trusted_proxies: Vec<crate::http::forwarded::Cidr>,
+    /// PEM certificate chain and key: the listener speaks TLS.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 /// `--auth`: how much the server asks of a connection.
@@ -247,6 +251,8 @@ impl Default for Config {
             allow_query_token: false,
             allowed_origins: crate::http::origin::Policy::default(),
             trusted_proxies: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -291,6 +297,9 @@ impl Config {
         }
         if self.max_header_bytes < 256 {
             return Err("--max-header-bytes must be at least 256".into());
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err("--tls-cert and --tls-key go together".into());
         }
         if self.durable_acks && self.db_file().is_none() {
             return Err("--durable-acks needs a --db file (not :memory:)".into());

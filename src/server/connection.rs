@@ -33,13 +33,24 @@ use super::listener::{self, Admitted};
 use super::narrate;
 use super::shared::Shared;
 use super::socket::{is_timeout, linger_close, read_more, READ_CHUNK};
+use super::tls::TlsConn;
 use super::transport::Transport;
 use super::web_login;
 use super::websocket;
 
 /// Serve one accepted connection on the current (worker) thread.
 pub fn serve(stream: TcpStream, peer: SocketAddr, id: u64, shared: &Arc<Shared>) {
-    let transport = Arc::new(Transport::Plain(stream));
+    let transport = match &shared.tls {
+        None => Transport::Plain(stream),
+        Some(tls) => match TlsConn::new(stream, tls.config()) {
+            Ok(conn) => Transport::Tls(Box::new(conn)),
+            Err(e) => {
+                log::warn!("conn={id} peer={peer} no TLS session: {e}");
+                return;
+            }
+        },
+    };
+    let transport = Arc::new(transport);
     transport.set_nodelay();
     shared.register(id, &transport);
     // Unregistered however this function ends (a panic too), so the table

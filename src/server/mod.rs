@@ -65,6 +65,8 @@ mod signin;
 mod socket;
 mod stats;
 mod threads;
+mod tls;
+mod tls_config;
 mod transport;
 mod web_login;
 mod websocket;
@@ -133,6 +135,16 @@ impl Server {
                 return Err(e);
             }
         };
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => match tls_config::Tls::load(cert, key) {
+                Ok(tls) => Some(tls),
+                Err(e) => {
+                    stop_writer(store.as_deref(), writer);
+                    return Err(Error::Config(e));
+                }
+            },
+            _ => None,
+        };
         let bound = socket::listen(config.listen, config.max_connections)
             .and_then(|listener| Ok((listener.local_addr()?, listener)));
         let (addr, listener) = match bound {
@@ -154,6 +166,7 @@ impl Server {
             store,
             gate,
             Arc::clone(&threads),
+            tls,
         ));
         let for_workers = Arc::clone(&shared);
         let pool = Pool::new(
@@ -255,6 +268,12 @@ impl Server {
     /// `close_timeout` for them to finish their closing handshakes, then
     /// cut off the rest; join every thread. Takes a bounded time, and does
     /// nothing the second time.
+    /// SIGHUP: read the TLS certificate and key again (new connections
+    /// use them; open ones go on). False without TLS or if refused.
+    pub fn reload(&self) -> bool {
+        self.shared.tls.as_ref().is_some_and(|tls| tls.reload())
+    }
+
     pub fn shutdown(&self) {
         let Some(accept) = self.accept.lock().take() else {
             return;

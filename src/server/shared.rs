@@ -52,6 +52,8 @@ pub(crate) struct Shared {
     pub per_ip: Mutex<PerIp>,
     /// Bytes buffered for peers, server-wide (`--max-buffered`).
     pub memory: Arc<Memory>,
+    /// The TLS settings, with `--tls-cert` and `--tls-key`.
+    pub tls: Option<super::tls_config::Tls>,
     started: std::time::Instant,
     conns: Mutex<HashMap<u64, Conn>>,
     /// Connections being served (the length of `conns`, without its lock).
@@ -65,8 +67,10 @@ impl Shared {
         store: Option<Arc<SqliteHistory>>,
         gate: Option<Arc<Gate>>,
         threads: Arc<Threads>,
+        tls: Option<super::tls_config::Tls>,
     ) -> Shared {
         Shared {
+            tls,
             per_ip: Mutex::new(PerIp::new(config.per_ip_cap(), config.connect_rate)),
             memory: Arc::new(Memory::new(config.max_buffered)),
             config,

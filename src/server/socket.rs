@@ -3,7 +3,7 @@
 //! opening the listening socket.
 
 use std::io;
-use std::net::{Shutdown, SocketAddr, TcpListener};
+use std::net::{SocketAddr, TcpListener};
 use std::time::{Duration, Instant};
 
 use super::transport::Transport;
@@ -46,7 +46,7 @@ pub fn is_timeout(e: &io::Error) -> bool {
 /// it closes too (or [`LINGER`] passes), so that unread request bytes do
 /// not turn our close into a reset that could destroy the response.
 pub fn linger_close(transport: &Transport) {
-    transport.shutdown(Shutdown::Write);
+    transport.finish_writing();
     let deadline = Instant::now() + LINGER;
     let mut sink = [0u8; 1024];
     loop {

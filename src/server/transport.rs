@@ -8,10 +8,10 @@
 //!   shutdown, cut-off ── shutdown()┘
 //! ```
 //!
-//! Only `Plain` (TCP) exists today. A TLS variant keeps the same rules:
-//! the worker reads ciphertext with no lock held and locks the session
-//! only to decrypt; only the write-turn holder encrypts, then sends; no
-//! lock is ever held across a system call.
+//! `Plain` is TCP; `Tls` (`tls.rs`) keeps the same rules: the worker
+//! reads ciphertext with no lock held and locks the session only to
+//! decrypt; only the write-turn holder encrypts, then sends; no lock is
+//! ever held across a system call.
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -28,9 +28,20 @@ pub enum Mode {
 }
 
 /// One connection's byte stream.
-#[derive(Debug)]
 pub enum Transport {
     Plain(TcpStream),
+    /// Boxed: its session is over a kilobyte, and a plain connection
+    /// should not carry that room.
+    Tls(Box<super::tls::TlsConn>),
+}
+
+/// One write of `slices` to `stream`, waiting or not.
+pub(super) fn send_raw(stream: &TcpStream, slices: &[IoSlice], mode: Mode) -> io::Result<usize> {
+    match mode {
+        Mode::NonBlocking => socket2::SockRef::from(stream)
+            .send_vectored_with_flags(slices, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL),
+        Mode::Blocking => (&*stream).write_vectored(slices),
+    }
 }
 
 impl Transport {
@@ -39,16 +50,17 @@ impl Transport {
     pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Transport::Plain(stream) => (&*stream).read(buf),
+            Transport::Tls(tls) => tls.read(buf),
         }
     }
 
     /// Write some of `slices` in one system call. Only the holder of the
     /// connection's write turn sends (so frames never interleave).
+    /// Over TLS, a frame counts as written once all its ciphertext is out.
     pub fn send(&self, slices: &[IoSlice], mode: Mode) -> io::Result<usize> {
-        match (self, mode) {
-            (Transport::Plain(stream), Mode::NonBlocking) => socket2::SockRef::from(stream)
-                .send_vectored_with_flags(slices, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL),
-            (Transport::Plain(stream), Mode::Blocking) => (&*stream).write_vectored(slices),
+        match self {
+            Transport::Plain(stream) => send_raw(stream, slices, mode),
+            Transport::Tls(tls) => tls.send(slices, mode),
         }
     }
 
@@ -57,35 +69,76 @@ impl Transport {
     pub fn write_all(&self, bytes: &[u8]) -> io::Result<()> {
         match self {
             Transport::Plain(stream) => (&*stream).write_all(bytes),
+            Transport::Tls(tls) => tls.write_all(bytes),
+        }
+    }
+
+    /// Our last byte is out: end the sending side (over TLS, with
+    /// close_notify first). The write-turn holder, or the HTTP phase.
+    pub fn finish_writing(&self) {
+        match self {
+            Transport::Plain(_) => self.shutdown(Shutdown::Write),
+            Transport::Tls(tls) => tls.finish_writing(),
+        }
+    }
+
+    /// Plaintext handed to `send` but not yet wholly out (TLS only).
+    pub fn committed(&self) -> usize {
+        match self {
+            Transport::Plain(_) => 0,
+            Transport::Tls(tls) => tls.committed(),
+        }
+    }
+
+    /// The connection is a WebSocket: other threads write from now on.
+    pub fn hand_over(&self) {
+        if let Transport::Tls(tls) = self {
+            tls.hand_over();
+        }
+    }
+
+    /// Has TLS, while reading, queued a message of its own for the write
+    /// turn (a key update's answer)? Asks once.
+    pub fn take_wants_write(&self) -> bool {
+        match self {
+            Transport::Plain(_) => false,
+            Transport::Tls(tls) => tls.take_wants_write(),
+        }
+    }
+
+    /// Send TLS's own pending messages: the write-turn holder only.
+    pub fn flush_own(&self, mode: Mode) -> io::Result<()> {
+        match self {
+            Transport::Plain(_) => Ok(()),
+            Transport::Tls(tls) => tls.flush_own(mode),
+        }
+    }
+
+    fn stream(&self) -> &TcpStream {
+        match self {
+            Transport::Plain(stream) => stream,
+            Transport::Tls(tls) => tls.stream(),
         }
     }
 
     /// Shut one or both directions down, from any thread, with no lock: a
     /// blocked read or write on another thread returns at once.
     pub fn shutdown(&self, how: Shutdown) {
-        match self {
-            // Fails only when the peer is already gone; nothing to do then.
-            Transport::Plain(stream) => drop(stream.shutdown(how)),
-        }
+        // Fails only when the peer is already gone; nothing to do then.
+        drop(self.stream().shutdown(how));
     }
 
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        match self {
-            Transport::Plain(stream) => stream.set_read_timeout(timeout),
-        }
+        self.stream().set_read_timeout(timeout)
     }
 
     pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        match self {
-            Transport::Plain(stream) => stream.set_write_timeout(timeout),
-        }
+        self.stream().set_write_timeout(timeout)
     }
 
     /// Send each write at once instead of waiting to fill a segment
     /// (Nagle): chat messages are small and latency is the point.
     pub fn set_nodelay(&self) {
-        match self {
-            Transport::Plain(stream) => drop(stream.set_nodelay(true)),
-        }
+        drop(self.stream().set_nodelay(true));
     }
 }

@@ -79,6 +79,7 @@ pub fn serve(
         Arc::clone(&shared.memory),
     ));
     transport.set_write_timeout(Some(config.write_timeout))?;
+    transport.hand_over();
     shared.set_outbound(id, &out);
     shared.memory.join(&out);
     shared.stats.count(&shared.stats.open_websockets);
@@ -233,7 +234,11 @@ impl FrameLoop<'_> {
                     .transport
                     .set_read_timeout(Some(self.config.ping_interval));
             }
-            match read_more(self.transport, &mut self.buf, want) {
+            let read = read_more(self.transport, &mut self.buf, want);
+            if self.transport.take_wants_write() {
+                self.out.nudge();
+            }
+            match read {
                 // A 0-byte read: the peer closed TCP without a Close frame,
                 // or another thread closed us and shut our reading side
                 // (the memory budget).

@@ -133,7 +133,7 @@ impl Outbound {
         self.closing.written.store(true, SeqCst);
         pending.clear(&self.budget);
         self.discard_queue(false);
-        self.transport.shutdown(Shutdown::Write);
+        self.transport.finish_writing();
     }
 
     /// The queue overflowed: this reader is too slow. Drop what is queued

@@ -234,6 +234,18 @@ impl Outbound {
         }
     }
 
+    /// TLS has a message of its own to send (a key update's answer): send
+    /// it through the write turn, now if nobody holds it (a holder sends it
+    /// with its next write).
+    pub fn nudge(self: &Arc<Self>) {
+        if self.take_turn() {
+            if let Err(e) = self.transport.flush_own(Mode::NonBlocking) {
+                log::debug!("conn={} tls flush: {e}", self.id);
+            }
+            self.write_turn(Mode::NonBlocking);
+        }
+    }
+
     /// Queue and flush at once. (The chat router queues under its lock
     /// and flushes after it; the tests send one frame at a time.)
     #[cfg(test)]
@@ -336,7 +348,8 @@ impl Outbound {
                 return Drained::Broken;
             }
             if self.is_cut_off() {
-                pending.trim_for_cut_off(&self.budget, &self.closing);
+                let committed = self.transport.committed();
+                pending.trim_for_cut_off(&self.budget, &self.closing, committed);
             }
             while pending.len() < MAX_IOV {
                 match self.rx.try_recv() {

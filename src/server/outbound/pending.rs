@@ -88,17 +88,25 @@ impl Pending {
     }
 
     /// A slow consumer was cut off: drop, once, what is in hand but a
-    /// frame half written (the socket must stay at a frame boundary) and
-    /// our Close.
-    pub(super) fn trim_for_cut_off(&mut self, budget: &Budget, closing: &Closing) {
+    /// frame half written (the socket must stay at a frame boundary), the
+    /// frames the transport has already taken (`committed` bytes, TLS's
+    /// encrypted ones), and our Close.
+    pub(super) fn trim_for_cut_off(
+        &mut self,
+        budget: &Budget,
+        closing: &Closing,
+        committed: usize,
+    ) {
         if self.cut_trimmed {
             return;
         }
         self.cut_trimmed = true;
-        let half_written = self.offset > 0;
+        // Bytes before each frame that went out or were taken.
+        let mut taken = self.offset + committed;
         let mut kept = VecDeque::new();
-        for (i, f) in self.frames.drain(..).enumerate() {
-            if (i == 0 && half_written) || closing.is_our_close(&f) {
+        for f in self.frames.drain(..) {
+            if taken > 0 || closing.is_our_close(&f) {
+                taken = taken.saturating_sub(f.len());
                 kept.push_back(f);
             } else {
                 budget.give_back(f.len(), 1);
