@@ -306,3 +306,38 @@ fn sighup_reloads_the_certificate_for_new_connections_and_refuses_a_bad_pair() {
     let after = wss(server.addr, &second.ca, "/echo");
     assert_eq!(presented(&after), presented(&new), "the good pair stays");
 }
+
+#[test]
+fn a_plain_listener_serves_without_tls_and_the_redirect_listener_sends_308() {
+    let tmp = TempDir::new("tls-doors");
+    let pki = pki(&tmp, "server");
+    let server = start_tls(&pki, |c| {
+        c.listen_plain = Some("127.0.0.1:0".parse().unwrap());
+        c.redirect_http = Some("127.0.0.1:0".parse().unwrap());
+    });
+    let plain = server.door_addr(true).expect("--listen-plain");
+    let redirect = server.door_addr(false).expect("--redirect-http");
+    // The plain listener: ws:// and /healthz without TLS.
+    let mut ws = support::tungstenite(plain, "/echo");
+    ws.send(Message::text("in the clear")).unwrap();
+    assert_eq!(ws.read().unwrap(), Message::text("in the clear"));
+    let (status, _, _) = support::http(plain, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(status, 200);
+    // The redirect listener: 308 to the same path on the TLS port.
+    let (status, head, _) = support::http(
+        redirect,
+        b"GET /chat/?name=a HTTP/1.1\r\nHost: chat.example.org:80\r\n\r\n",
+    );
+    assert_eq!(status, 308, "{head}");
+    let port = server.local_addr().port();
+    assert!(
+        head.contains(&format!(
+            "Location: https://chat.example.org:{port}/chat/?name=a\r\n"
+        )),
+        "{head}"
+    );
+    // The main listener still speaks only TLS.
+    let tls = wss(server.local_addr(), &pki.ca, "/echo");
+    drop(tls);
+    server.shutdown();
+}

@@ -29,6 +29,7 @@
 // package (clients/package.json); the protocol code is the browser page's own
 // module, clients/web/switchboard.mjs.
 
+import { readFileSync } from "node:fs";
 import readline from "node:readline";
 import WebSocket from "ws";
 import { SwitchboardClient, closeReason } from "../web/switchboard.mjs";
@@ -45,7 +46,9 @@ ${ACCOUNT_HELP}
 
 Options: URL (default ws://localhost:8080/chat), --name NAME (as a guest),
 --user NAME [--password-file FILE] [--register], --token-file FILE,
---send LINE, --expect TEXT, --timeout SECONDS, --json, --linger SECONDS`;
+--send LINE, --expect TEXT, --timeout SECONDS, --json, --linger SECONDS,
+wss://: --cafile FILE (trust the CA certificates in FILE), --insecure (do not
+check the server's certificate: tests only)`;
 
 const SEARCH_USAGE = "/search [#TOPIC] WORDS";
 
@@ -58,9 +61,27 @@ export function parseSearch(rest) {
   return { topic: topic || null, q: topic ? words.slice(1).join(" ") : "" };
 }
 
+/** The `ws` options for wss://: a CA file to trust instead of Node's own
+ * list, or (with a warning) no check at all. */
+function tlsOptions(args) {
+  const options = {};
+  if (args.cafile) {
+    try {
+      options.ca = readFileSync(args.cafile);
+    } catch (e) {
+      throw new Error(`--cafile ${args.cafile}: ${e.message}`);
+    }
+  }
+  if (args.insecure) {
+    process.stderr.write("chat.mjs: warning: --insecure: the server's certificate is not checked; anyone in between can read and change everything\n");
+    options.rejectUnauthorized = false;
+  }
+  return options;
+}
+
 export function parseArgs(argv) {
   const args = { url: "ws://localhost:8080/chat", name: null, send: [], expect: [], timeout: 10, json: false, linger: 0.5,
-    user: null, passwordFile: null, register: false, tokenFile: null };
+    user: null, passwordFile: null, register: false, tokenFile: null, cafile: null, insecure: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -77,6 +98,8 @@ export function parseArgs(argv) {
     else if (a === "--password-file") args.passwordFile = value();
     else if (a === "--token-file") args.tokenFile = value();
     else if (a === "--register") args.register = true;
+    else if (a === "--cafile") args.cafile = value();
+    else if (a === "--insecure") args.insecure = true;
     else if (a === "-h" || a === "--help") args.help = true;
     else if (a.startsWith("-")) throw new Error(`unknown flag ${a}`);
     else args.url = a;
@@ -242,7 +265,23 @@ export async function main(argv, { stdin = process.stdin, write = (s) => process
     process.stderr.write(`chat.mjs: ${e.message}\n`);
     return 2;
   }
-  const client = new SwitchboardClient(args.url, { name: args.name, WebSocket, token, signIn, reconnect: !scripted && !args.json });
+  let tls;
+  try {
+    tls = tlsOptions(args);
+  } catch (e) {
+    process.stderr.write(`chat.mjs: ${e.message}\n`);
+    return 2;
+  }
+  let lastError = null;
+  // The `ws` package's WebSocket with our TLS options, remembering why a
+  // connection failed (an unknown certificate authority, say).
+  class Socket extends WebSocket {
+    constructor(url, protocols) {
+      super(url, protocols, tls);
+      this.on("error", (e) => (lastError = e.message));
+    }
+  }
+  const client = new SwitchboardClient(args.url, { name: args.name, WebSocket: Socket, token, signIn, reconnect: !scripted && !args.json });
   const session = new Session(client, args.json, write, args.passwordFile);
   if (args.tokenFile) client.on("token", (t) => saveToken(args.tokenFile, t));
   let started = false;
@@ -301,7 +340,7 @@ export async function main(argv, { stdin = process.stdin, write = (s) => process
   if (!first || first.error) {
     if (first?.error) process.stderr.write(`chat.mjs: sign-in failed: ${first.error}\n`);
     else if (finalClose) process.stderr.write(`chat.mjs: ${closeReason(finalClose.code, finalClose.reason)}\n`);
-    else process.stderr.write(`chat.mjs: cannot connect to ${args.url}\n`);
+    else process.stderr.write(`chat.mjs: cannot connect to ${args.url}${lastError ? `: ${lastError}` : ""}\n`);
     client.close();
     return first?.error || finalClose ? 1 : 2;
   }

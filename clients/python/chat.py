@@ -60,6 +60,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from switchboard_client import ProtocolError, ResponseError, SwitchboardClient, backoff, split_url  # noqa: E402
+from rfc6455 import use_tls  # noqa: E402
 from describe import describe  # noqa: E402
 from accounts import (  # noqa: E402
     ask_password, close_reason, connect_and_sign_in, is_final_close, read_password_file, run_account_command,
@@ -324,6 +325,8 @@ def main(argv=None):
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("url", nargs="?", default="ws://localhost:8080/chat", help="the /chat URL")
     ap.add_argument("--name", help="the name to ask for")
+    ap.add_argument("--cafile", metavar="FILE", help="wss://: trust the CA certificates in FILE (PEM) instead of the system's")
+    ap.add_argument("--insecure", action="store_true", help="wss://: do not check the server's certificate (tests only)")
     ap.add_argument("--send", action="append", default=[], metavar="LINE", help="run LINE as if typed")
     ap.add_argument("--expect", action="append", default=[], metavar="TEXT", help="wait for a line containing TEXT")
     ap.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for each --expect")
@@ -342,6 +345,15 @@ def main(argv=None):
     except ValueError as e:
         print("chat.py: %s" % e, file=sys.stderr)
         return 2
+    if args.cafile or args.insecure:
+        if args.insecure:
+            print("chat.py: warning: --insecure: the server's certificate is not checked; "
+                  "anyone in between can read and change everything", file=sys.stderr)
+        try:
+            use_tls(cafile=args.cafile, insecure=args.insecure)
+        except OSError as e:
+            print("chat.py: --cafile %s: %s" % (args.cafile, e), file=sys.stderr)
+            return 2
     client, status = connect_and_sign_in(args)
     if client is None:
         return status

@@ -15,6 +15,7 @@ import base64
 import hashlib
 import os
 import socket
+import ssl
 import struct
 import threading
 import urllib.parse
@@ -41,18 +42,42 @@ def accept_key(key):
 
 
 def split_url(url):
-    """(host, port, target) of a `ws://host[:port]/path?query` URL; ValueError
-    with a one-line reason for anything else."""
+    """(host, port, target) of a `ws://` or `wss://host[:port]/path?query`
+    URL; ValueError with a one-line reason for anything else."""
+    return parse_url(url)[1:]
+
+
+def parse_url(url):
+    """(secure, host, port, target): `secure` for wss:// (TLS, port 443 by
+    default)."""
     try:
         parts = urllib.parse.urlsplit(url)
-        port = parts.port or 80
+        secure = parts.scheme == "wss"
+        port = parts.port or (443 if secure else 80)
     except ValueError as e:
         raise ValueError("bad URL %r: %s" % (url, e)) from None
-    if parts.scheme != "ws" or not parts.hostname:
-        # wss:// would need TLS, which this small client leaves out.
-        raise ValueError("bad URL %r: expected ws://HOST[:PORT]/chat" % url)
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        raise ValueError("bad URL %r: expected ws://HOST[:PORT]/chat or wss://..." % url)
     target = (parts.path or "/") + ("?" + parts.query if parts.query else "")
-    return parts.hostname, port, target
+    return secure, parts.hostname, port, target
+
+
+# How wss:// servers are checked (see use_tls); None: the system's trust store.
+_tls = None
+
+
+def use_tls(cafile=None, insecure=False):
+    """Check wss:// servers against `cafile` (a PEM file of CA certificates)
+    instead of the system's trust store; or, with `insecure`, not at all
+    (for a test server with a self-signed certificate: anyone in between
+    could then read and change everything)."""
+    global _tls
+    context = ssl.create_default_context(cafile=cafile)
+    if insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    context.set_alpn_protocols(["http/1.1"])
+    _tls = context
 
 
 def mask(payload, key):
@@ -96,10 +121,17 @@ class WebSocket:
 
     @classmethod
     def connect(cls, url, timeout=10.0, headers=None):
-        """Open `ws://host:port/path?query` and complete the handshake."""
-        host, port, target = split_url(url)
+        """Open `ws://host:port/path?query` (or wss://, over TLS) and complete
+        the handshake."""
+        secure, host, port, target = parse_url(url)
         sock = socket.create_connection((host, port), timeout=timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if secure:
+            context = _tls
+            if context is None:
+                context = ssl.create_default_context()
+                context.set_alpn_protocols(["http/1.1"])
+            sock = context.wrap_socket(sock, server_hostname=host)
         # Section 4.1: a random 16-byte nonce, base64-encoded.
         key = base64.b64encode(os.urandom(16)).decode("ascii")
         lines = [

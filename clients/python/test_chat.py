@@ -8,9 +8,11 @@ with `cargo build` if missing). `cargo test` runs these tests too.
 
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import unittest
@@ -19,6 +21,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
+import rfc6455  # noqa: E402
+from rfc6455 import use_tls  # noqa: E402
 from switchboard_client import (  # noqa: E402
     ResponseError,
     SwitchboardClient,
@@ -573,6 +577,69 @@ class ReconnectTests(unittest.TestCase):
         self.assertNotIn("typed while away", texts)
         self.assertEqual(cli.finish(), 0, cli.transcript())
         self.assertNotIn("Traceback", cli.transcript())
+
+
+def make_pki(folder):
+    """A throwaway CA and a certificate it signed for 127.0.0.1 and
+    localhost, made now with the openssl command: (ca.crt, server.crt,
+    server.key) paths."""
+    def run(*args):
+        subprocess.run(["openssl"] + list(args), cwd=folder, check=True, capture_output=True)
+    run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", "ca.key", "-out", "ca.crt", "-days", "1", "-subj", "/CN=switchboard test CA")
+    run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
+    with open(os.path.join(folder, "san.ext"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+        "-out", "server.crt", "-days", "1", "-extfile", "san.ext")
+    return tuple(os.path.join(folder, n) for n in ("ca.crt", "server.crt", "server.key"))
+
+
+class TlsTests(unittest.TestCase):
+    """wss:// against the server with --tls-cert, certificates made now."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.folder = tempfile.mkdtemp(prefix="switchboard-tls-")
+        cls.ca, cert, key = make_pki(cls.folder)
+        cls.server = Server("--tls-cert", cert, "--tls-key", key)
+        cls.url = "wss://%s/chat" % cls.server.addr
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+        shutil.rmtree(cls.folder, ignore_errors=True)
+
+    def cli(self, *args):
+        return subprocess.run(
+            [sys.executable, os.path.join(HERE, "chat.py"), self.url] + list(args),
+            capture_output=True, text=True, timeout=30,
+        )
+
+    def test_chat_over_wss_trusting_the_ca(self):
+        result = self.cli("--cafile", self.ca, "--name", "tls-py", "--send", "hello over wss",
+                          "--expect", "tls-py: hello over wss")
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        self.assertIn("connected as tls-py", result.stdout)
+
+    def test_an_unknown_ca_is_refused_and_insecure_warns(self):
+        refused = self.cli("--name", "tls-no", "--send", "x")
+        self.assertEqual(refused.returncode, 2, refused.stdout + refused.stderr)
+        self.assertIn("CERTIFICATE_VERIFY_FAILED", refused.stderr)
+        insecure = self.cli("--insecure", "--name", "tls-yes", "--send", "hi", "--expect", "tls-yes: hi")
+        self.assertEqual(insecure.returncode, 0, insecure.stdout + insecure.stderr)
+        self.assertIn("warning: --insecure", insecure.stderr)
+
+    def test_the_client_module_speaks_wss(self):
+        use_tls(cafile=self.ca)
+        try:
+            client = SwitchboardClient.connect(self.url, name="tls-module")
+            self.addCleanup(client.close)
+            self.assertEqual(client.name, "tls-module")
+            self.assertIn("tls-module", client.request("users")["users"])
+        finally:
+            rfc6455._tls = None
 
 
 if __name__ == "__main__":

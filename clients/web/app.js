@@ -1,8 +1,8 @@
 // The Switchboard browser page: the UI around clients/web/switchboard.mjs,
 // which does all the protocol work (and is shared with the Node client).
 
-import { SwitchboardClient } from "/switchboard.mjs";
-import { attach, identity, initAccounts, moderationButtons, savedToken, showForm, welcomed } from "/auth.js";
+import { SwitchboardClient } from "./switchboard.mjs";
+import { attach, identity, initAccounts, moderationButtons, savedToken, showForm, welcomed } from "./auth.js";
 
 const $ = (id) => document.getElementById(id);
 const els = {
@@ -238,8 +238,13 @@ function unreachable() {
  * welcomed. */
 function start({ name = null, token = null, signIn = null } = {}) {
   stop();
-  const proto = location.protocol === "https:" ? "wss" : "ws";
-  const c = new SwitchboardClient(`${proto}://${location.host}/chat`, { name, token, signIn });
+  // Relative to the page, so it works under a sub-path behind a proxy
+  // (https://example.org/chat/ -> wss://example.org/chat/chat).
+  const url = new URL("chat", location.href);
+  url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+  url.search = "";
+  url.hash = "";
+  const c = new SwitchboardClient(url.href, { name, token, signIn });
   client = c;
   window.switchboard = c; // for the curious, in the console
   const on = (event, fn) => c.on(event, (value) => c === client && fn(value));

@@ -5,7 +5,7 @@
 // elsewhere, signed out), and a moderator's actions on a user.
 // app.js owns the chat; this module owns who you are.
 
-import { closeReason } from "/switchboard.mjs";
+import { closeReason } from "./switchboard.mjs";
 
 const TOKEN_KEY = "switchboard-token";
 const $ = (id) => document.getElementById(id);

@@ -324,7 +324,7 @@ pub fn markdown_table() -> String {
 }
 
 /// `8080`, `:8080`, `127.0.0.1:8080`, `localhost:8080`, `[::1]:8080`.
-fn address(v: &str) -> Result<SocketAddr, String> {
+pub(super) fn address(v: &str) -> Result<SocketAddr, String> {
     if let Ok(port) = v.trim_start_matches(':').parse::<u16>() {
         return Ok(([0, 0, 0, 0], port).into());
     }

@@ -55,6 +55,8 @@ fn the_table_defaults_are_the_config_defaults() {
     config.trusted_proxies = Vec::new();
     config.tls_cert = None;
     config.tls_key = None;
+    config.listen_plain = None;
+    config.redirect_http = None;
     assert_eq!(config, Config::default());
 }
 

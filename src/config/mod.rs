@@ -134,6 +134,10 @@ pub struct Config {
     /// PEM certificate chain and key: the listener speaks TLS.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// With TLS: a second listener without it.
+    pub listen_plain: Option<SocketAddr>,
+    /// With TLS: a listener that redirects every request to https.
+    pub redirect_http: Option<SocketAddr>,
 }
 
 /// `--auth`: how much the server asks of a connection.
@@ -253,6 +257,8 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             tls_cert: None,
             tls_key: None,
+            listen_plain: None,
+            redirect_http: None,
         }
     }
 }
@@ -300,6 +306,10 @@ impl Config {
         }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err("--tls-cert and --tls-key go together".into());
+        }
+        if self.tls_cert.is_none() && (self.listen_plain.is_some() || self.redirect_http.is_some())
+        {
+            return Err("--listen-plain and --redirect-http need --tls-cert and --tls-key".into());
         }
         if self.durable_acks && self.db_file().is_none() {
             return Err("--durable-acks needs a --db file (not :memory:)".into());

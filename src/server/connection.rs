@@ -29,7 +29,7 @@ use crate::protocol::handshake;
 use super::files;
 use super::gate::{self, SignedIn};
 use super::handlers::Route;
-use super::listener::{self, Admitted};
+use super::listener::{self, Admitted, Door};
 use super::narrate;
 use super::shared::Shared;
 use super::socket::{is_timeout, linger_close, read_more, READ_CHUNK};
@@ -39,8 +39,9 @@ use super::web_login;
 use super::websocket;
 
 /// Serve one accepted connection on the current (worker) thread.
-pub fn serve(stream: TcpStream, peer: SocketAddr, id: u64, shared: &Arc<Shared>) {
-    let transport = match &shared.tls {
+pub fn serve(stream: TcpStream, peer: SocketAddr, id: u64, door: Door, shared: &Arc<Shared>) {
+    let tls = shared.tls.as_ref().filter(|_| door == Door::Main);
+    let transport = match tls {
         None => Transport::Plain(stream),
         Some(tls) => match TlsConn::new(stream, tls.config()) {
             Ok(conn) => Transport::Tls(Box::new(conn)),
@@ -59,7 +60,7 @@ pub fn serve(stream: TcpStream, peer: SocketAddr, id: u64, shared: &Arc<Shared>)
     if shared.config.trace {
         narrate::accepted(id, peer);
     }
-    if let Err(e) = serve_http(&transport, peer, id, shared) {
+    if let Err(e) = serve_http(&transport, peer, id, door, shared) {
         log::debug!("conn={id} peer={peer} i/o error: {e}");
     }
 }
@@ -109,6 +110,7 @@ fn serve_http(
     transport: &Arc<Transport>,
     peer: SocketAddr,
     id: u64,
+    door: Door,
     shared: &Arc<Shared>,
 ) -> io::Result<()> {
     let config = &shared.config;
@@ -135,6 +137,18 @@ fn serve_http(
     };
     if config.trace {
         narrate::request(id, &request);
+    }
+    if door == Door::Redirect {
+        let to = super::doors::redirect(
+            request.header("Host"),
+            &request.target,
+            config.listen.port(),
+        );
+        let response = match to {
+            Some(to) => Response::text(308, "use https").with_header("Location", to),
+            None => Response::text(400, "a Host header is needed to redirect to https"),
+        };
+        return reply(Some(&request), response);
     }
     // Behind a trusted proxy the client is the one the head names: it is
     // counted, logged, limited and banned by that address from here on.

@@ -39,11 +39,22 @@ const MAX_BACKOFF: Duration = Duration::from_millis(250);
 /// At most one log line per this long about failing accepts.
 const LOG_EVERY: Duration = Duration::from_secs(1);
 
+/// The listeners: the main one (TLS when the server has a certificate),
+/// and with TLS, `--listen-plain` and `--redirect-http` (see `doors.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Door {
+    Main,
+    Plain,
+    Redirect,
+}
+
 /// One accepted connection, on its way to a worker.
 pub struct Accepted {
     pub stream: TcpStream,
     pub peer: SocketAddr,
     pub id: u64,
+    /// Which listener took it.
+    pub door: Door,
     /// Its place in its address's count, given back when it ends (`None`
     /// for a trusted proxy: its clients are counted once their request
     /// heads name them, see `connection.rs`).
@@ -127,11 +138,11 @@ fn refuse_on_reserve(
 /// Accept until shutdown.
 pub fn accept_loop(
     listener: TcpListener,
+    door: Door,
     shared: Arc<Shared>,
     pool: Arc<Pool<Accepted>>,
     reject: Sender<Refused>,
 ) {
-    let mut next_id: u64 = 0;
     let mut reserve = open_reserve();
     let mut backoff = FIRST_BACKOFF;
     let mut last_log: Option<Instant> = None;
@@ -177,7 +188,7 @@ pub fn accept_loop(
         if shared.shutting_down.load(SeqCst) {
             return;
         }
-        next_id += 1;
+        let next_id = shared.next_id();
         shared.stats.count(&shared.stats.accepted);
         log::trace!("conn={next_id} accepted from {peer}");
         // Per-address admission, before a worker is taken (a trusted
@@ -206,6 +217,7 @@ pub fn accept_loop(
             stream,
             peer,
             id: next_id,
+            door,
             admitted,
         };
         if let Err(job) = pool.submit(job) {

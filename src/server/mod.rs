@@ -28,10 +28,12 @@
 //! | file | what |
 //! |---|---|
 //! | `listener.rs` | the accept loop; out-of-descriptor handling |
+//! | `doors.rs` | with TLS: `--listen-plain` and `--redirect-http` |
 //! | `refuse.rs` | 503 for connections the pool cannot take |
 //! | `pool.rs`, `threads.rs` | bounded workers; every thread counted or joined |
 //! | `shared.rs` | what threads share; the live-connection table |
-//! | `transport.rs` | one connection's byte stream (`Plain` TCP) |
+//! | `transport.rs` | one connection's byte stream (`Plain` TCP or `Tls`) |
+//! | `tls.rs`, `tls_config.rs` | TLS on a connection; the certificate and its reload |
 //! | `socket.rs` | reading onto a buffer, lingering close, the listening socket |
 //! | `connection.rs` | the HTTP phase: head, route, handshake |
 //! | `websocket.rs` | the frame loop, heartbeat, closing handshake |
@@ -49,6 +51,7 @@
 
 mod connection;
 mod descriptors;
+mod doors;
 mod ending;
 mod files;
 mod gate;
@@ -74,7 +77,7 @@ mod websocket;
 pub use stats::Snapshot;
 
 use parking_lot::Mutex;
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -89,6 +92,7 @@ use crate::protocol::{frame, OpCode};
 use crate::store::{self, Health, SqliteAccounts, SqliteHistory};
 use crate::{Config, Error};
 use listener::Accepted;
+use listener::Door;
 use pool::Pool;
 use shared::Shared;
 use threads::Threads;
@@ -108,6 +112,8 @@ pub struct Server {
     pool: Arc<Pool<Accepted>>,
     addr: SocketAddr,
     accept: Mutex<Option<JoinHandle<()>>>,
+    /// `--listen-plain` and `--redirect-http`: their addresses and threads.
+    doors: Mutex<Vec<(listener::Door, SocketAddr, JoinHandle<()>)>>,
     reject: Mutex<Option<JoinHandle<()>>>,
     /// `ws-history`, when history is kept in a file.
     writer: Mutex<Option<JoinHandle<()>>>,
@@ -157,11 +163,21 @@ impl Server {
                 });
             }
         };
+        let extra = match doors::bind(&config) {
+            Ok(extra) => extra,
+            Err(e) => {
+                stop_writer(store.as_deref(), writer);
+                return Err(e);
+            }
+        };
         log::info!("listening on {addr}");
         log::debug!("config: {config:?}");
 
+        // The port the main listener really has (the redirect names it).
+        let mut shared_config = config.clone();
+        shared_config.listen = addr;
         let shared = Arc::new(Shared::new(
-            config.clone(),
+            shared_config,
             chat,
             store,
             gate,
@@ -174,7 +190,7 @@ impl Server {
             config.thread_stack,
             Arc::clone(&threads),
             move |job: Accepted| {
-                connection::serve(job.stream, job.peer, job.id, &for_workers);
+                connection::serve(job.stream, job.peer, job.id, job.door, &for_workers);
                 // The address's count goes down only now.
                 drop(job.admitted);
             },
@@ -188,12 +204,14 @@ impl Server {
                 Error::Spawn(e)
             })?;
         let (accept_shared, accept_pool) = (Arc::clone(&shared), Arc::clone(&pool));
+        let extra_tx = reject_tx.clone();
         let spawned = threads.spawn_service("ws-accept", stack, move || {
-            listener::accept_loop(listener, accept_shared, accept_pool, reject_tx)
+            listener::accept_loop(listener, Door::Main, accept_shared, accept_pool, reject_tx)
         });
         let accept = match spawned {
             Ok(accept) => accept,
             Err(e) => {
+                drop(extra_tx);
                 // The reject queue's sender went with the closure, so
                 // ws-reject ends; so does the writer.
                 let _ = reject.join();
@@ -201,6 +219,7 @@ impl Server {
                 return Err(Error::Spawn(e));
             }
         };
+        let doors = doors::spawn(extra, &shared, &pool, extra_tx);
         // ws-accounts: picks up what `switchboard user ...` changed while
         // the server runs, and lets address bans expire. It ends when its
         // channel's sender (kept by the Server) is dropped.
@@ -226,6 +245,7 @@ impl Server {
             pool,
             addr,
             accept: Mutex::new(Some(accept)),
+            doors: Mutex::new(doors),
             reject: Mutex::new(Some(reject)),
             writer: Mutex::new(writer),
             accounts: Mutex::new(accounts.map(|handle| (accounts_stop, handle))),
@@ -264,16 +284,31 @@ impl Server {
         self.pool.workers()
     }
 
-    /// Stop: no new connections; Close 1001 to every open WebSocket; wait
-    /// `close_timeout` for them to finish their closing handshakes, then
-    /// cut off the rest; join every thread. Takes a bounded time, and does
-    /// nothing the second time.
     /// SIGHUP: read the TLS certificate and key again (new connections
     /// use them; open ones go on). False without TLS or if refused.
     pub fn reload(&self) -> bool {
         self.shared.tls.as_ref().is_some_and(|tls| tls.reload())
     }
 
+    /// The address of an extra listener (`--listen-plain`,
+    /// `--redirect-http`), with its real port.
+    pub fn door_addr(&self, plain: bool) -> Option<SocketAddr> {
+        let want = if plain {
+            listener::Door::Plain
+        } else {
+            listener::Door::Redirect
+        };
+        self.doors
+            .lock()
+            .iter()
+            .find(|(door, _, _)| *door == want)
+            .map(|(_, addr, _)| *addr)
+    }
+
+    /// Stop: no new connections; Close 1001 to every open WebSocket; wait
+    /// `close_timeout` for them to finish their closing handshakes, then
+    /// cut off the rest; join every thread. Takes a bounded time, and does
+    /// nothing the second time.
     pub fn shutdown(&self) {
         let Some(accept) = self.accept.lock().take() else {
             return;
@@ -281,17 +316,13 @@ impl Server {
         log::info!("shutting down");
         self.shared.shutting_down.store(true, SeqCst);
         self.pool.shutdown();
-        // Wake the accept() call: connect to ourselves.
-        let mut wake = self.addr;
-        if wake.ip().is_unspecified() {
-            wake.set_ip(if wake.is_ipv4() {
-                [127, 0, 0, 1].into()
-            } else {
-                std::net::Ipv6Addr::LOCALHOST.into()
-            });
-        }
-        let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
+        // Wake every accept() call: connect to ourselves.
+        doors::wake(self.addr);
         let _ = accept.join();
+        for (_, addr, thread) in self.doors.lock().drain(..) {
+            doors::wake(addr);
+            let _ = thread.join();
+        }
         if let Some(reject) = self.reject.lock().take() {
             let _ = reject.join();
         }

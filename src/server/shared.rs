@@ -58,6 +58,8 @@ pub(crate) struct Shared {
     conns: Mutex<HashMap<u64, Conn>>,
     /// Connections being served (the length of `conns`, without its lock).
     live: AtomicUsize,
+    /// The last connection id given (every listener takes from it).
+    last_id: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -83,7 +85,13 @@ impl Shared {
             started: std::time::Instant::now(),
             conns: Mutex::new(HashMap::new()),
             live: AtomicUsize::new(0),
+            last_id: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// A new connection id, unique across listeners.
+    pub fn next_id(&self) -> u64 {
+        self.last_id.fetch_add(1, SeqCst) + 1
     }
 
     /// How long a new connection has to send its request head: the

@@ -3,7 +3,9 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import WebSocket from "ws";
 import { SwitchboardClient, ResponseError, backoff, build, chatUrl } from "../../web/switchboard.mjs";
@@ -390,5 +392,48 @@ test("interactive, the CLI refuses lines while the server is gone, then reconnec
   } finally {
     proc.kill();
     await own.stop();
+  }
+});
+
+/** A throwaway CA and a certificate it signed for 127.0.0.1, made now with
+ * the openssl command: { dir, ca, cert, key } paths. */
+function makePki() {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "sb-tls-"));
+  const run = (...args) => execFileSync("openssl", args, { cwd: dir, stdio: "ignore" });
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+  run("req", "-x509", ...ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "1", "-subj", "/CN=switchboard test CA");
+  run("req", ...ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1");
+  writeFileSync(path.join(dir, "san.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
+  run("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+    "-out", "server.crt", "-days", "1", "-extfile", "san.ext");
+  return { dir, ca: path.join(dir, "ca.crt"), cert: path.join(dir, "server.crt"), key: path.join(dir, "server.key") };
+}
+
+test("the CLI chats over wss:// with --cafile, refuses an unknown CA, and warns with --insecure", async () => {
+  const pki = makePki();
+  const tls = await startServer(["--tls-cert", pki.cert, "--tls-key", pki.key]);
+  const url = `wss://${tls.addr}/chat`;
+  const run = (args) =>
+    new Promise((resolve) => {
+      const proc = spawn(process.execPath, [path.join(ROOT, "clients/node/chat.mjs"), url, ...args]);
+      let out = "";
+      let err = "";
+      proc.stdout.on("data", (d) => (out += d));
+      proc.stderr.on("data", (d) => (err += d));
+      proc.on("exit", (code) => resolve({ code, out, err }));
+      proc.stdin.end();
+    });
+  try {
+    const trusted = await run(["--cafile", pki.ca, "--name", "tls-js", "--send", "hello over wss", "--expect", "tls-js: hello over wss"]);
+    assert.equal(trusted.code, 0, trusted.out + trusted.err);
+    const refused = await run(["--name", "tls-js-no", "--send", "x"]);
+    assert.equal(refused.code, 2, refused.out + refused.err);
+    assert.match(refused.err, /cannot connect to wss:.*(certificate|self.signed)/i);
+    const insecure = await run(["--insecure", "--name", "tls-js-yes", "--send", "hi", "--expect", "tls-js-yes: hi"]);
+    assert.equal(insecure.code, 0, insecure.out + insecure.err);
+    assert.match(insecure.err, /warning: --insecure/);
+  } finally {
+    await tls.stop();
+    rmSync(pki.dir, { recursive: true, force: true });
   }
 });

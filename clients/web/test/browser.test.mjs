@@ -398,3 +398,45 @@ test("the search box finds exactly the matching messages, newest first, and page
     await server.stop();
   }
 });
+
+test("two pages chat over https:// and wss:// with a certificate made now", { skip, timeout: 120000 }, async () => {
+  assert.ok(CHROMIUM, "Chromium is required (SWITCHBOARD_REQUIRE_ALL=1) but was not found: apt-get install chromium");
+  const { chromium } = await import("playwright-core");
+  const { execFileSync } = await import("node:child_process");
+  const { mkdtempSync, rmSync, writeFileSync } = await import("node:fs");
+  const os = await import("node:os");
+  mkdirSync(OUT, { recursive: true });
+  // A throwaway CA and server certificate (the openssl command).
+  const dir = mkdtempSync(path.join(os.tmpdir(), "sb-page-tls-"));
+  const run = (...args) => execFileSync("openssl", args, { cwd: dir, stdio: "ignore" });
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+  run("req", "-x509", ...ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "1", "-subj", "/CN=switchboard test CA");
+  run("req", ...ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1");
+  writeFileSync(path.join(dir, "san.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
+  run("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+    "-out", "server.crt", "-days", "1", "-extfile", "san.ext");
+  const server = await startServer(["--tls-cert", path.join(dir, "server.crt"), "--tls-key", path.join(dir, "server.key")]);
+  // The test CA is not in Chromium's store: accept it for this test only.
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...ARGS, "--ignore-certificate-errors"] });
+  try {
+    const context = await browser.newContext({ viewport: { width: 960, height: 640 }, ignoreHTTPSErrors: true });
+    const open = async (name) => {
+      const page = await context.newPage();
+      page.on("pageerror", (e) => assert.fail(`page error on ${name}'s page: ${e.message}`));
+      await page.goto(`https://${server.addr}/?name=${name}`);
+      await page.locator('#state[data-state="open"]').waitFor();
+      return page;
+    };
+    const alice = await open("tls-alice");
+    const bob = await open("tls-bob");
+    await alice.fill("#text", "hello over wss");
+    await alice.press("#text", "Enter");
+    await bob.locator("#messages li.msg.broadcast", { hasText: "hello over wss" }).waitFor();
+    assert.equal(new URL(bob.url()).protocol, "https:");
+    await bob.screenshot({ path: path.join(OUT, "https.png") });
+  } finally {
+    await browser.close();
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
