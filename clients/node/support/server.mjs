@@ -84,3 +84,17 @@ export function addUser(db, name, passwordFile, role = "user") {
     timeout: 30000,
   });
 }
+
+/** A throwaway CA and a certificate it signed for 127.0.0.1, made now with
+ * the openssl command: { dir, ca, cert, key } paths. */
+export function makePki() {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "sb-tls-"));
+  const run = (...args) => execFileSync("openssl", args, { cwd: dir, stdio: "ignore" });
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+  run("req", "-x509", ...ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "1", "-subj", "/CN=switchboard test CA");
+  run("req", ...ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1");
+  writeFileSync(path.join(dir, "san.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
+  run("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+    "-out", "server.crt", "-days", "1", "-extfile", "san.ext");
+  return { dir, ca: path.join(dir, "ca.crt"), cert: path.join(dir, "server.crt"), key: path.join(dir, "server.key") };
+}

@@ -3,14 +3,13 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import os from "node:os";
+import { spawn } from "node:child_process";
+import { rmSync } from "node:fs";
 import path from "node:path";
 import WebSocket from "ws";
 import { SwitchboardClient, ResponseError, backoff, build, chatUrl } from "../../web/switchboard.mjs";
 import { describe } from "../describe.mjs";
-import { startServer, ROOT } from "../support/server.mjs";
+import { makePki, startServer, ROOT } from "../support/server.mjs";
 import { next } from "../support/events.mjs";
 
 let server;
@@ -394,20 +393,6 @@ test("interactive, the CLI refuses lines while the server is gone, then reconnec
     await own.stop();
   }
 });
-
-/** A throwaway CA and a certificate it signed for 127.0.0.1, made now with
- * the openssl command: { dir, ca, cert, key } paths. */
-function makePki() {
-  const dir = mkdtempSync(path.join(os.tmpdir(), "sb-tls-"));
-  const run = (...args) => execFileSync("openssl", args, { cwd: dir, stdio: "ignore" });
-  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
-  run("req", "-x509", ...ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "1", "-subj", "/CN=switchboard test CA");
-  run("req", ...ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1");
-  writeFileSync(path.join(dir, "san.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
-  run("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-    "-out", "server.crt", "-days", "1", "-extfile", "san.ext");
-  return { dir, ca: path.join(dir, "ca.crt"), cert: path.join(dir, "server.crt"), key: path.join(dir, "server.key") };
-}
 
 test("the CLI chats over wss:// with --cafile, refuses an unknown CA, and warns with --insecure", async () => {
   const pki = makePki();

@@ -10,7 +10,7 @@ import { spawn } from "node:child_process";
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
-import { startServer, ROOT } from "../../node/support/server.mjs";
+import { makePki, startServer, ROOT } from "../../node/support/server.mjs";
 
 const CHROMIUM = [process.env.CHROMIUM, "/usr/bin/chromium", "/usr/bin/chromium-browser"].find((p) => p && existsSync(p));
 const REQUIRED = process.env.SWITCHBOARD_REQUIRE_ALL === "1";
@@ -402,20 +402,10 @@ test("the search box finds exactly the matching messages, newest first, and page
 test("two pages chat over https:// and wss:// with a certificate made now", { skip, timeout: 120000 }, async () => {
   assert.ok(CHROMIUM, "Chromium is required (SWITCHBOARD_REQUIRE_ALL=1) but was not found: apt-get install chromium");
   const { chromium } = await import("playwright-core");
-  const { execFileSync } = await import("node:child_process");
-  const { mkdtempSync, rmSync, writeFileSync } = await import("node:fs");
-  const os = await import("node:os");
+  const { rmSync } = await import("node:fs");
   mkdirSync(OUT, { recursive: true });
-  // A throwaway CA and server certificate (the openssl command).
-  const dir = mkdtempSync(path.join(os.tmpdir(), "sb-page-tls-"));
-  const run = (...args) => execFileSync("openssl", args, { cwd: dir, stdio: "ignore" });
-  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
-  run("req", "-x509", ...ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "1", "-subj", "/CN=switchboard test CA");
-  run("req", ...ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1");
-  writeFileSync(path.join(dir, "san.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
-  run("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-    "-out", "server.crt", "-days", "1", "-extfile", "san.ext");
-  const server = await startServer(["--tls-cert", path.join(dir, "server.crt"), "--tls-key", path.join(dir, "server.key")]);
+  const pki = makePki();
+  const server = await startServer(["--tls-cert", pki.cert, "--tls-key", pki.key]);
   // The test CA is not in Chromium's store: accept it for this test only.
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...ARGS, "--ignore-certificate-errors"] });
   try {
@@ -437,6 +427,6 @@ test("two pages chat over https:// and wss:// with a certificate made now", { sk
   } finally {
     await browser.close();
     await server.stop();
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(pki.dir, { recursive: true, force: true });
   }
 });
