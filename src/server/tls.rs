@@ -25,8 +25,11 @@ use std::sync::Arc;
 
 use super::transport::{send_raw, Mode};
 
-/// Ciphertext read per system call: one full TLS record and its header.
-const RAW_CHUNK: usize = 16 * 1024 + 512;
+/// Ciphertext read per system call. A record may take several reads; the
+/// buffer is kept per connection, so a small one keeps an idle TLS
+/// connection at about 44 KiB of RSS (with a whole 16 KiB record per read
+/// it was 57 KiB; measured with 2000 idle wss:// connections).
+const RAW_CHUNK: usize = 4 * 1024;
 
 /// Ciphertext encrypted per `send` at most (the rest waits for the next).
 const MAX_SEALED: usize = 256 * 1024;
