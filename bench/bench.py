@@ -10,6 +10,7 @@ A B C ... A B C ..., so that drift on the machine hits every server alike.
 """
 
 import argparse
+import atexit
 import datetime
 import json
 import os
@@ -45,6 +46,28 @@ SERVERS = {
     "python-websockets": [os.path.join(HERE, ".venv", "bin", "python"), os.path.join(HERE, "peers", "python", "server.py"), "0"],
     "beast": [os.path.join(HERE, "peers", "beast", "server"), "0"],
 }
+
+# switchboard-tls is switchboard-mem over TLS (wss://), with a throwaway CA
+# and server certificate made by `openssl` when the benchmark starts, so the
+# cost of TLS is the ratio between the two.
+TLS_DIR = tempfile.mkdtemp(prefix="switchboard-bench-tls-")
+
+
+def make_certificates():
+    """A CA and a server certificate for 127.0.0.1 in TLS_DIR."""
+    def run(*args):
+        subprocess.run(["openssl"] + list(args), cwd=TLS_DIR, check=True, capture_output=True)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    run("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=bench CA")
+    run("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
+    with open(os.path.join(TLS_DIR, "san.ext"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+        "-out", "server.crt", "-days", "2", "-extfile", "san.ext")
+
+
+SERVERS["switchboard-tls"] = SERVERS["switchboard-mem"] + [
+    "--tls-cert", os.path.join(TLS_DIR, "server.crt"), "--tls-key", os.path.join(TLS_DIR, "server.key")]
 
 # SWITCHBOARD_BEFORE=/path/to/an/older/switchboard adds "switchboard-before",
 # run with the same flags, so that a change's cost is a ratio from one run
@@ -195,7 +218,10 @@ def run_one(server, scenario, quick):
     proc, addr = start(server, db)
     try:
         time.sleep(0.3)
-        out = subprocess.run([LOADGEN] + args + ["--url", "ws://" + addr, "--pid", str(proc.pid)],
+        url = ["--url", "ws://" + addr]
+        if server == "switchboard-tls":
+            url = ["--url", "wss://" + addr, "--cafile", os.path.join(TLS_DIR, "ca.crt")]
+        out = subprocess.run([LOADGEN] + args + url + ["--pid", str(proc.pid)],
                              capture_output=True, text=True, timeout=300)
         line = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
         result = json.loads(line) if line.startswith("{") else {"error": out.stderr[-300:]}
@@ -373,6 +399,9 @@ def main():
     servers = a.only.split(",") if a.only else list(SERVERS)
     scenarios = a.scenarios.split(",") if a.scenarios else list(SCENARIOS)
     rounds = a.rounds or (1 if quick else 3)
+    if "switchboard-tls" in servers:
+        make_certificates()
+    atexit.register(shutil.rmtree, TLS_DIR, True)
     results = {}  # (scenario, server) -> [result]
     started = time.time()
     def record(label, server, scenario):

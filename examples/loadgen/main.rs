@@ -17,6 +17,8 @@
 //! /proc/self/stat. The result is one JSON line on stdout.
 
 use mio::net::TcpStream;
+
+mod tls;
 use mio::{Events, Interest, Poll, Token};
 use std::io::{ErrorKind, Read, Write};
 use std::net::SocketAddr;
@@ -24,6 +26,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use switchboard::protocol::frame::{encode_masked, parse_header, OpCode, Status};
+use tls::Wire;
 
 /// Latency histogram: 1 µs buckets to 10 ms, then 100 µs buckets to 10 s.
 #[derive(Clone)]
@@ -99,6 +102,19 @@ struct Args {
     threads: usize,
     chat_path: String,
     echo_path: String,
+    /// wss://: the TLS settings (`--cafile` names the CA to trust).
+    tls: Option<Arc<rustls::ClientConfig>>,
+    wss: bool,
+    cafile: Option<String>,
+}
+
+/// wss:// needs `--cafile`: load the CA it names.
+fn with_tls(mut a: Args) -> Result<Args, String> {
+    if a.wss {
+        let cafile = a.cafile.clone().ok_or("wss:// needs --cafile FILE")?;
+        a.tls = Some(tls::client_config(&cafile));
+    }
+    Ok(a)
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -120,6 +136,9 @@ fn parse_args() -> Result<Args, String> {
         threads: 2,
         chat_path: "/chat".into(),
         echo_path: "/echo".into(),
+        tls: None,
+        wss: false,
+        cafile: None,
     };
     while let Some(flag) = it.next() {
         let v = it.next().ok_or(format!("{flag} needs a value"))?;
@@ -128,10 +147,13 @@ fn parse_args() -> Result<Args, String> {
                 .map_err(|_| format!("{flag}: not a number: {v}"))
         };
         match flag.as_str() {
+            "--cafile" => a.cafile = Some(v.clone()),
             "--url" => {
+                a.wss = v.starts_with("wss://");
                 let rest = v
                     .strip_prefix("ws://")
-                    .ok_or("--url must start with ws://")?;
+                    .or_else(|| v.strip_prefix("wss://"))
+                    .ok_or("--url must start with ws:// or wss://")?;
                 a.host = rest.split('/').next().unwrap_or("").to_owned();
                 a.addr = a
                     .host
@@ -210,7 +232,7 @@ enum Phase {
 
 /// One connection driven by an event loop.
 struct Conn {
-    stream: TcpStream,
+    wire: Wire,
     phase: Phase,
     inbuf: Vec<u8>,
     out: Vec<u8>,
@@ -269,8 +291,10 @@ fn event_loop(
                 Interest::READABLE | Interest::WRITABLE,
             )
             .expect("register");
+        let host = args.addr.ip().to_string();
+        let session = args.tls.as_ref().map(|config| tls::session(config, &host));
         conns.push(Conn {
-            stream,
+            wire: Wire::new(stream, session),
             phase: Phase::Handshake,
             inbuf: Vec::new(),
             out: request.clone(),
@@ -305,7 +329,7 @@ fn event_loop(
             if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
                 readable.push(i);
             }
-            if ev.is_writable() && conns[i].out_at < conns[i].out.len() {
+            if ev.is_writable() && (conns[i].out_at < conns[i].out.len() || args.tls.is_some()) {
                 dirty.push(i);
             }
         }
@@ -371,7 +395,7 @@ fn event_loop(
                 continue;
             }
             loop {
-                match c.stream.read(&mut chunk) {
+                match c.wire.read(&mut chunk) {
                     Ok(0) => {
                         c.phase = Phase::Failed;
                         shared.failed.fetch_add(1, Relaxed);
@@ -451,7 +475,7 @@ fn event_loop(
                 return false;
             }
             while c.out_at < c.out.len() {
-                match c.stream.write(&c.out[c.out_at..]) {
+                match c.wire.write(&c.out[c.out_at..]) {
                     Ok(n) => c.out_at += n,
                     Err(e)
                         if e.kind() == ErrorKind::WouldBlock
@@ -469,7 +493,15 @@ fn event_loop(
             }
             c.out.clear();
             c.out_at = 0;
-            false
+            // Through TLS: ciphertext the socket did not take yet.
+            match c.wire.pending() {
+                Ok(waiting) => waiting,
+                Err(_) => {
+                    c.phase = Phase::Failed;
+                    shared.failed.fetch_add(1, Relaxed);
+                    false
+                }
+            }
         });
         if delivered_local > 0 {
             shared.delivered.fetch_add(delivered_local, Relaxed);
@@ -481,7 +513,7 @@ fn event_loop(
 }
 
 fn main() {
-    let args = match parse_args() {
+    let args = match parse_args().and_then(with_tls) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("loadgen: {e}");
@@ -662,6 +694,45 @@ fn traffic(args: &Args, pid: Option<&str>) {
     );
 }
 
+/// A blocking connection of the connect scenario, plain or TLS.
+enum Stream {
+    Plain(std::net::TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>>),
+}
+
+impl Stream {
+    fn tcp(&self) -> &std::net::TcpStream {
+        match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(s) => &s.sock,
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+        }
+    }
+}
+
 /// connect: open N idle connections as fast as allowed, hold them, and
 /// read the server's memory and threads at the plateau.
 fn connect(args: &Args) {
@@ -673,12 +744,22 @@ fn connect(args: &Args) {
     let mut failed = 0;
     // Handshakes in flight at most, like a polite client pool.
     let window = 256;
-    let mut pending: Vec<std::net::TcpStream> = Vec::new();
+    let mut pending: Vec<Stream> = Vec::new();
     let mut done = 0;
     while done < args.clients {
         while pending.len() < window && done + pending.len() < args.clients {
             match std::net::TcpStream::connect(args.addr) {
-                Ok(mut s) => {
+                Ok(s) => {
+                    let mut s = match &args.tls {
+                        Some(config) => {
+                            let host = args.addr.ip().to_string();
+                            Stream::Tls(Box::new(rustls::StreamOwned::new(
+                                tls::session(config, &host),
+                                s,
+                            )))
+                        }
+                        None => Stream::Plain(s),
+                    };
                     if s.write_all(&request).is_ok() {
                         pending.push(s);
                     } else {
@@ -693,7 +774,7 @@ fn connect(args: &Args) {
             }
         }
         for mut s in pending.drain(..) {
-            let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+            let _ = s.tcp().set_read_timeout(Some(Duration::from_secs(10)));
             let mut head = [0u8; 256];
             match s.read(&mut head) {
                 Ok(n) if head[..n].starts_with(b"HTTP/1.1 101") => open.push(s),
