@@ -10,6 +10,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::TempDir;
+use switchboard::protocol::frame::{encode_masked, OpCode};
 use switchboard::Server;
 use tungstenite::Message;
 
@@ -113,6 +114,17 @@ fn echo_over_tls_of_every_kind_and_size_and_the_closing_handshake() {
         ws.send(message.clone()).unwrap();
         assert_eq!(ws.read().unwrap(), message);
     }
+    // A fragmented message, frame by frame under tungstenite's feet.
+    let mut fragments = encode_masked(false, OpCode::Text, b"Hel", [1, 2, 3, 4]);
+    fragments.extend(encode_masked(
+        true,
+        OpCode::Continuation,
+        b"lo",
+        [5, 6, 7, 8],
+    ));
+    ws.get_mut().write_all(&fragments).unwrap();
+    ws.get_mut().flush().unwrap();
+    assert_eq!(ws.read().unwrap(), Message::text("Hello"));
     ws.send(Message::Ping(b"are you there".to_vec().into()))
         .unwrap();
     match ws.read().unwrap() {

@@ -430,3 +430,72 @@ test("two pages chat over https:// and wss:// with a certificate made now", { sk
     rmSync(pki.dir, { recursive: true, force: true });
   }
 });
+
+/** A small reverse proxy on a free port that serves `upstream` (host:port)
+ * under the sub-path `/chat/`, as nginx's `location /chat/ { proxy_pass
+ * http://upstream/; }` does: the prefix is stripped, WebSocket upgrades
+ * are piped through. Resolves to { port, close() }. */
+async function subPathProxy(upstream) {
+  const http = await import("node:http");
+  const net = await import("node:net");
+  const [host, port] = [upstream.slice(0, upstream.lastIndexOf(":")), Number(upstream.slice(upstream.lastIndexOf(":") + 1))];
+  const strip = (url) => (url.startsWith("/chat/") ? url.slice("/chat".length) : null);
+  const server = http.createServer((req, res) => {
+    const target = strip(req.url);
+    if (target === null) {
+      res.writeHead(404).end();
+      return;
+    }
+    const up = http.request({ host, port, path: target, method: req.method, headers: req.headers }, (r) => {
+      res.writeHead(r.statusCode, r.headers);
+      r.pipe(res);
+    });
+    req.pipe(up);
+  });
+  server.on("upgrade", (req, socket, head) => {
+    const target = strip(req.url);
+    if (target === null) return socket.destroy();
+    const up = net.connect(port, host, () => {
+      const lines = [`${req.method} ${target} HTTP/1.1`];
+      for (let i = 0; i < req.rawHeaders.length; i += 2) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
+      up.write(lines.join("\r\n") + "\r\n\r\n");
+      up.write(head);
+      up.pipe(socket);
+      socket.pipe(up);
+    });
+    up.on("error", () => socket.destroy());
+    socket.on("error", () => up.destroy());
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { port: server.address().port, close: () => (server.closeAllConnections?.(), new Promise((r) => server.close(r))) };
+}
+
+test("the page works under a sub-path behind a proxy (relative URLs)", { skip, timeout: 120000 }, async () => {
+  assert.ok(CHROMIUM, "Chromium is required (SWITCHBOARD_REQUIRE_ALL=1) but was not found: apt-get install chromium");
+  const { chromium } = await import("playwright-core");
+  const server = await startServer([]);
+  const proxy = await subPathProxy(server.addr);
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+  try {
+    const context = await browser.newContext({ viewport: { width: 960, height: 640 } });
+    const sockets = [];
+    const open = async (name) => {
+      const page = await context.newPage();
+      page.on("pageerror", (e) => assert.fail(`page error on ${name}'s page: ${e.message}`));
+      page.on("websocket", (ws) => sockets.push(ws.url()));
+      await page.goto(`http://127.0.0.1:${proxy.port}/chat/?name=${name}`);
+      await page.locator('#state[data-state="open"]').waitFor();
+      return page;
+    };
+    const alice = await open("sub-alice");
+    const bob = await open("sub-bob");
+    await alice.fill("#text", "hello under /chat/");
+    await alice.press("#text", "Enter");
+    await bob.locator("#messages li.msg.broadcast", { hasText: "hello under /chat/" }).waitFor();
+    assert.ok(sockets.length > 0 && sockets.every((u) => new URL(u).pathname === "/chat/chat"), JSON.stringify(sockets));
+  } finally {
+    await browser.close();
+    await proxy.close();
+    await server.stop();
+  }
+});
