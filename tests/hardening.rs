@@ -147,6 +147,32 @@ fn a_client_streaming_whole_messages_is_not_taken_for_a_trickler() {
     assert_eq!(streamer.read_text(), "streaming along");
 }
 
+#[test]
+fn pongs_between_trickled_fragments_do_not_restart_the_frame_clock() {
+    let server = start(|c| c.frame_timeout = std::time::Duration::from_millis(400));
+    let mut trickler = Raw::connect(server.local_addr(), "/echo");
+    trickler.send(false, OpCode::Text, b"a");
+    let started = std::time::Instant::now();
+    let mut closed = None;
+    while started.elapsed() < std::time::Duration::from_secs(3) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        // A control frame completes, and the message grows, but never ends.
+        trickler.send(true, OpCode::Pong, b"");
+        trickler.send(false, OpCode::Continuation, b"a");
+        trickler
+            .stream
+            .set_read_timeout(Some(std::time::Duration::from_millis(1)))
+            .unwrap();
+        let mut byte = [0u8; 1];
+        if std::io::Read::read(&mut trickler.stream, &mut byte).is_ok() {
+            closed = Some(started.elapsed());
+            break;
+        }
+    }
+    let took = closed.expect("closed for its frame timeout");
+    assert!(took < std::time::Duration::from_secs(2), "{took:?}");
+}
+
 /// The status line of a WebSocket handshake from 127.0.0.`last`, and the
 /// connection (kept open by the caller).
 fn open_from(last: u8, addr: std::net::SocketAddr) -> (String, Raw) {

@@ -84,9 +84,12 @@ pub fn is_trusted(trusted: &[Cidr], ip: IpAddr) -> bool {
 }
 
 /// The client's address: `peer` itself unless it is a trusted proxy;
-/// then the right-most address of `X-Forwarded-For` that is not a
-/// trusted proxy, or `X-Real-IP`, or `peer` if neither gives one.
-/// (Several `X-Forwarded-For` headers count as one list, in order.)
+/// then, walking `X-Forwarded-For` from the right, the first hop that is
+/// not a trusted proxy. A hop that does not parse stops the walk at the
+/// last address believed (what lies left of it was written by someone we
+/// cannot vouch for). Every hop trusted: the left-most. `X-Real-IP` only
+/// when there is no `X-Forwarded-For` at all. (Several `X-Forwarded-For`
+/// headers count as one list, in order.)
 pub fn client_address<'a>(
     peer: IpAddr,
     headers: impl Iterator<Item = (&'a str, &'a str)> + Clone,
@@ -95,24 +98,28 @@ pub fn client_address<'a>(
     if !is_trusted(trusted, peer) {
         return peer;
     }
-    let hops: Vec<IpAddr> = headers
+    let hops: Vec<&str> = headers
         .clone()
         .filter(|(name, _)| name.eq_ignore_ascii_case("x-forwarded-for"))
         .flat_map(|(_, value)| value.split(','))
-        .map(|hop| hop.trim().parse::<IpAddr>().ok())
-        .collect::<Option<Vec<_>>>()
-        .unwrap_or_default();
-    if let Some(client) = hops.iter().rev().find(|ip| !is_trusted(trusted, **ip)) {
-        return *client;
+        .map(str::trim)
+        .filter(|hop| !hop.is_empty())
+        .collect();
+    if hops.is_empty() {
+        return headers
+            .filter(|(name, _)| name.eq_ignore_ascii_case("x-real-ip"))
+            .find_map(|(_, value)| value.trim().parse().ok())
+            .unwrap_or(peer);
     }
-    if let Some(first) = hops.first() {
-        // Every hop is a trusted proxy: the first one is as far as we know.
-        return *first;
+    let mut believed = peer;
+    for hop in hops.iter().rev() {
+        match hop.parse::<IpAddr>() {
+            Ok(ip) if is_trusted(trusted, ip) => believed = ip,
+            Ok(ip) => return ip,
+            Err(_) => return believed,
+        }
     }
-    headers
-        .filter(|(name, _)| name.eq_ignore_ascii_case("x-real-ip"))
-        .find_map(|(_, value)| value.trim().parse().ok())
-        .unwrap_or(peer)
+    believed
 }
 
 #[cfg(test)]
@@ -163,8 +170,15 @@ mod tests {
             of("127.0.0.1", vec![("x-real-ip", "2001:db8::1")]),
             ip("2001:db8::1")
         );
-        // Garbage: the proxy itself.
+        // Garbage: the proxy itself; and X-Real-IP is not a way around it.
         assert_eq!(of("127.0.0.1", xff("not an address")), ip("127.0.0.1"));
+        let both = vec![("X-Forwarded-For", "x"), ("X-Real-IP", "9.9.9.9")];
+        assert_eq!(of("127.0.0.1", both), ip("127.0.0.1"), "no chosen address");
+        // A hop that does not parse stops the walk at the last one believed.
+        assert_eq!(
+            of("127.0.0.1", xff("1.2.3.4, junk, 10.0.0.7")),
+            ip("10.0.0.7")
+        );
         assert_eq!(of("127.0.0.1", vec![]), ip("127.0.0.1"));
     }
 }

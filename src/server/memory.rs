@@ -111,7 +111,8 @@ impl Memory {
             return;
         }
         self.evictions.fetch_add(1, SeqCst);
-        let (partial, queued) = (victim.partial(), victim.held() - victim.partial());
+        // Each counter read once: the victim's own threads move them.
+        let (partial, queued) = (victim.partial(), victim.queued());
         if victim.closing().is_some() {
             log::warn!(
                 "conn={} still holds {} bytes while closing, over --max-buffered: cut",

@@ -325,7 +325,9 @@ impl FrameLoop<'_> {
                 }
                 continue;
             };
-            self.progressed = true;
+            // Only a whole message restarts the frame clock: pings and
+            // pongs between the fragments of a trickled message must not.
+            self.progressed |= matches!(event, Event::Message(_));
             match self.on_event(event, handler) {
                 Flow::Continue => {}
                 other => break other,
@@ -391,6 +393,22 @@ impl FrameLoop<'_> {
     /// does (at most `write_timeout`, as any write), the wait goes on and
     /// input is still read and dropped, since closing a socket with unread
     /// input sends a reset that would destroy the Close on its way.
+    /// Another thread shut our reading side (the memory budget closed us):
+    /// reads end at once, so wait instead until our Close is out (at most
+    /// `--write-timeout` from the start of closing), then give the peer
+    /// `--close-timeout` to read it before the socket goes (closing it with
+    /// unread input resets it, which could destroy the Close).
+    fn linger_after_shut(&self, ending: Ending, started: Instant) -> Ending {
+        while !self.out.close_done() && started.elapsed() < self.config.write_timeout {
+            std::thread::sleep(CLOSE_POLL);
+        }
+        let until = Instant::now() + self.config.close_timeout;
+        while Instant::now() < until {
+            std::thread::sleep(CLOSE_POLL.min(until.saturating_duration_since(Instant::now())));
+        }
+        ending
+    }
+
     fn finish_closing(mut self, ending: Ending) -> Ending {
         self.session.discard_data();
         self.out.set_partial(0);
@@ -426,6 +444,7 @@ impl FrameLoop<'_> {
                 return ending;
             }
             match read_more(self.transport, &mut self.buf, READ_CHUNK) {
+                Ok(0) if self.out.read_shut() => return self.linger_after_shut(ending, started),
                 Ok(0) => return ending,
                 Ok(_) => {}
                 Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {}

@@ -117,6 +117,8 @@ pub struct Outbound {
     closing: Closing,
     /// The connection is broken or aborted: drop every frame.
     dead: AtomicBool,
+    /// Its reading side was shut by another thread (see `shut`).
+    read_shut: AtomicBool,
     thread_stack: usize,
     threads: Arc<Threads>,
     stats: Arc<Stats>,
@@ -145,6 +147,7 @@ impl Outbound {
             pending: Mutex::new(Pending::default()),
             closing: Closing::default(),
             dead: AtomicBool::new(false),
+            read_shut: AtomicBool::new(false),
             thread_stack: config.thread_stack,
             threads,
             stats,
@@ -178,6 +181,11 @@ impl Outbound {
         self.budget.partial()
     }
 
+    /// Bytes waiting in its queue and in the turn holder's hands.
+    pub fn queued(&self) -> usize {
+        self.budget.bytes()
+    }
+
     /// The frame loop's partial message now holds `bytes`. If that puts
     /// the server over `--max-buffered`, the largest holder is closed
     /// (perhaps this very connection: see [`closing`](Outbound::closing)).
@@ -190,7 +198,16 @@ impl Outbound {
     /// Shut one side of the socket (the memory budget shuts the reading
     /// side of a connection it closed, so its worker wakes at once).
     pub fn shut(&self, how: std::net::Shutdown) {
+        if how != std::net::Shutdown::Write {
+            self.read_shut.store(true, SeqCst);
+        }
         self.transport.shutdown(how);
+    }
+
+    /// Did another thread shut this connection's reading side (so its
+    /// reads end at once, though the peer has not closed)?
+    pub fn read_shut(&self) -> bool {
+        self.read_shut.load(SeqCst)
     }
 
     /// Queue a frame without writing it and without ever blocking.
