@@ -55,7 +55,7 @@ pub(super) const LIMITS: &[Flag] = &[
         help: "CIDR blocks (comma-separated, or the flag repeated) of reverse proxies whose `X-Forwarded-For` / `X-Real-IP` name the client: its address is then the one used for logs, per-address limits and bans; from anyone else those headers are ignored",
         set: |c, v| {
             for block in v.split(',').filter(|b| !b.trim().is_empty()) {
-                let cidr = crate::http::forwarded::Cidr::parse(block.trim());
+                let cidr = super::Cidr::parse(block.trim());
                 c.trusted_proxies.push(cidr.map_err(|_| String::new())?);
             }
             Ok(())

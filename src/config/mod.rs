@@ -7,12 +7,14 @@
 //! configuration table all come from it, and a test checks that its
 //! defaults are `Config::default()` and that the README shows it as it is.
 
+mod cidr;
 mod flags;
 mod flags_chat;
 mod flags_limits;
 mod flags_store;
 mod flags_tls;
 
+pub use cidr::Cidr;
 pub use flags::{flags, help, markdown_table, Flag, Kind};
 
 use std::net::SocketAddr;
@@ -130,7 +132,7 @@ pub struct Config {
     /// always may; clients without `Origin` always may).
     pub allowed_origins: crate::http::origin::Policy,
     /// Peers whose `X-Forwarded-For` / `X-Real-IP` are believed.
-    pub trusted_proxies: Vec<crate::http::forwarded::Cidr>,
+    pub trusted_proxies: Vec<Cidr>,
     /// PEM certificate chain and key: the listener speaks TLS.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,

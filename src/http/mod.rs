@@ -6,7 +6,6 @@
 //! is a valid upgrade.
 
 pub mod cookie;
-pub mod forwarded;
 pub mod health;
 pub mod origin;
 pub mod request;

@@ -20,13 +20,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::chat::messages::ErrorCode;
+use crate::http::cookie;
 use crate::http::request::{escaped, redacted_target};
 use crate::http::static_files::{self, Source};
 use crate::http::{self, request, Request, Response};
-use crate::http::{cookie, forwarded};
 use crate::protocol::handshake;
 
 use super::files;
+use super::forwarded;
 use super::gate::{self, SignedIn};
 use super::handlers::Route;
 use super::listener::{self, Admitted, Door};

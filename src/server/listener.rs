@@ -24,7 +24,7 @@ use std::fs::File;
 use std::io::{self, ErrorKind};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 
-use crate::http::forwarded::is_trusted;
+use super::forwarded::is_trusted;
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

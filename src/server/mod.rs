@@ -29,6 +29,7 @@
 //! |---|---|
 //! | `listener.rs` | the accept loop; out-of-descriptor handling |
 //! | `doors.rs` | with TLS: `--listen-plain` and `--redirect-http` |
+//! | `forwarded.rs` | the client behind a `--trusted-proxy` |
 //! | `refuse.rs` | 503 for connections the pool cannot take |
 //! | `pool.rs`, `threads.rs` | bounded workers; every thread counted or joined |
 //! | `shared.rs` | what threads share; the live-connection table |
@@ -54,6 +55,7 @@ mod descriptors;
 mod doors;
 mod ending;
 mod files;
+mod forwarded;
 mod gate;
 mod handlers;
 mod listener;
