@@ -15,7 +15,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 use support::binary::Binary;
 use support::chat::User;
-use support::{connect_from, upgrade_request, TempDir};
+use support::{connect_from, read_upgrade_head, upgrade_request, TempDir};
 use switchboard::protocol::frame::{self, encode_masked, OpCode, Status};
 
 const MIB: u64 = 1024 * 1024;
@@ -62,17 +62,7 @@ fn open_over(mut stream: TcpStream, path: &str) -> TcpStream {
         .set_write_timeout(Some(Duration::from_secs(1)))
         .unwrap();
     stream.write_all(upgrade_request(path).as_bytes()).unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        assert_eq!(stream.read(&mut byte).unwrap(), 1, "a head");
-        head.push(byte[0]);
-    }
-    assert!(
-        head.starts_with(b"HTTP/1.1 101"),
-        "{}",
-        String::from_utf8_lossy(&head)
-    );
+    read_upgrade_head(&mut stream);
     stream
 }
 

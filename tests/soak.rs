@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use support::binary::Binary;
-use support::{upgrade_request, TempDir};
+use support::{read_upgrade_head, upgrade_request, TempDir};
 use switchboard::protocol::frame::{encode_masked, OpCode};
 
 const MIB: u64 = 1024 * 1024;
@@ -21,21 +21,6 @@ fn socket_from(last: u8, addr: SocketAddr) -> socket2::Socket {
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
     socket
-}
-
-/// Read until the end of the HTTP head.
-fn read_head(stream: &mut impl Read) {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        assert_eq!(stream.read(&mut byte).unwrap(), 1, "a head");
-        head.push(byte[0]);
-    }
-    assert!(
-        head.starts_with(b"HTTP/1.1 101"),
-        "{}",
-        String::from_utf8_lossy(&head)
-    );
 }
 
 /// One cycle of kind `i % 5`.
@@ -55,7 +40,7 @@ fn cycle(i: usize, last: u8, addr: SocketAddr) {
             stream
                 .write_all(upgrade_request("/echo").as_bytes())
                 .unwrap();
-            read_head(&mut stream);
+            read_upgrade_head(&mut stream);
             stream
                 .write_all(&[0x82, 0x80 | 100, 1, 2, 3, 4, 9, 9])
                 .unwrap();
@@ -68,7 +53,7 @@ fn cycle(i: usize, last: u8, addr: SocketAddr) {
         _ => "/echo".to_owned(),
     };
     stream.write_all(upgrade_request(&path).as_bytes()).unwrap();
-    read_head(&mut stream);
+    read_upgrade_head(&mut stream);
     if i % 5 == 3 {
         // Echo once, then the closing handshake.
         stream

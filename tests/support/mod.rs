@@ -247,6 +247,22 @@ impl Raw {
 /// An independent client: tungstenite over a plain TCP stream.
 pub type Tung = tungstenite::WebSocket<TcpStream>;
 
+/// Read a `101` head one byte at a time, so nothing after it is taken
+/// from the stream (for tests that then read frames themselves).
+pub fn read_upgrade_head(stream: &mut impl Read) {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(stream.read(&mut byte).unwrap(), 1, "a head");
+        head.push(byte[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+}
+
 /// Connect with tungstenite to `path`.
 pub fn tungstenite(addr: SocketAddr, path: &str) -> Tung {
     tungstenite_over(TcpStream::connect(addr).unwrap(), addr, path)
