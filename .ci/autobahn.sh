@@ -5,7 +5,7 @@
 # Usage: .ci/autobahn.sh path/to/switchboard
 set -euo pipefail
 bin="$1"
-shared="$(cd "$(dirname "$0")/../.." && pwd)/shared"
+conformance="$(cd "$(dirname "$0")/.." && pwd)/conformance"
 log="$(mktemp /tmp/switchboard-autobahn.XXXXXX.log)"
 
 # Case 9 sends messages of up to 16 MiB; a small board's defaults are
@@ -27,6 +27,6 @@ if [ -z "$addr" ]; then
   exit 1
 fi
 echo "autobahn.sh: server pid $pid on $addr"
-AUTOBAHN_STRICT=1 bash "$shared/autobahn/run.sh" --agent switchboard "ws://$addr/echo"
+AUTOBAHN_STRICT=1 bash "$conformance/run.sh" --agent switchboard "ws://$addr/echo"
 # The server must have survived the whole run.
 kill -0 "$pid"

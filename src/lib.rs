@@ -36,6 +36,15 @@ mod server;
 pub mod store;
 
 pub use config::Config;
+
+/// The version and the commit built (`0.1.0 (abc123def456)`), for
+/// `--version`, the `/metrics` build info and `/status`.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("SWITCHBOARD_COMMIT"),
+    ")"
+);
 pub use server::{Server, Snapshot};
 
 use std::fmt;

@@ -301,7 +301,7 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<(Config, Leve
                 return Ok(None);
             }
             "-V" | "--version" => {
-                println!("switchboard {}", env!("CARGO_PKG_VERSION"));
+                println!("switchboard {}", switchboard::VERSION);
                 return Ok(None);
             }
             _ => {}
