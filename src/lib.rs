@@ -42,7 +42,7 @@ pub use config::Config;
 pub const VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
     " (",
-    env!("SWITCHBOARD_COMMIT"),
+    env!("BUILT_FROM_COMMIT"),
     ")"
 );
 pub use server::{Server, Snapshot};

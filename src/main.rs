@@ -6,17 +6,26 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use simplelog::{ColorChoice, ConfigBuilder, LevelFilter, TermLogger, TerminalMode};
-use switchboard::{Config, Server};
+use switchboard::config::sources;
+use switchboard::Server;
+
+#[path = "cli/admin.rs"]
+mod admin;
 
 /// What `--help` prints before and after the table of flags.
 const ABOUT: &str = "\
 switchboard: a small thread-per-connection WebSocket chat server
 
 USAGE: switchboard [FLAGS]
+       switchboard [FLAGS] config   (print the effective configuration and where each value came from)
        switchboard backup --db PATH --to FILE   (a consistent copy of a live history database)
        switchboard user add|passwd|delete|list|role ...   (accounts; `switchboard user` for help)
 
 Routes: /chat (chat), /echo (echo), /healthz, / (web client).
+
+Every flag may also be set as a SWITCHBOARD_<FLAG> variable (SWITCHBOARD_MAX_CONNECTIONS=2000)
+or as a key of the --config file (max-connections = 2000); flags > environment > file.
+SIGHUP reloads the TLS files, --log-level, --allowed-origins, --max-per-ip and --connect-rate.
 
 FLAGS (defaults in brackets; sizes take KiB/MiB, durations ms/s/m):
 ";
@@ -61,15 +70,20 @@ fn run() -> Result<(), String> {
     let mut args = std::env::args().skip(1).peekable();
     if args.peek().map(String::as_str) == Some("backup") {
         args.next();
-        return backup(args);
+        return admin::backup(args);
     }
     if args.peek().map(String::as_str) == Some("user") {
         args.next();
-        return user(args.collect());
+        return admin::user(args.collect());
     }
-    let Some((config, level)) = parse_args(args)? else {
+    let Some(asked) = parse_args(args)? else {
         return Ok(());
     };
+    let loaded = sources::load(&asked.flags, std::env::vars())?;
+    if asked.show_config {
+        print!("{}", sources::effective(&loaded.config.settings));
+        return Ok(());
+    }
     return_large_blocks_to_the_system();
     // Colors only on a terminal, so redirected logs stay plain text.
     let colors = if std::io::stderr().is_terminal() {
@@ -82,7 +96,14 @@ fn run() -> Result<(), String> {
         .set_thread_level(LevelFilter::Off)
         .set_time_format_rfc3339()
         .build();
-    TermLogger::init(level, log_config, TerminalMode::Stderr, colors).map_err(|e| e.to_string())?;
+    // The logger passes everything; `log`'s own maximum filters, so
+    // SIGHUP can raise the level as well as lower it.
+    TermLogger::init(LevelFilter::Trace, log_config, TerminalMode::Stderr, colors)
+        .map_err(|e| e.to_string())?;
+    log::set_max_level(log_level(&loaded.config));
+    for warning in &loaded.warnings {
+        log::warn!("{warning}");
+    }
 
     let mut signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGINT,
@@ -98,16 +119,13 @@ fn run() -> Result<(), String> {
         std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
     )
     .map_err(|e| format!("cannot install signal handlers: {e}"))?;
-    let server = Server::start(config).map_err(|e| match std::error::Error::source(&e) {
+    let server = Server::start(loaded.config).map_err(|e| match std::error::Error::source(&e) {
         Some(source) => format!("{e}: {source}"),
         None => e.to_string(),
     })?;
     for signal in signals.forever() {
         if signal == signal_hook::consts::SIGHUP {
-            // Reload what can be reloaded: the TLS certificate and key.
-            if !server.reload() {
-                log::info!("SIGHUP: nothing reloaded");
-            }
+            reload(&server, &asked.flags);
             continue;
         }
         log::info!("signal {signal} received");
@@ -117,182 +135,42 @@ fn run() -> Result<(), String> {
     Ok(())
 }
 
-/// `switchboard backup --db PATH --to FILE`.
-fn backup(args: impl Iterator<Item = String>) -> Result<(), String> {
-    let (mut db, mut to) = (None, None);
-    let mut args = args;
-    while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) => (f.to_owned(), Some(v.to_owned())),
-            None => (arg, None),
-        };
-        let value = inline
-            .or_else(|| args.next())
-            .ok_or_else(|| format!("backup: {flag} needs a value"))?;
-        match flag.as_str() {
-            "--db" => db = Some(value),
-            "--to" => to = Some(value),
-            other => {
-                return Err(format!(
-                    "backup: unknown flag {other} (usage: backup --db PATH --to FILE)"
-                ))
-            }
+/// SIGHUP: read the file and the environment again (the command line
+/// stays as it was) and apply what can change while connections stay up.
+fn reload(server: &Server, flags: &[(String, Option<String>)]) {
+    match sources::load(flags, std::env::vars()) {
+        Ok(loaded) => {
+            log::set_max_level(log_level(&loaded.config));
+            server.reload(&loaded.config);
         }
+        Err(e) => log::error!("SIGHUP: {e}; nothing reloaded"),
     }
-    let (Some(db), Some(to)) = (db, to) else {
-        return Err("usage: switchboard backup --db PATH --to FILE".into());
-    };
-    switchboard::store::backup::run(db.as_ref(), to.as_ref())?;
-    println!("backed up {db} to {to}");
-    Ok(())
 }
 
-const USER_USAGE: &str = "\
-usage: switchboard user add NAME [--role admin|moderator|user] [--password-file FILE] [--db PATH]
-       switchboard user passwd NAME [--password-file FILE] [--db PATH]
-       switchboard user delete NAME [--db PATH]
-       switchboard user list [--db PATH]
-       switchboard user role NAME admin|moderator|user [--db PATH]
-The password is asked for (without echo) unless --password-file gives it (its
-first line) or stdin is not a terminal (then its first line is read). --db
-defaults to switchboard.db. A running server sees the change within seconds.";
-
-/// `switchboard user ...`: accounts in a database file, whether or not a
-/// server is running on it.
-fn user(args: Vec<String>) -> Result<(), String> {
-    use switchboard::auth::accounts::Accounts;
-    use switchboard::auth::{password, Role};
-    let (mut db, mut password_file, mut role, mut words) =
-        ("switchboard.db".to_owned(), None, None, Vec::new());
-    let mut args = args.into_iter();
-    while let Some(arg) = args.next() {
-        let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
-        match arg.as_str() {
-            "--db" => db = value("--db")?,
-            "--password-file" => password_file = Some(value("--password-file")?),
-            "--role" => role = Some(value("--role")?),
-            flag if flag.starts_with("--") => {
-                return Err(format!("unknown flag {flag}\n{USER_USAGE}"))
-            }
-            _ => words.push(arg),
-        }
+/// The log level in force: `--log-level`, but at least `info` with
+/// `--trace` (the trace is logged at info).
+fn log_level(config: &switchboard::Config) -> LevelFilter {
+    if config.trace {
+        config.log_level.max(LevelFilter::Info)
+    } else {
+        config.log_level
     }
-    let words: Vec<&str> = words.iter().map(String::as_str).collect();
-    let parse_role =
-        |r: &str| Role::parse(r).ok_or(format!("no role {r:?} (admin, moderator, user)"));
-    let accounts = switchboard::store::admin::open(db.as_ref())?;
-    let fail = |e: switchboard::auth::accounts::StoreError| e.to_string();
-    let hash = |name: &str| -> Result<String, String> {
-        let secret = read_password(name, password_file.as_deref())?;
-        if !(password::MIN_LEN..=password::MAX_LEN).contains(&secret.len()) {
-            return Err(format!(
-                "a password is {} to {} bytes",
-                password::MIN_LEN,
-                password::MAX_LEN
-            ));
-        }
-        let mut salt = [0u8; 16];
-        std::io::Read::read_exact(
-            &mut std::fs::File::open("/dev/urandom").map_err(|e| e.to_string())?,
-            &mut salt,
-        )
-        .map_err(|e| e.to_string())?;
-        password::hash(&password::Slots::default(), &secret, &salt).map_err(|e| e.0)
-    };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    match words.as_slice() {
-        ["add", name] => {
-            if !switchboard::chat::wire::valid_name(name) {
-                return Err(format!(
-                    "{name:?} is not a valid name (1-32 letters, digits, _ - .)"
-                ));
-            }
-            let role = parse_role(role.as_deref().unwrap_or("user"))?;
-            if accounts.find(name).map_err(fail)?.is_some() {
-                return Err(format!("{name:?} already has an account"));
-            }
-            let hash = hash(name)?;
-            if !accounts
-                .create(name, Some(&hash), role, now)
-                .map_err(fail)?
-            {
-                return Err(format!("{name:?} already has an account"));
-            }
-            println!("added {name} ({})", role.as_str());
-        }
-        ["passwd", name] => {
-            if accounts.find(name).map_err(fail)?.is_none() {
-                return Err(format!("no account {name:?}"));
-            }
-            let hash = hash(name)?;
-            accounts.set_hash(name, &hash).map_err(fail)?;
-            accounts.revoke_all(name).map_err(fail)?;
-            println!("password of {name} changed; its sessions were revoked");
-        }
-        ["delete", name] => {
-            if !accounts.delete(name).map_err(fail)? {
-                return Err(format!("no account {name:?}"));
-            }
-            println!("deleted {name}");
-        }
-        ["list"] => {
-            for (name, role) in accounts.all().map_err(fail)? {
-                println!("{name}\t{}", role.as_str());
-            }
-        }
-        ["role", name, role] => {
-            let role = parse_role(role)?;
-            if !accounts.set_role(name, role).map_err(fail)? {
-                return Err(format!("no account {name:?}"));
-            }
-            println!("{name} is now {}", role.as_str());
-        }
-        _ => return Err(USER_USAGE.to_owned()),
-    }
-    accounts.changed().map_err(fail)
 }
 
-/// A password: the first line of `file`, or asked on the terminal without
-/// echo, or the first line of stdin when it is not a terminal.
-fn read_password(name: &str, file: Option<&str>) -> Result<String, String> {
-    let first_line = |text: &str| text.lines().next().unwrap_or("").to_owned();
-    if let Some(file) = file {
-        let text = std::fs::read_to_string(file).map_err(|e| format!("{file}: {e}"))?;
-        return Ok(first_line(&text));
-    }
-    let mut line = String::new();
-    if !std::io::stdin().is_terminal() {
-        std::io::stdin()
-            .read_line(&mut line)
-            .map_err(|e| e.to_string())?;
-        return Ok(first_line(&line));
-    }
-    let stty = |arg: &str| {
-        std::fs::File::open("/dev/tty")
-            .and_then(|tty| {
-                std::process::Command::new("stty")
-                    .arg(arg)
-                    .stdin(tty)
-                    .status()
-            })
-            .is_ok_and(|s| s.success())
-    };
-    eprint!("password for {name}: ");
-    let hidden = stty("-echo");
-    let read = std::io::stdin().read_line(&mut line);
-    if hidden {
-        stty("echo");
-    }
-    eprintln!();
-    read.map_err(|e| e.to_string())?;
-    Ok(first_line(&line))
+/// What the command line asks for.
+struct Asked {
+    /// `(flag, value)` pairs in order; a switch has no value.
+    flags: Vec<(String, Option<String>)>,
+    /// `switchboard config`: print the effective configuration.
+    show_config: bool,
 }
 
-/// Flags onto a config. `Ok(None)` means help or version was printed.
-fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<(Config, LevelFilter)>, String> {
-    let mut config = Config::default();
+/// The command line's flags. `Ok(None)` means help or version was printed.
+fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Asked>, String> {
+    let mut asked = Asked {
+        flags: Vec::new(),
+        show_config: false,
+    };
     let mut args = args.peekable();
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -303,6 +181,10 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<(Config, Leve
             "-V" | "--version" => {
                 println!("switchboard {}", switchboard::VERSION);
                 return Ok(None);
+            }
+            "config" => {
+                asked.show_config = true;
+                continue;
             }
             _ => {}
         }
@@ -319,15 +201,9 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<(Config, Leve
                 (flag, value)
             }
         };
-        config.set(name, value.as_deref())?;
+        asked.flags.push((name.to_owned(), value));
     }
-    config.validate()?;
-    let mut level = config.log_level;
-    if config.trace && level < LevelFilter::Info {
-        // The trace is logged at info; make sure it shows.
-        level = LevelFilter::Info;
-    }
-    Ok(Some((config, level)))
+    Ok(Some(asked))
 }
 
 #[cfg(test)]
@@ -335,13 +211,14 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    fn parse(args: &[&str]) -> Result<Config, String> {
-        parse_args(args.iter().map(|s| s.to_string())).map(|r| r.expect("not help").0)
+    fn parse(args: &[&str]) -> Result<switchboard::Config, String> {
+        let asked = parse_args(args.iter().map(|s| s.to_string()))?.expect("not help");
+        sources::load(&asked.flags, []).map(|loaded| loaded.config)
     }
 
     #[test]
     fn no_flags_give_the_defaults() {
-        assert_eq!(parse(&[]).unwrap(), Config::default());
+        assert_eq!(parse(&[]).unwrap(), switchboard::Config::default());
     }
 
     #[test]

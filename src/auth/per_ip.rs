@@ -64,6 +64,14 @@ impl PerIp {
         }
     }
 
+    /// New limits (SIGHUP); the counts of open connections stay, and a
+    /// bucket holding more than the new burst is trimmed on its next use.
+    pub fn set_limits(&mut self, max_open: usize, rate: u32) {
+        self.max_open = max_open.max(1);
+        self.rate = f64::from(rate);
+        self.burst = f64::from(rate) * BURST_SECONDS;
+    }
+
     /// May `key` open one more connection now? If so it is counted until
     /// [`release`](PerIp::release).
     pub fn admit(&mut self, key: u128, now: u64) -> Verdict {

@@ -125,6 +125,16 @@ pub fn flags() -> impl Iterator<Item = &'static Flag> + Clone {
 /// The server's flags.
 const CORE: &[Flag] = &[
     Flag {
+        name: "config",
+        kind: Kind::File,
+        default: "-",
+        help: "read settings from this TOML file: `flag-name = value` per line (flags and `SWITCHBOARD_<FLAG>` variables win over it); `switchboard config` shows the result",
+        set: |c, v| {
+            c.config = Some(PathBuf::from(v));
+            Ok(())
+        },
+    },
+    Flag {
         name: "listen",
         kind: Kind::Address,
         default: "0.0.0.0:8080",

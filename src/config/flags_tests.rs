@@ -48,6 +48,7 @@ fn the_table_defaults_are_the_config_defaults() {
         }
     }
     // "-": no value on the command line.
+    config.config = None;
     config.web_root = None;
     config.jwt_secret_file = None;
     config.jwt_audience = None;

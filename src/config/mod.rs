@@ -6,6 +6,8 @@
 //! default, help. The command-line parser, `--help` and the README's
 //! configuration table all come from it, and a test checks that its
 //! defaults are `Config::default()` and that the README shows it as it is.
+//! `sources.rs` reads the same flags from a TOML file and from
+//! `SWITCHBOARD_<FLAG>` variables.
 
 mod cidr;
 mod flags;
@@ -13,9 +15,11 @@ mod flags_chat;
 mod flags_limits;
 mod flags_store;
 mod flags_tls;
+pub mod sources;
 
 pub use cidr::Cidr;
 pub use flags::{flags, help, markdown_table, Flag, Kind};
+pub use sources::{Setting, Source};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -26,6 +30,12 @@ use std::time::Duration;
 /// once, below, and shown by [`flags`] (a test keeps the two equal).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
+    /// The TOML file the settings were read from, if any (read again on
+    /// SIGHUP).
+    pub config: Option<PathBuf>,
+    /// The settings given by the command line, the environment or the
+    /// file, with their sources ([`sources::load`]); empty for defaults.
+    pub settings: Vec<Setting>,
     /// Address to listen on. Port 0 picks a free port.
     pub listen: SocketAddr,
     /// At most this many connections are served at once, each by its own
@@ -203,6 +213,8 @@ impl Config {
 impl Default for Config {
     fn default() -> Config {
         Config {
+            config: None,
+            settings: Vec::new(),
             listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
             max_connections: 1024,
             max_per_ip: 0,

@@ -195,10 +195,7 @@ fn serve_http(
         upgrade.accept
     );
     let origin = request.header("Origin");
-    if !config
-        .allowed_origins
-        .allows(origin, request.header("Host"))
-    {
+    if !shared.origins().allows(origin, request.header("Host")) {
         shared.stats.count(&shared.stats.refused_origins);
         log::info!(
             "conn={id} peer={peer} origin {} refused (see --allowed-origins)",

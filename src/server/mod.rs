@@ -65,6 +65,7 @@ mod narrate;
 mod outbound;
 mod pool;
 mod refuse;
+mod reload;
 mod shared;
 mod signin;
 mod socket;
@@ -284,12 +285,6 @@ impl Server {
     /// Worker threads alive now, busy or idle.
     pub fn workers(&self) -> usize {
         self.pool.workers()
-    }
-
-    /// SIGHUP: read the TLS certificate and key again (new connections
-    /// use them; open ones go on). False without TLS or if refused.
-    pub fn reload(&self) -> bool {
-        self.shared.tls.as_ref().is_some_and(|tls| tls.reload())
     }
 
     /// The address of an extra listener (`--listen-plain`,

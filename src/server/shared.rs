@@ -25,6 +25,7 @@ use super::threads::Threads;
 use super::transport::Transport;
 use crate::auth::per_ip::PerIp;
 use crate::chat::Chat;
+use crate::http::origin::Policy;
 use crate::protocol::CloseCode;
 use crate::store::SqliteHistory;
 use crate::Config;
@@ -54,6 +55,11 @@ pub(crate) struct Shared {
     pub memory: Arc<Memory>,
     /// The TLS settings, with `--tls-cert` and `--tls-key`.
     pub tls: Option<super::tls_config::Tls>,
+    /// `--allowed-origins` in force (SIGHUP may replace it).
+    origins: Mutex<Arc<Policy>>,
+    /// The settings in force and their sources (for `/status`; SIGHUP
+    /// replaces them).
+    pub settings: Mutex<Vec<crate::config::Setting>>,
     started: std::time::Instant,
     conns: Mutex<HashMap<u64, Conn>>,
     /// Connections being served (the length of `conns`, without its lock).
@@ -75,6 +81,8 @@ impl Shared {
             tls,
             per_ip: Mutex::new(PerIp::new(config.per_ip_cap(), config.connect_rate)),
             memory: Arc::new(Memory::new(config.max_buffered)),
+            origins: Mutex::new(Arc::new(config.allowed_origins.clone())),
+            settings: Mutex::new(config.settings.clone()),
             config,
             chat,
             store,
@@ -87,6 +95,15 @@ impl Shared {
             live: AtomicUsize::new(0),
             last_id: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// The `--allowed-origins` in force.
+    pub fn origins(&self) -> Arc<Policy> {
+        Arc::clone(&self.origins.lock())
+    }
+
+    pub fn set_origins(&self, policy: Policy) {
+        *self.origins.lock() = Arc::new(policy);
     }
 
     /// A new connection id, unique across listeners.

@@ -55,6 +55,15 @@ impl Binary {
         let _ = self.child.wait();
     }
 
+    /// Send the server a signal (`HUP`, `TERM`).
+    pub fn signal(&self, name: &str) {
+        let sent = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    }
+
     /// The server's resident memory now, in bytes (`VmRSS`).
     pub fn rss(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
