@@ -99,32 +99,27 @@ pub fn load(
                 .find(|(name, ..)| *name == "config")
                 .map(|(_, v, _)| v.clone())
         });
-    if let Some(file) = &file {
-        for setting in read_file(Path::new(file))? {
-            chosen.insert(setting.name, setting);
-        }
-    }
-    for (name, value, var) in from_env {
-        let source = Source::Env(var);
-        chosen.insert(
-            name,
-            Setting {
-                name,
-                value,
-                source,
-            },
-        );
-    }
-    for (name, value) in from_flags {
-        let source = Source::Flag;
-        chosen.insert(
-            name,
-            Setting {
-                name,
-                value,
-                source,
-            },
-        );
+    let file_settings = match &file {
+        Some(file) => read_file(Path::new(file))?,
+        None => Vec::new(),
+    };
+    let env_settings = from_env.into_iter().map(|(name, value, var)| Setting {
+        name,
+        value,
+        source: Source::Env(var),
+    });
+    let flag_settings = from_flags.into_iter().map(|(name, value)| Setting {
+        name,
+        value,
+        source: Source::Flag,
+    });
+    // In rising precedence: a later one replaces an earlier one.
+    for setting in file_settings
+        .into_iter()
+        .chain(env_settings)
+        .chain(flag_settings)
+    {
+        chosen.insert(setting.name, setting);
     }
     let mut config = Config::default();
     let mut settings = Vec::new();
