@@ -17,6 +17,7 @@
 //! | [`http`] | HTTP/1.1 request head and responses | - |
 //! | [`chat`] | users, topics, history, the JSON wire protocol; no sockets | - |
 //! | [`auth`] | passwords (Argon2id), HS256 tokens, session tokens; CPU only | - |
+//! | [`counter`] | relaxed atomic counters for `/metrics` (no I/O) | - |
 //! | [`store`] | SQLite: durable history behind the chat's `History` seam | chat |
 //! | `server` | accept loop, worker pool, connections, writers | protocol, http, chat, store |
 //! | `fuzzing` | the bodies of the fuzz targets in `fuzz/` (hidden) | protocol, http, chat, auth |
@@ -28,6 +29,7 @@
 pub mod auth;
 pub mod chat;
 pub mod config;
+pub mod counter;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http;

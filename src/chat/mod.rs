@@ -46,6 +46,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use crate::counter::{ByLabel, Counter};
 use bus::Bus;
 use history::History;
 use identity::Standing;
@@ -131,8 +132,11 @@ pub struct Chat {
     bus: Arc<dyn Bus>,
     started: Instant,
     next_id: AtomicU64,
-    /// Chat messages delivered since start (the `stats` request).
-    routed: AtomicU64,
+    /// Chat messages routed since start, by kind (the `stats` request,
+    /// `/metrics`).
+    routed: ByLabel<4>,
+    /// Copies of them queued for recipients.
+    deliveries: Counter,
 }
 
 /// Why a connection must be closed (with 1008).
@@ -157,7 +161,8 @@ impl Chat {
             bus,
             started: Instant::now(),
             next_id: AtomicU64::new(0),
-            routed: AtomicU64::new(0),
+            routed: ByLabel::new(ROUTED_KINDS),
+            deliveries: Counter::default(),
         }
     }
 
@@ -316,13 +321,30 @@ impl Chat {
         }
     }
 
-    fn count_routed(&self) {
-        self.routed.fetch_add(1, Relaxed);
+    fn count_routed(&self, targets: &bus::Targets, recipients: usize) {
+        let kind = match targets {
+            bus::Targets::Everyone => 0,
+            bus::Targets::One(_) => 1,
+            bus::Targets::Many(_) => 2,
+            bus::Targets::Topic(_) => 3,
+        };
+        self.routed.at(kind).inc();
+        self.deliveries.add(recipients as u64);
     }
 
-    /// Chat messages delivered since start.
+    /// Chat messages routed since start.
     pub fn routed(&self) -> u64 {
-        self.routed.load(Relaxed)
+        self.routed.each().map(|(_, n)| n).sum()
+    }
+
+    /// Chat messages routed since start, by kind ([`ROUTED_KINDS`]).
+    pub fn routed_by_kind(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        self.routed.each()
+    }
+
+    /// Copies of chat messages queued for recipients since start.
+    pub fn deliveries(&self) -> u64 {
+        self.deliveries.get()
     }
 
     /// The longest `text`, in bytes.
@@ -335,6 +357,9 @@ impl Chat {
         self.registry.lock().len()
     }
 }
+
+/// The kinds of chat message, as `/metrics` labels.
+pub const ROUTED_KINDS: [&str; 4] = ["broadcast", "direct", "multicast", "topic"];
 
 /// Milliseconds since the Unix epoch.
 pub fn unix_ms() -> u64 {

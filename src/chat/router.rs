@@ -318,7 +318,6 @@ pub fn deliver(
     };
     let json = messages::to_json(&m);
     let frame = (chat.encode)(&json);
-    chat.count_routed();
     let delivered = match &published.targets {
         Targets::Everyone => reg.queue_everyone(out, &frame, None),
         Targets::Topic(topic) => reg.queue_subscribers(out, topic, &frame),
@@ -331,6 +330,7 @@ pub fn deliver(
             queue_once(reg, out, ids.into_iter().chain(sender), &frame)
         }
     };
+    chat.count_routed(&published.targets, delivered);
     chat.history.assigned(seq);
     if let Some(stream) = stream_of(&published.targets) {
         chat.history

@@ -120,6 +120,7 @@ pub fn flags() -> impl Iterator<Item = &'static Flag> + Clone {
         .chain(super::flags_chat::CHAT.iter())
         .chain(super::flags_store::STORE.iter())
         .chain(super::flags_store::AUTH.iter())
+        .chain(super::flags_ops::OPS.iter())
 }
 
 /// The server's flags.

@@ -58,6 +58,7 @@ fn the_table_defaults_are_the_config_defaults() {
     config.tls_key = None;
     config.listen_plain = None;
     config.redirect_http = None;
+    config.metrics_listen = None;
     assert_eq!(config, Config::default());
 }
 

@@ -13,6 +13,7 @@ mod cidr;
 mod flags;
 mod flags_chat;
 mod flags_limits;
+mod flags_ops;
 mod flags_store;
 mod flags_tls;
 pub mod sources;
@@ -150,6 +151,12 @@ pub struct Config {
     pub listen_plain: Option<SocketAddr>,
     /// With TLS: a listener that redirects every request to https.
     pub redirect_http: Option<SocketAddr>,
+    /// A listener for `/metrics`, `/status` and `/healthz` only.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Clients that may read `/metrics` and `/status` on the main listener.
+    pub metrics_allow: Vec<Cidr>,
+    /// The longest `retry_after_ms` a restart notice gives a client.
+    pub restart_spread: Duration,
 }
 
 /// `--auth`: how much the server asks of a connection.
@@ -273,6 +280,12 @@ impl Default for Config {
             tls_key: None,
             listen_plain: None,
             redirect_http: None,
+            metrics_listen: None,
+            metrics_allow: vec![
+                Cidr::parse("127.0.0.0/8").expect("a block"),
+                Cidr::parse("::1").expect("a block"),
+            ],
+            restart_spread: Duration::from_secs(10),
         }
     }
 }

@@ -129,12 +129,16 @@ fn serve_http(
         Head::Request(request, rest) => (request, rest),
         Head::Closed => return Ok(()),
         Head::TimedOut => {
+            shared.stats.count(&shared.stats.rejected_handshake);
             return reply(
                 None,
                 Response::text(408, "request head not received in time"),
-            )
+            );
         }
-        Head::Bad(e) => return reply(None, Response::text(e.status(), &e.to_string())),
+        Head::Bad(e) => {
+            shared.stats.count(&shared.stats.rejected_handshake);
+            return reply(None, Response::text(e.status(), &e.to_string()));
+        }
     };
     if config.trace {
         narrate::request(id, &request);
@@ -160,6 +164,16 @@ fn serve_http(
     let reply = |request: Option<&Request>, response: Response| {
         respond(transport, peer, id, config.trace, request, response)
     };
+    // The operator's routes, where this client may see them (`ops.rs`);
+    // the metrics listener serves nothing else but `/healthz`.
+    let op = super::ops::Route::of(request.path());
+    if op.is_some() || (door == Door::Metrics && request.path() != "/healthz") {
+        let answer = op.and_then(|op| super::ops::answer(op, &request, peer, door, shared));
+        return reply(
+            Some(&request),
+            answer.unwrap_or_else(|| Response::text(404, "not found")),
+        );
+    }
     if web_login::is_route(&request) {
         let address = gate::address_key(peer.ip());
         let gate = shared.gate.as_deref();
@@ -186,6 +200,7 @@ fn serve_http(
         Ok(upgrade) => upgrade,
         Err(e) => {
             log::debug!("conn={id} peer={peer} handshake refused: {e}");
+            shared.stats.count(&shared.stats.rejected_handshake);
             return reply(Some(&request), refusal(&e));
         }
     };
@@ -210,7 +225,10 @@ fn serve_http(
     let (signed, protocol) = match route {
         Route::Chat => match admit(&request, &address, shared) {
             Ok(admitted) => admitted,
-            Err(response) => return reply(Some(&request), response),
+            Err(response) => {
+                shared.stats.count(&shared.stats.rejected_auth);
+                return reply(Some(&request), response);
+            }
         },
         Route::Echo => (None, None),
     };

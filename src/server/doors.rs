@@ -1,8 +1,10 @@
 //! The extra listeners of a TLS server (issue 15): `--listen-plain ADDR`
 //! serves everything in plain text (for a local reverse proxy or a health
 //! checker on loopback), and `--redirect-http ADDR` answers every request
-//! with `308` to the same path over https. Each has its own accept thread
-//! (`ws-accept-plain`, `ws-accept-redirect`) feeding the one worker pool,
+//! with `308` to the same path over https. With or without TLS,
+//! `--metrics-listen ADDR` serves only `/metrics`, `/status` and `/healthz`
+//! (issue 16, `ops.rs`). Each has its own accept thread (`ws-accept-plain`,
+//! `ws-accept-redirect`, `ws-accept-metrics`) feeding the one worker pool,
 //! with the same per-address admission.
 
 use crossbeam_channel::Sender;
@@ -23,6 +25,7 @@ pub fn bind(config: &Config) -> Result<Vec<(Door, TcpListener)>, Error> {
     let wanted = [
         (Door::Plain, config.listen_plain),
         (Door::Redirect, config.redirect_http),
+        (Door::Metrics, config.metrics_listen),
     ];
     let mut bound = Vec::new();
     for (door, addr) in wanted {
@@ -49,6 +52,7 @@ pub fn spawn(
         };
         let (what, name) = match door {
             Door::Plain => ("plain, without TLS", "ws-accept-plain"),
+            Door::Metrics => ("metrics and status", "ws-accept-metrics"),
             _ => ("http, redirecting to https", "ws-accept-redirect"),
         };
         let (shared2, pool2, reject2) = (Arc::clone(shared), Arc::clone(pool), reject.clone());

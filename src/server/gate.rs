@@ -90,7 +90,19 @@ pub struct Gate {
     bans: Mutex<HashMap<String, Active>>,
     generation: AtomicI64,
     refreshes: std::sync::atomic::AtomicU64,
+    /// Failed logins and tokens, by reason (`/metrics`).
+    pub failures: crate::counter::ByLabel<6>,
 }
+
+/// Why a login or a token failed, as `/metrics` labels.
+pub const FAILURE_REASONS: [&str; 6] = [
+    "bad_credentials",
+    "bad_token",
+    "throttled",
+    "banned",
+    "unavailable",
+    "other",
+];
 
 const BY_ACCOUNT: usize = 0;
 const BY_ADDRESS: usize = 1;
@@ -205,6 +217,7 @@ impl Gate {
             bans: Mutex::new(HashMap::new()),
             generation: AtomicI64::new(-1),
             refreshes: std::sync::atomic::AtomicU64::new(0),
+            failures: crate::counter::ByLabel::new(FAILURE_REASONS),
         })
     }
 
@@ -260,6 +273,26 @@ impl Gate {
 
     /// A session token or a JWT: who it signs in.
     pub fn check_token(&self, token: &str) -> Result<SignedIn, Refused> {
+        let result = self.token_once(token);
+        self.count_failure(result)
+    }
+
+    /// A failure counted by its reason, for `/metrics`.
+    fn count_failure(&self, result: Result<SignedIn, Refused>) -> Result<SignedIn, Refused> {
+        if let Err(refused) = &result {
+            self.failures.inc(match refused.code {
+                ErrorCode::BadCredentials => "bad_credentials",
+                ErrorCode::BadToken => "bad_token",
+                ErrorCode::Throttled => "throttled",
+                ErrorCode::Banned => "banned",
+                ErrorCode::Unavailable => "unavailable",
+                _ => "other",
+            });
+        }
+        result
+    }
+
+    fn token_once(&self, token: &str) -> Result<SignedIn, Refused> {
         let bad = |why: &str| Refused::new(ErrorCode::BadToken, why);
         if token.len() > jwt::MAX_TOKEN {
             return Err(bad("token too long"));
@@ -379,6 +412,11 @@ impl Gate {
     /// Check a password (throttled per account and per address): the
     /// account it signs in to.
     pub fn login(&self, name: &str, password: &str, address: &str) -> Result<SignedIn, Refused> {
+        let result = self.login_once(name, password, address);
+        self.count_failure(result)
+    }
+
+    fn login_once(&self, name: &str, password: &str, address: &str) -> Result<SignedIn, Refused> {
         let account = self.verified(name, password, address)?;
         if account.hash.as_deref().is_some_and(password::needs_rehash) {
             if let Ok(hash) = self.hash(password) {

@@ -46,6 +46,8 @@ pub enum Door {
     Main,
     Plain,
     Redirect,
+    /// `--metrics-listen`: `/metrics`, `/status` and `/healthz` only.
+    Metrics,
 }
 
 /// One accepted connection, on its way to a worker.

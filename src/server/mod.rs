@@ -60,8 +60,10 @@ mod gate;
 mod handlers;
 mod listener;
 mod memory;
+mod metrics;
 mod moderation;
 mod narrate;
+mod ops;
 mod outbound;
 mod pool;
 mod refuse;
@@ -70,6 +72,7 @@ mod shared;
 mod signin;
 mod socket;
 mod stats;
+mod status;
 mod threads;
 mod tls;
 mod tls_config;
@@ -122,6 +125,8 @@ pub struct Server {
     writer: Mutex<Option<JoinHandle<()>>>,
     /// `ws-accounts` and the sender whose drop ends it.
     accounts: Mutex<Option<(crossbeam_channel::Sender<()>, JoinHandle<()>)>>,
+    /// `ws-sampler` and the sender whose drop ends it.
+    sampler: Mutex<Option<(crossbeam_channel::Sender<()>, JoinHandle<()>)>>,
 }
 
 impl Server {
@@ -243,7 +248,22 @@ impl Server {
             None => None,
         };
 
+        // ws-sampler: the counters once a second for `/status`; it ends
+        // when its channel's sender (kept by the Server) is dropped.
+        let (sampler_stop, stopped) = crossbeam_channel::bounded::<()>(0);
+        let for_sampler = Arc::clone(&shared);
+        let sampler = threads
+            .spawn_service("ws-sampler", stack, move || loop {
+                for_sampler.samples.push(status::sample(&for_sampler));
+                let waited = stopped.recv_timeout(Duration::from_secs(1));
+                if !matches!(waited, Err(crossbeam_channel::RecvTimeoutError::Timeout)) {
+                    break;
+                }
+            })
+            .ok();
+
         Ok(Server {
+            sampler: Mutex::new(sampler.map(|handle| (sampler_stop, handle))),
             shared,
             pool,
             addr,
@@ -290,11 +310,19 @@ impl Server {
     /// The address of an extra listener (`--listen-plain`,
     /// `--redirect-http`), with its real port.
     pub fn door_addr(&self, plain: bool) -> Option<SocketAddr> {
-        let want = if plain {
+        self.door(if plain {
             listener::Door::Plain
         } else {
             listener::Door::Redirect
-        };
+        })
+    }
+
+    /// The address of `--metrics-listen`, with its real port.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.door(listener::Door::Metrics)
+    }
+
+    fn door(&self, want: listener::Door) -> Option<SocketAddr> {
         self.doors
             .lock()
             .iter()
@@ -337,9 +365,11 @@ impl Server {
                 );
             }
         }
-        if let Some((stop, accounts)) = self.accounts.lock().take() {
-            drop(stop);
-            let _ = accounts.join();
+        for service in [&self.accounts, &self.sampler] {
+            if let Some((stop, thread)) = service.lock().take() {
+                drop(stop);
+                let _ = thread.join();
+            }
         }
         // Every worker is gone: nothing more is appended. The writer
         // commits what is queued, records the last seq, and ends.

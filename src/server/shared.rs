@@ -60,6 +60,8 @@ pub(crate) struct Shared {
     /// The settings in force and their sources (for `/status`; SIGHUP
     /// replaces them).
     pub settings: Mutex<Vec<crate::config::Setting>>,
+    /// The last 15 minutes of counters, one sample a second (`/status`).
+    pub samples: super::status::Samples,
     started: std::time::Instant,
     conns: Mutex<HashMap<u64, Conn>>,
     /// Connections being served (the length of `conns`, without its lock).
@@ -83,6 +85,7 @@ impl Shared {
             memory: Arc::new(Memory::new(config.max_buffered)),
             origins: Mutex::new(Arc::new(config.allowed_origins.clone())),
             settings: Mutex::new(config.settings.clone()),
+            samples: super::status::Samples::default(),
             config,
             chat,
             store,
@@ -104,6 +107,11 @@ impl Shared {
 
     pub fn set_origins(&self, policy: Policy) {
         *self.origins.lock() = Arc::new(policy);
+    }
+
+    /// Connections being served now.
+    pub fn live(&self) -> usize {
+        self.live.load(SeqCst)
     }
 
     /// A new connection id, unique across listeners.

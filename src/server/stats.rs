@@ -1,23 +1,70 @@
-//! Counters the server keeps about itself, readable while it runs as a
-//! plain [`Snapshot`].
+//! Counters the server keeps about itself: read while it runs as a plain
+//! [`Snapshot`], and written out by `/metrics` (`metrics.rs`). Each is a
+//! relaxed atomic ([`Counter`]) bumped where the event happens; nothing
+//! here takes a lock.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use crate::counter::{ByLabel, Counter};
+
+/// Why a connection was refused before it became a WebSocket.
+pub const REJECT_REASONS: [&str; 5] = ["pool_full", "per_ip", "origin", "auth", "handshake"];
+
+/// The close codes the server sends, as `/metrics` labels (the last
+/// takes every other code).
+pub const CLOSE_CODES: [&str; 9] = [
+    "1000", "1001", "1002", "1003", "1007", "1008", "1009", "1011", "other",
+];
+
+/// How a frame reached its socket (see `outbound/mod.rs`).
+pub const WRITE_PATHS: [&str; 3] = ["direct", "combined", "drain"];
 
 /// Server-wide counters, totals since start (but `open_websockets`).
 /// Only the server updates them; everyone else reads a [`Snapshot`].
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Stats {
-    pub(crate) accepted: AtomicU64,
-    pub(crate) rejected_busy: AtomicU64,
-    pub(crate) upgrades: AtomicU64,
-    pub(crate) open_websockets: AtomicU64,
-    pub(crate) messages_in: AtomicU64,
-    pub(crate) slow_consumers: AtomicU64,
-    pub(crate) drains_started: AtomicU64,
-    pub(crate) bytes_written: AtomicU64,
-    pub(crate) protocol_errors: AtomicU64,
-    pub(crate) refused_origins: AtomicU64,
-    pub(crate) rejected_per_ip: AtomicU64,
+    pub(crate) accepted: Counter,
+    pub(crate) rejected_busy: Counter,
+    pub(crate) upgrades: Counter,
+    pub(crate) open_websockets: Counter,
+    pub(crate) messages_in: Counter,
+    pub(crate) slow_consumers: Counter,
+    pub(crate) drains_started: Counter,
+    pub(crate) bytes_written: Counter,
+    pub(crate) bytes_read: Counter,
+    pub(crate) protocol_errors: Counter,
+    pub(crate) refused_origins: Counter,
+    pub(crate) rejected_per_ip: Counter,
+    /// Handshakes refused 401/403 by the chat's admission (token, ban).
+    pub(crate) rejected_auth: Counter,
+    /// Requests to a WebSocket route that were not a valid handshake,
+    /// and request heads that were bad or too slow.
+    pub(crate) rejected_handshake: Counter,
+    /// Close frames the server sent, by code.
+    pub(crate) closes: ByLabel<9>,
+    /// Frames written, by write path.
+    pub(crate) delivered: ByLabel<3>,
+}
+
+impl Default for Stats {
+    fn default() -> Stats {
+        Stats {
+            accepted: Counter::default(),
+            rejected_busy: Counter::default(),
+            upgrades: Counter::default(),
+            open_websockets: Counter::default(),
+            messages_in: Counter::default(),
+            slow_consumers: Counter::default(),
+            drains_started: Counter::default(),
+            bytes_written: Counter::default(),
+            bytes_read: Counter::default(),
+            protocol_errors: Counter::default(),
+            refused_origins: Counter::default(),
+            rejected_per_ip: Counter::default(),
+            rejected_auth: Counter::default(),
+            rejected_handshake: Counter::default(),
+            closes: ByLabel::new(CLOSE_CODES),
+            delivered: ByLabel::new(WRITE_PATHS),
+        }
+    }
 }
 
 /// The counters at one moment.
@@ -50,28 +97,45 @@ pub struct Snapshot {
 
 impl Stats {
     /// Add one to a counter.
-    pub(crate) fn count(&self, counter: &AtomicU64) {
-        counter.fetch_add(1, Relaxed);
+    pub(crate) fn count(&self, counter: &Counter) {
+        counter.inc();
     }
 
     pub(crate) fn add_written(&self, n: usize) {
-        self.bytes_written.fetch_add(n as u64, Relaxed);
+        self.bytes_written.add(n as u64);
+    }
+
+    /// A Close frame with this code went out.
+    pub(crate) fn closed_with(&self, code: u16) {
+        self.closes.inc(&code.to_string());
+    }
+
+    /// Why connections were refused, as `/metrics` labels.
+    pub(crate) fn rejected(&self) -> [(&'static str, u64); 5] {
+        let counts = [
+            &self.rejected_busy,
+            &self.rejected_per_ip,
+            &self.refused_origins,
+            &self.rejected_auth,
+            &self.rejected_handshake,
+        ];
+        std::array::from_fn(|i| (REJECT_REASONS[i], counts[i].get()))
     }
 
     /// Read every counter.
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
-            accepted: self.accepted.load(Relaxed),
-            rejected_busy: self.rejected_busy.load(Relaxed),
-            upgrades: self.upgrades.load(Relaxed),
-            open_websockets: self.open_websockets.load(Relaxed),
-            messages_in: self.messages_in.load(Relaxed),
-            slow_consumers: self.slow_consumers.load(Relaxed),
-            drains_started: self.drains_started.load(Relaxed),
-            bytes_written: self.bytes_written.load(Relaxed),
-            protocol_errors: self.protocol_errors.load(Relaxed),
-            refused_origins: self.refused_origins.load(Relaxed),
-            rejected_per_ip: self.rejected_per_ip.load(Relaxed),
+            accepted: self.accepted.get(),
+            rejected_busy: self.rejected_busy.get(),
+            upgrades: self.upgrades.get(),
+            open_websockets: self.open_websockets.get(),
+            messages_in: self.messages_in.get(),
+            slow_consumers: self.slow_consumers.get(),
+            drains_started: self.drains_started.get(),
+            bytes_written: self.bytes_written.get(),
+            protocol_errors: self.protocol_errors.get(),
+            refused_origins: self.refused_origins.get(),
+            rejected_per_ip: self.rejected_per_ip.get(),
         }
     }
 }

@@ -123,7 +123,7 @@ pub fn serve(
     out.abort();
     out.set_partial(0);
     shared.memory.leave(id);
-    shared.stats.open_websockets.fetch_sub(1, SeqCst);
+    shared.stats.open_websockets.sub(1);
     if config.trace {
         ending.narrate(id);
     }
@@ -235,6 +235,9 @@ impl FrameLoop<'_> {
                     .set_read_timeout(Some(self.config.ping_interval));
             }
             let read = read_more(self.transport, &mut self.buf, want);
+            if let Ok(n) = read {
+                self.shared.stats.bytes_read.add(n as u64);
+            }
             if self.transport.take_wants_write() {
                 self.out.nudge();
             }

@@ -53,6 +53,8 @@ pub struct State {
     /// The last commit succeeded.
     pub healthy: AtomicBool,
     pub commits: AtomicU64,
+    /// Time spent in commits (successful or not), in microseconds.
+    pub commit_micros: AtomicU64,
     /// Commits that failed.
     pub failures: AtomicU64,
     /// Times the writer was further behind than the ring holds.
@@ -69,7 +71,11 @@ pub struct Health {
     /// The last commit succeeded.
     pub writing: bool,
     pub persisted_seq: u64,
+    /// The highest seq given out (the lag is this less `persisted_seq`).
+    pub assigned_seq: u64,
     pub commits: u64,
+    /// Microseconds spent in commits.
+    pub commit_micros: u64,
     pub failures: u64,
     pub behind: u64,
     pub dropped: u64,
@@ -140,7 +146,9 @@ impl SqliteHistory {
         Health {
             writing: self.state.healthy.load(SeqCst),
             persisted_seq: self.state.persisted.load(SeqCst),
+            assigned_seq: self.state.assigned.load(SeqCst),
             commits: self.state.commits.load(SeqCst),
+            commit_micros: self.state.commit_micros.load(SeqCst),
             failures: self.state.failures.load(SeqCst),
             behind: self.state.behind.load(SeqCst),
             dropped: self.state.dropped.load(SeqCst),

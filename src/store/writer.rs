@@ -244,7 +244,11 @@ impl Writer {
             }
             return;
         }
-        match self.write(&rows, record, stopping) {
+        let started = Instant::now();
+        let written = self.write(&rows, record, stopping);
+        let micros = started.elapsed().as_micros() as u64;
+        self.state.commit_micros.fetch_add(micros, SeqCst);
+        match written {
             Ok(()) => {
                 if let Some(record) = record {
                     self.state.reserved.store(record, SeqCst);

@@ -122,6 +122,7 @@ impl Outbound {
         }
         let code = status.map_or(CloseCode::NoStatusReceived, |(code, _)| code);
         self.closing.code.store(code.as_u16(), SeqCst);
+        self.stats.closed_with(code.as_u16());
         // The Close frame always fits: it is the last frame ever queued.
         let _ = self.push_unbounded(frame);
         true

@@ -54,7 +54,7 @@ mod tests;
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 use std::io;
-use std::sync::atomic::{fence, AtomicBool, Ordering::SeqCst};
+use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -119,6 +119,8 @@ pub struct Outbound {
     dead: AtomicBool,
     /// Its reading side was shut by another thread (see `shut`).
     read_shut: AtomicBool,
+    /// Drain threads running (for `/metrics`: they hold the write turn).
+    draining: AtomicUsize,
     thread_stack: usize,
     threads: Arc<Threads>,
     stats: Arc<Stats>,
@@ -148,6 +150,7 @@ impl Outbound {
             closing: Closing::default(),
             dead: AtomicBool::new(false),
             read_shut: AtomicBool::new(false),
+            draining: AtomicUsize::new(0),
             thread_stack: config.thread_stack,
             threads,
             stats,
@@ -398,7 +401,18 @@ impl Outbound {
             return Err(io::ErrorKind::WriteZero.into());
         }
         self.stats.add_written(written);
-        if pending.advance(written, &self.budget, &self.closing) {
+        let (frames, close_out) = pending.advance(written, &self.budget, &self.closing);
+        // Routers write one frame straight away (direct) or several at once
+        // (combined); a drain thread writes for a socket that was full.
+        let path = if self.draining.load(SeqCst) > 0 {
+            2
+        } else if frames > 1 {
+            1
+        } else {
+            0
+        };
+        self.stats.delivered.at(path).add(frames as u64);
+        if close_out {
             self.after_close_written(pending);
         }
         Ok(())
@@ -435,14 +449,17 @@ impl Outbound {
         self.stats.count(&self.stats.drains_started);
         let me = Arc::clone(self);
         let name = format!("ws-drain-{}", self.id);
+        self.draining.fetch_add(1, SeqCst);
         let spawned = self.threads.spawn(name, self.thread_stack, move || {
             me.write_turn(Mode::Blocking);
+            me.draining.fetch_sub(1, SeqCst);
         });
         if let Err(e) = spawned {
             log::warn!(
                 "conn={} cannot start a drain thread ({e}); cutting it off",
                 self.id
             );
+            self.draining.fetch_sub(1, SeqCst);
             self.abort();
             self.discard_all();
             self.writing.store(false, SeqCst);

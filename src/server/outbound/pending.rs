@@ -63,8 +63,14 @@ impl Pending {
 
     /// `written` bytes went out: drop the frames they finished and give
     /// their room back (one update of the shared counters per write, not
-    /// one per frame). True if our Close was among them.
-    pub(super) fn advance(&mut self, written: usize, budget: &Budget, closing: &Closing) -> bool {
+    /// one per frame). How many frames it finished, and whether our Close
+    /// was among them.
+    pub(super) fn advance(
+        &mut self,
+        written: usize,
+        budget: &Budget,
+        closing: &Closing,
+    ) -> (usize, bool) {
         let (mut bytes, mut frames, mut close_out) = (0, 0, false);
         let mut left = written;
         while let Some(front) = self.frames.front() {
@@ -84,7 +90,7 @@ impl Pending {
             }
         }
         budget.give_back(bytes, frames);
-        close_out
+        (frames, close_out)
     }
 
     /// A slow consumer was cut off: drop, once, what is in hand but a
