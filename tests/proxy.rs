@@ -70,3 +70,28 @@ fn a_trusted_proxy_names_its_clients_and_nobody_else_can() {
         "an untrusted header is never used: {log}"
     );
 }
+
+#[test]
+fn a_chat_connection_logs_its_real_address_and_its_user() {
+    let tmp = TempDir::new("proxy-user");
+    let server = Binary::start(&tmp.join("user.db"), "--trusted-proxy 127.0.0.1", "");
+    let addr = SocketAddr::from(([127, 0, 0, 1], server.addr.port()));
+    let mut stream = connect_from(1, addr);
+    let request = support::upgrade_request("/chat?name=carol")
+        .replace("\r\n\r\n", "\r\nX-Forwarded-For: 198.51.100.7\r\n\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut raw = Raw::from_stream(stream);
+    assert!(raw.read_http_head().starts_with("HTTP/1.1 101"));
+    assert!(raw.read_text().contains("\"welcome\""));
+    raw.send_close(1000);
+    raw.expect_close(1000);
+    assert!(
+        support::eventually(std::time::Duration::from_secs(5), || server
+            .log_text()
+            .lines()
+            .any(|l| l.contains("peer=198.51.100.7:")
+                && l.contains("route=/chat user=carol closed code=1000"))),
+        "{}",
+        server.log_text()
+    );
+}

@@ -18,6 +18,9 @@ export function describe(event) {
       if (event.event === "join") return `* ${event.name} joined${mark}`;
       return `* ${event.name} left${event.reason ? ` (${event.reason})` : ""}`;
     }
+    case "notice":
+      if (event.event === "restarting") return `* the server is restarting; back in ${(event.retry_after_ms / 1000).toFixed(1)} s`;
+      return JSON.stringify(event);
     case "auth_required":
       return "* this server requires an account: /login NAME or /register NAME";
     case "error":

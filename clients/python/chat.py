@@ -59,7 +59,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from switchboard_client import ProtocolError, ResponseError, SwitchboardClient, backoff, split_url  # noqa: E402
+from switchboard_client import (  # noqa: E402
+    ProtocolError, ResponseError, SwitchboardClient, backoff, restart_delay, split_url)
 from rfc6455 import use_tls  # noqa: E402
 from describe import describe  # noqa: E402
 from accounts import (  # noqa: E402
@@ -100,6 +101,7 @@ class Session:
         self.stopping = threading.Event()
         self.name = client.name
         self.topics = set()  # subscriptions to restore after a reconnect
+        self.retry_after = None  # seconds, from a "restarting" notice
         welcome = client.welcome or {}  # None until signed in, in --auth required
         self.epoch = welcome.get("epoch")
         self.last_seq = welcome.get("seq", 0)  # the highest seq seen
@@ -131,6 +133,10 @@ class Session:
             self.cond.notify_all()
 
     def show(self, event):
+        if event.get("type") == "notice" and event.get("event") == "restarting":
+            # Come back when the server says (each client its own delay), so
+            # a restart does not bring every client back in the same second.
+            self.retry_after = restart_delay(event)
         if event.get("type") == "welcome":
             # A sign-in on this connection: a new identity.
             self.name = event["name"]
@@ -173,7 +179,8 @@ class Session:
         catch up. False if the session ended first."""
         attempt = 0
         while True:
-            delay = backoff(attempt)
+            delay = backoff(attempt) if self.retry_after is None else self.retry_after
+            self.retry_after = None
             attempt += 1
             self.emit("* connection lost; reconnecting in %d ms" % round(delay * 1000))
             if self.stopping.wait(delay):

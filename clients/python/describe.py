@@ -35,6 +35,8 @@ def describe(event):
         if ev == "join":
             return "* %s joined%s" % (name, mark)
         return "* %s left%s" % (name, " (%s)" % event["reason"] if event.get("reason") else "")
+    if kind == "notice" and event.get("event") == "restarting":
+        return "* the server is restarting; back in %.1f s" % (event.get("retry_after_ms", 0) / 1000.0)
     if kind == "auth_required":
         return "* this server requires an account: /login NAME or /register NAME"
     if kind == "error":

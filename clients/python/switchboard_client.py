@@ -27,7 +27,8 @@ import urllib.parse
 
 from rfc6455 import ProtocolError, WebSocket, accept_key, encode_frame, mask, split_url  # noqa: F401 (re-exported)
 
-__all__ = ["WebSocket", "SwitchboardClient", "ProtocolError", "ResponseError", "accept_key", "split_url", "backoff"]
+__all__ = ["WebSocket", "SwitchboardClient", "ProtocolError", "ResponseError", "accept_key", "split_url", "backoff",
+           "restart_delay"]
 
 
 class ResponseError(Exception):
@@ -45,6 +46,22 @@ def backoff(attempt, base=0.25, maximum=10.0, rand=random.random):
     back in step (the same as backoff() in clients/web/switchboard.mjs)."""
     ceiling = min(maximum, base * 2 ** min(attempt, 32))
     return ceiling / 2 + rand() * ceiling / 2
+
+
+# The longest wait a "restarting" notice is believed for (a bad value must
+# not park a client for hours).
+MAX_RESTART_DELAY = 300.0
+
+
+def restart_delay(notice):
+    """Seconds to wait before reconnecting, from a {"type": "notice",
+    "event": "restarting", "retry_after_ms": N} the server sent before its
+    Close 1001 (the same as restartDelay() in clients/web/switchboard.mjs)."""
+    try:
+        ms = float(notice.get("retry_after_ms", 0))
+    except (TypeError, ValueError):
+        return 0.0
+    return min(max(ms, 0.0) / 1000.0, MAX_RESTART_DELAY)
 
 
 class SwitchboardClient:

@@ -44,12 +44,14 @@ def server_binary():
 
 class Server:
     """The real server on a free loopback port (or on `listen`, to start it
-    again where it was); without `--db` in `flags`, `--db :memory:`."""
+    again where it was); without `--db` in `flags`, `--db :memory:`; without
+    `--restart-spread`, 1 s (clients told of a restart come back quickly)."""
 
     def __init__(self, *flags, listen="127.0.0.1:0"):
         self.proc = subprocess.Popen(
             [server_binary(), "--listen", listen, "--log-level", "info"]
-            + ([] if "--db" in flags else ["--db", ":memory:"]) + list(flags),
+            + ([] if "--db" in flags else ["--db", ":memory:"])
+            + ([] if "--restart-spread" in flags else ["--restart-spread", "1s"]) + list(flags),
             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
         )
         deadline = time.monotonic() + 10
@@ -538,6 +540,22 @@ class ReconnectTests(unittest.TestCase):
         self.assertEqual((m["from"], m["text"]), ("py-back", "back again"))
         self.assertEqual(cli.finish(), 0, cli.transcript())
         self.assertNotIn("Traceback", cli.transcript())
+
+    def test_a_restart_notice_sets_when_it_comes_back(self):
+        server = Server("--rate", "0", "--restart-spread", "4s")
+        self.addCleanup(lambda: server.stop())
+        cli = Cli(self, server.url, "--name", "py-notice")
+        cli.wait_for("connected as py-notice")
+        server.stop()  # SIGTERM: a "restarting" notice, then Close 1001
+        notice, retry = r"^\* the server is restarting; back in (\d+\.\d) s", r"^\* connection lost; reconnecting in (\d+) ms"
+        told = re.search(notice, cli.wait_for(notice))
+        waits = re.search(retry, cli.wait_for(retry))
+        # The client waits what the server told it, not its own back-off.
+        self.assertAlmostEqual(float(told.group(1)) * 1000, int(waits.group(1)), delta=50)
+        self.assertLessEqual(int(waits.group(1)), 4000)
+        server = Server("--rate", "0", listen=server.addr)
+        cli.wait_for("reconnected as py-notice", timeout=30)
+        self.assertEqual(cli.finish(), 0, cli.transcript())
 
     def test_after_a_dropped_connection_it_catches_up(self):
         server = Server("--rate", "0")

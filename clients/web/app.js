@@ -254,7 +254,8 @@ function start({ name = null, token = null, signIn = null } = {}) {
     els.state.dataset.state = state;
     els.state.textContent = STATE_TEXT[state] || state;
     if (state === "reconnecting" && detail?.delay !== undefined) {
-      notice(`Connection lost; reconnecting in ${(detail.delay / 1000).toFixed(1)} s…`);
+      const why = detail.restart ? "The server is restarting" : "Connection lost";
+      notice(`${why}; reconnecting in ${(detail.delay / 1000).toFixed(1)} s…`);
     }
     if (state === "open" && detail?.again) notice("Reconnected.");
   });

@@ -73,6 +73,15 @@ export class ResponseError extends Error {
   }
 }
 
+/** Milliseconds to wait before reconnecting after the server's
+ * {"type":"notice","event":"restarting","retry_after_ms":N}: N, each
+ * client its own, so a restart does not bring every client back in the
+ * same second; at most five minutes, whatever the notice says. */
+export function restartDelay(notice) {
+  const ms = Number(notice?.retry_after_ms);
+  return Number.isFinite(ms) ? Math.min(Math.max(ms, 0), 300000) : 0;
+}
+
 /** Milliseconds to wait before reconnect attempt `n` (0-based): exponential
  * from `base` to `max`, with full jitter so clients do not return in step. */
 export function backoff(n, base = 250, max = 10000, random = Math.random) {
@@ -111,6 +120,7 @@ export class SwitchboardClient {
     this.welcomedWs = null; // the connection the last welcome came on
     this.authRequired = null; // the server's auth_required frame, in --auth required
     this.closeInfo = null; // { code, reason } of the last close
+    this.retryAfter = null; // ms, from a "restarting" notice, for the next reconnect
   }
 
   /** The signed-in account's roles ([] for a guest). */
@@ -206,6 +216,7 @@ export class SwitchboardClient {
         return;
       }
     }
+    if (msg.type === "notice" && msg.event === "restarting") this.retryAfter = restartDelay(msg);
     if (msg.type === "message") {
       if (this.seenSeqs.has(msg.seq)) return; // already shown (catch-up overlap)
       this.remember(msg.seq);
@@ -299,8 +310,12 @@ export class SwitchboardClient {
       this.setState("closed", { code, reason, final });
       return;
     }
-    const delay = backoff(this.attempt++);
-    this.setState("reconnecting", { code, reason, delay, attempt: this.attempt });
+    // After a "restarting" notice: when the server said; else back off.
+    const restart = this.retryAfter !== null;
+    const delay = restart ? this.retryAfter : backoff(this.attempt);
+    this.retryAfter = null;
+    this.attempt++;
+    this.setState("reconnecting", { code, reason, delay, attempt: this.attempt, restart });
     this.timer = setTimeout(() => this.connect(), delay);
   }
 

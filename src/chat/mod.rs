@@ -352,6 +352,11 @@ impl Chat {
         self.settings.max_text
     }
 
+    /// The name a member has now (for logs).
+    pub fn name_of(&self, id: ClientId) -> Option<String> {
+        self.registry.lock().name_of(id).map(str::to_owned)
+    }
+
     /// Members connected now.
     pub fn members(&self) -> usize {
         self.registry.lock().len()

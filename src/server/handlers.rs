@@ -67,6 +67,10 @@ pub trait Handler {
     }
     /// The connection is over (whatever the reason).
     fn on_close(&mut self) {}
+    /// The chat user on this connection now, for the log.
+    fn user(&self) -> Option<String> {
+        None
+    }
 }
 
 /// `/echo`: every message goes back as it came, text as text.
@@ -346,6 +350,10 @@ impl Handler for ChatHandler {
 
     fn on_deadline(&mut self) -> Refusal {
         (CloseCode::Other(4001), "authentication required")
+    }
+
+    fn user(&self) -> Option<String> {
+        self.client.as_ref().and_then(|c| self.chat.name_of(c.id))
     }
 
     fn on_close(&mut self) {

@@ -13,6 +13,7 @@
 
 use parking_lot::Mutex;
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::net::Shutdown;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
@@ -26,6 +27,7 @@ use super::transport::Transport;
 use crate::auth::per_ip::PerIp;
 use crate::chat::Chat;
 use crate::http::origin::Policy;
+use crate::protocol::frame::{self, OpCode};
 use crate::protocol::CloseCode;
 use crate::store::SqliteHistory;
 use crate::Config;
@@ -35,6 +37,8 @@ struct Conn {
     transport: Arc<Transport>,
     /// Set once the connection is a WebSocket.
     outbound: Option<Arc<Outbound>>,
+    /// It is a chat connection (told of a restart before its Close).
+    chat: bool,
 }
 
 /// What every thread of the server shares.
@@ -149,14 +153,16 @@ impl Shared {
         let conn = Conn {
             transport: Arc::clone(transport),
             outbound: None,
+            chat: false,
         };
         self.conns.lock().insert(id, conn);
         self.live.fetch_add(1, SeqCst);
     }
 
-    pub fn set_outbound(&self, id: u64, out: &Arc<Outbound>) {
+    pub fn set_outbound(&self, id: u64, out: &Arc<Outbound>, chat: bool) {
         if let Some(conn) = self.conns.lock().get_mut(&id) {
             conn.outbound = Some(Arc::clone(out));
+            conn.chat = chat;
         }
     }
 
@@ -168,20 +174,31 @@ impl Shared {
 
     /// Copies of every connection's handles, taken under the lock and
     /// used after it.
-    fn handles(&self) -> Vec<(Arc<Transport>, Option<Arc<Outbound>>)> {
+    fn handles(&self) -> Vec<(Arc<Transport>, Option<Arc<Outbound>>, bool)> {
         self.conns
             .lock()
             .values()
-            .map(|c| (Arc::clone(&c.transport), c.outbound.clone()))
+            .map(|c| (Arc::clone(&c.transport), c.outbound.clone(), c.chat))
             .collect()
     }
 
-    /// Shutdown, first pass: Close 1001 to every WebSocket; a connection
-    /// still in its HTTP phase is cut at once.
+    /// Shutdown, first pass: every chat client is told to come back after
+    /// its own random delay within `--restart-spread`, then every
+    /// WebSocket gets Close 1001; a connection still in its HTTP phase is
+    /// cut at once.
     pub fn close_all(&self) {
-        for (transport, outbound) in self.handles() {
+        let spread = self.config.restart_spread.as_millis() as u64;
+        let random = std::collections::hash_map::RandomState::new();
+        for (transport, outbound, chat) in self.handles() {
             match outbound {
                 Some(out) => {
+                    if chat {
+                        let retry = random.hash_one(out.id()) % (spread + 1);
+                        let json = crate::chat::messages::restarting(retry);
+                        let frame = frame::encode(OpCode::Text, json.as_bytes());
+                        // Refused only for a reader already over its bounds.
+                        let _ = out.queue(frame.into());
+                    }
                     out.close(CloseCode::GoingAway, "server shutdown");
                 }
                 None => transport.shutdown(Shutdown::Both),
@@ -193,7 +210,7 @@ impl Shared {
     /// Returns how many were cut.
     pub fn cut_all(&self) -> usize {
         let left = self.handles();
-        for (transport, outbound) in &left {
+        for (transport, outbound, _) in &left {
             transport.shutdown(Shutdown::Both);
             if let Some(out) = outbound {
                 out.abort();

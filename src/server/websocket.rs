@@ -80,7 +80,7 @@ pub fn serve(
     ));
     transport.set_write_timeout(Some(config.write_timeout))?;
     transport.hand_over();
-    shared.set_outbound(id, &out);
+    shared.set_outbound(id, &out, route == Route::Chat);
     shared.memory.join(&out);
     shared.stats.count(&shared.stats.open_websockets);
 
@@ -119,6 +119,10 @@ pub fn serve(
         progressed: false,
     }
     .run(handler.as_mut());
+    let user = handler
+        .user()
+        .map(|name| format!(" user={name}"))
+        .unwrap_or_default();
     handler.on_close();
     out.abort();
     out.set_partial(0);
@@ -128,7 +132,7 @@ pub fn serve(
         ending.narrate(id);
     }
     log::info!(
-        "conn={id} peer={peer} route={} closed code={} by={} duration={:.3}s",
+        "conn={id} peer={peer} route={}{user} closed code={} by={} duration={:.3}s",
         route.path(),
         ending.code.as_u16(),
         ending.by.as_str(),

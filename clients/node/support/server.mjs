@@ -21,6 +21,8 @@ export function serverBinary() {
  * `flags` it keeps nothing on disk (`--db :memory:`). */
 export function startServer(flags = [], listen = "127.0.0.1:0") {
   const db = flags.includes("--db") ? [] : ["--db", ":memory:"];
+  // Clients told of a restart come back within a second, not ten.
+  if (!flags.includes("--restart-spread")) db.push("--restart-spread", "1s");
   return new Promise((resolve, reject) => {
     const proc = spawn(serverBinary(), ["--listen", listen, "--log-level", "info", ...db, ...flags], {
       stdio: ["ignore", "ignore", "pipe"],

@@ -122,6 +122,30 @@ test("after a dropped connection the client reconnects and catches up", async ()
   listener.close();
 });
 
+test("a restart notice sets when the client comes back", async () => {
+  const own = await startServer(["--restart-spread", "4s"]);
+  const port = own.addr;
+  const client = new SwitchboardClient(own.url, { name: "js-notice", WebSocket });
+  const welcomed = new Promise((r) => client.on("welcome", r));
+  client.connect();
+  await welcomed;
+  const notice = next(client, "notice", (n) => n.event === "restarting", 10000);
+  const waiting = next(client, "state", (s) => s.state === "reconnecting" && s.detail.delay !== undefined, 10000);
+  await own.stop(); // SIGTERM: the notice, then Close 1001
+  const n = await notice;
+  const { detail } = await waiting;
+  assert.ok(n.retry_after_ms >= 0 && n.retry_after_ms <= 4000, JSON.stringify(n));
+  assert.equal(detail.delay, n.retry_after_ms, "the client waits what the server said");
+  assert.equal(detail.restart, true);
+  assert.equal(detail.code, 1001);
+  assert.match(describe(n), /^\* the server is restarting; back in \d+\.\d s$/);
+  const again = await startServer([], port);
+  const back = next(client, "welcome", () => true, 20000);
+  await back;
+  client.close();
+  await again.stop();
+});
+
 test("a restarted server is reported as a gap", async () => {
   const own = await startServer([]);
   const port = own.addr;
