@@ -323,3 +323,54 @@ fn only_allowed_clients_may_read_metrics_and_status() {
     );
     server.shutdown();
 }
+
+#[test]
+fn a_signed_in_admin_may_see_the_status_page_from_anywhere() {
+    let tmp = TempDir::new("metrics-admin");
+    let db = tmp.join("admin.db");
+    let password = tmp.join("password");
+    std::fs::write(&password, "a long admin password\n").unwrap();
+    for (name, role) in [("boss", "admin"), ("pat", "user")] {
+        let made = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(["user", "add", name, "--role", role, "--password-file"])
+            .arg(&password)
+            .arg("--db")
+            .arg(&db)
+            .output()
+            .unwrap();
+        assert!(made.status.success(), "{made:?}");
+    }
+    // Nobody is in --metrics-allow: only the cookie can open /status.
+    let server = support::binary::Binary::start(&db, "--metrics-allow 192.0.2.1", "");
+    let host = format!("127.0.0.1:{}", server.addr.port());
+    let cookie_of = |name: &str| {
+        let body = format!("name={name}&password=a+long+admin+password");
+        let request = format!(
+            "POST /login HTTP/1.1\r\nHost: {host}\r\nOrigin: http://{host}\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let (status, head, _) = http(server.addr, request.as_bytes());
+        assert_eq!(status, 200, "{head}");
+        let set = head
+            .lines()
+            .find_map(|l| l.strip_prefix("Set-Cookie: "))
+            .unwrap();
+        set.split(';').next().unwrap().to_owned()
+    };
+    let status = |path: &str, cookie: &str| {
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{cookie}\r\n");
+        http(server.addr, request.as_bytes()).0
+    };
+    let admin = format!("Cookie: {}\r\n", cookie_of("boss"));
+    let user = format!("Cookie: {}\r\n", cookie_of("pat"));
+    assert_eq!(status("/status", ""), 404);
+    assert_eq!(status("/status", &user), 404, "a user is not an admin");
+    assert_eq!(status("/status", &admin), 200);
+    assert_eq!(status("/status.json", &admin), 200);
+    assert_eq!(
+        status("/metrics", &admin),
+        404,
+        "metrics are for the scraper's address only"
+    );
+}
