@@ -79,7 +79,7 @@ fn run() -> Result<(), String> {
     let Some(asked) = parse_args(args)? else {
         return Ok(());
     };
-    let loaded = sources::load(&asked.flags, std::env::vars())?;
+    let loaded = sources::load(&asked.flags, environment()?)?;
     if asked.show_config {
         print!("{}", sources::effective(&loaded.config.settings));
         return Ok(());
@@ -138,13 +138,31 @@ fn run() -> Result<(), String> {
 /// SIGHUP: read the file and the environment again (the command line
 /// stays as it was) and apply what can change while connections stay up.
 fn reload(server: &Server, flags: &[(String, Option<String>)]) {
-    match sources::load(flags, std::env::vars()) {
+    match environment().and_then(|env| sources::load(flags, env)) {
         Ok(loaded) => {
             log::set_max_level(log_level(&loaded.config));
             server.reload(&loaded.config);
         }
         Err(e) => log::error!("SIGHUP: {e}; nothing reloaded"),
     }
+}
+
+/// The environment's variables. One that is not UTF-8 is skipped, unless
+/// it is ours (`SWITCHBOARD_...`): then it is an error naming it.
+fn environment() -> Result<Vec<(String, String)>, String> {
+    let mut vars = Vec::new();
+    for (key, value) in std::env::vars_os() {
+        let ours = key.to_string_lossy().starts_with(sources::ENV_PREFIX);
+        match (key.into_string(), value.into_string()) {
+            (Ok(key), Ok(value)) => vars.push((key, value)),
+            (key, _) if ours => {
+                let key = key.unwrap_or_else(|k| k.to_string_lossy().into_owned());
+                return Err(format!("{key}: the value is not UTF-8"));
+            }
+            _ => {}
+        }
+    }
+    Ok(vars)
 }
 
 /// The log level in force: `--log-level`, but at least `info` with

@@ -79,6 +79,32 @@ fn a_bad_file_stops_the_start_with_one_line_naming_file_and_line() {
     assert!(!ok && err.contains(":1: --idle-timeout"), "{err}");
     let (ok, _, err) = switchboard(&[], &[("SWITCHBOARD_MAX_FRAME", "huge")]);
     assert!(!ok && err.contains("SWITCHBOARD_MAX_FRAME"), "{err}");
+    let (ok, _, err) = switchboard(&["--restart-spread", "10m"], &[]);
+    assert!(
+        !ok && err.contains("--restart-spread must be at most 5m"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_variable_that_is_not_utf8_is_an_error_only_when_it_is_ours() {
+    use std::os::unix::ffi::OsStrExt;
+    let run = |key: &str| {
+        Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .arg("config")
+            .env(key, std::ffi::OsStr::from_bytes(b"caf\xe9"))
+            .output()
+            .unwrap()
+    };
+    let theirs = run("SOME_OTHER_TOOL");
+    assert!(theirs.status.success(), "{theirs:?}");
+    let ours = run("SWITCHBOARD_LOG_LEVEL");
+    let err = String::from_utf8_lossy(&ours.stderr);
+    assert!(!ours.status.success() && err.lines().count() == 1, "{err}");
+    assert!(
+        err.contains("SWITCHBOARD_LOG_LEVEL: the value is not UTF-8"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -154,6 +180,20 @@ fn sighup_reloads_origins_and_per_address_limits_keeping_connections() {
         .contains("in force only after a restart: max-connections"));
     let (status, _third) = upgrade(addr, "https://app.example");
     assert_eq!(status, 101, "the new origin and the new limit are in force");
+    // What waits for a restart is not taken as in force: the next SIGHUP
+    // names it again.
+    server.signal("HUP");
+    let restart_lines = || {
+        server
+            .log_text()
+            .matches("in force only after a restart: max-connections")
+            .count()
+    };
+    assert!(
+        support::eventually(Duration::from_secs(5), || restart_lines() == 2),
+        "{}",
+        server.log_text()
+    );
     assert!(
         support::eventually(Duration::from_secs(2), || server
             .log_text()

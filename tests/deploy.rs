@@ -309,10 +309,17 @@ fn the_guide_runs_here_config_server_accounts_backup_and_restore() {
     assert!(String::from_utf8_lossy(&body).contains("switchboard_build_info"));
     // `systemctl reload switchboard` is SIGHUP.
     assert!(guide_line("systemctl reload switchboard").ends_with("reload switchboard"));
+    let edited = original.replace("log-level = \"info\"", "log-level = \"debug\"");
+    assert_ne!(edited, original, "the example sets log-level");
+    std::fs::write(&file, edited).unwrap();
     server.signal("HUP");
-    assert!(support::eventually(Duration::from_secs(5), || server
-        .log_text()
-        .contains("SIGHUP:")));
+    assert!(
+        support::eventually(Duration::from_secs(5), || server
+            .log_text()
+            .contains("SIGHUP: reloaded log-level")),
+        "{}",
+        server.log_text()
+    );
 
     // A backup while it runs, then the restore steps on a stopped server.
     root.run(guide_line("install -d -m 0750 -o switchboard"), "");

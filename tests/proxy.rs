@@ -95,3 +95,26 @@ fn a_chat_connection_logs_its_real_address_and_its_user() {
         server.log_text()
     );
 }
+
+#[test]
+fn operator_routes_through_a_proxy_go_by_the_client_it_names() {
+    let tmp = TempDir::new("proxy-ops");
+    let server = Binary::start(&tmp.join("ops.db"), "--trusted-proxy 127.0.0.1", "");
+    let addr = SocketAddr::from(([127, 0, 0, 1], server.addr.port()));
+    let status = |request: &str| support::http(addr, request.as_bytes()).0;
+    let get = |extra: &str| {
+        status(&format!(
+            "GET /status.json HTTP/1.1\r\nHost: x\r\n{extra}\r\n"
+        ))
+    };
+    // The proxy names a loopback client: allowed (the default --metrics-allow).
+    assert_eq!(get("X-Forwarded-For: 127.0.0.5\r\n"), 200);
+    // It names a client outside: refused, as if the route did not exist.
+    assert_eq!(get("X-Forwarded-For: 203.0.113.1\r\n"), 404);
+    // It names nobody: not taken for the proxy's own loopback address.
+    assert_eq!(get(""), 404);
+    assert_eq!(get("X-Forwarded-For: not-an-address\r\n"), 404);
+    // Any method gets the same 404 when not allowed.
+    let post = "POST /metrics HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 203.0.113.1\r\nContent-Length: 0\r\n\r\n";
+    assert_eq!(status(post), 404);
+}

@@ -307,6 +307,7 @@ export class SwitchboardClient {
     // Final: the server ended the session (not the echo of our own Close).
     const final = this.state !== "closed" && isFinalClose(code);
     if (!this.reconnect || this.state === "closed" || final) {
+      this.retryAfter = null;
       this.setState("closed", { code, reason, final });
       return;
     }

@@ -280,8 +280,6 @@ pub fn response_error(id: &Value, code: ErrorCode, message: &str) -> String {
     )
 }
 
-/// Serialize a value we built ourselves; these cannot fail (no maps with
-/// non-string keys, no failing `Serialize` impls).
 /// The notice every chat client gets before the server's Close 1001 at
 /// shutdown: come back after `retry_after_ms` (each client its own, so a
 /// restart does not bring them all back in the same second).
@@ -289,6 +287,8 @@ pub fn restarting(retry_after_ms: u64) -> String {
     format!(r#"{{"type":"notice","event":"restarting","retry_after_ms":{retry_after_ms}}}"#)
 }
 
+/// Serialize a value we built ourselves; these cannot fail (no maps with
+/// non-string keys, no failing `Serialize` impls).
 pub fn to_json(value: &impl Serialize) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "null".into())
 }

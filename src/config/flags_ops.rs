@@ -34,7 +34,7 @@ pub(super) const OPS: &[Flag] = &[
         name: "restart-spread",
         kind: Kind::Duration,
         default: "10s",
-        help: "on shutdown every chat client is told `restarting` with its own random `retry_after_ms` up to this, so they do not all come back in the same second",
+        help: "on shutdown every chat client is told `restarting` with its own random `retry_after_ms` up to this (at most 5m), so they do not all come back in the same second",
         set: |c, v| {
             c.restart_spread = duration(v)?;
             Ok(())

@@ -190,6 +190,10 @@ pub enum SyncMode {
     Full,
 }
 
+/// The longest `--restart-spread`: our clients believe a restart notice
+/// for at most this long.
+pub const MAX_RESTART_SPREAD: Duration = Duration::from_secs(300);
+
 /// The `--db` value that means "no file".
 pub const MEMORY: &str = ":memory:";
 
@@ -357,6 +361,9 @@ impl Config {
             return Err("--db needs a path (or :memory:)".into());
         }
         // The frame loop reads with a timeout; the OS cannot do less than 1 ms.
+        if self.restart_spread > MAX_RESTART_SPREAD {
+            return Err("--restart-spread must be at most 5m (clients believe no longer)".into());
+        }
         if self.ping_interval < Duration::from_millis(10) {
             return Err("--ping-interval must be at least 10ms".into());
         }

@@ -15,6 +15,16 @@ use super::{flags, Config, Kind};
 /// is `--max-connections`.
 pub const ENV_PREFIX: &str = "SWITCHBOARD_";
 
+/// Variables of the project's own tools (the test suites, the benchmark),
+/// which share the prefix but set no flag: not warned about.
+const TOOL_VARIABLES: &[&str] = &[
+    "SWITCHBOARD_BIN",
+    "SWITCHBOARD_REQUIRE_ALL",
+    "SWITCHBOARD_PID",
+    "SWITCHBOARD_BEFORE",
+    "SWITCHBOARD_BEFORE_DROP",
+];
+
 /// Where one value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
@@ -73,6 +83,7 @@ pub fn load(
         let name = rest.to_ascii_lowercase().replace('_', "-");
         match flag(&name) {
             Some(f) => from_env.push((f.name, env_value(f.kind, &var, &value)?, var)),
+            None if TOOL_VARIABLES.contains(&var.as_str()) => {}
             None => warnings.push(format!("{var} names no flag; ignored")),
         }
     }
@@ -81,7 +92,10 @@ pub fn load(
         let f = flag(name).ok_or_else(|| format!("unknown flag --{name} (see --help)"))?;
         let value = match (f.kind, value) {
             (Kind::Switch, None) => "true".to_owned(),
-            (Kind::Switch, Some(_)) => return Err(format!("--{name} takes no value")),
+            // `--trace=false` turns off what the file or environment set.
+            (Kind::Switch, Some(v)) => switch_word(v)
+                .ok_or_else(|| format!("--{name}={v}: a switch is true or false"))?
+                .to_owned(),
             (_, None) => return Err(format!("--{name} needs a value")),
             (_, Some(v)) => v.clone(),
         };
@@ -158,10 +172,17 @@ fn env_value(kind: Kind, var: &str, value: &str) -> Result<String, String> {
     if kind != Kind::Switch {
         return Ok(value.to_owned());
     }
+    switch_word(value)
+        .map(str::to_owned)
+        .ok_or_else(|| format!("{var}: {value:?} is not true or false"))
+}
+
+/// A switch's value in words: `true` or `false`.
+fn switch_word(value: &str) -> Option<&'static str> {
     match value.to_ascii_lowercase().as_str() {
-        "1" | "true" | "on" | "yes" => Ok("true".into()),
-        "" | "0" | "false" | "off" | "no" => Ok("false".into()),
-        _ => Err(format!("{var}: {value:?} is not true or false")),
+        "1" | "true" | "on" | "yes" => Some("true"),
+        "" | "0" | "false" | "off" | "no" => Some("false"),
+        _ => None,
     }
 }
 

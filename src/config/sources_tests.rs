@@ -75,6 +75,7 @@ fn the_environment_names_the_file_and_switches_take_words() {
             ("SWITCHBOARD_CONFIG", path.to_str().unwrap()),
             ("SWITCHBOARD_TRACE", "yes"),
             ("SWITCHBOARD_NO_SUCH_FLAG", "1"),
+            ("SWITCHBOARD_REQUIRE_ALL", "1"),
         ]),
     )
     .unwrap();
@@ -90,6 +91,14 @@ fn the_environment_names_the_file_and_switches_take_words() {
     )
     .unwrap();
     assert!(!off.config.trace);
+    // And `--trace=false` on the command line turns off the variable's.
+    let flag_off = load(
+        &[flag("trace", "false")],
+        env(&[("SWITCHBOARD_TRACE", "1")]),
+    )
+    .unwrap();
+    assert!(!flag_off.config.trace);
+    assert!(load(&[flag("trace", "maybe")], []).is_err());
     let e = load(&[], env(&[("SWITCHBOARD_TRACE", "maybe")])).unwrap_err();
     assert!(e.contains("SWITCHBOARD_TRACE"), "{e}");
 }

@@ -157,6 +157,7 @@ fn serve_http(
     }
     // Behind a trusted proxy the client is the one the head names: it is
     // counted, logged, limited and banned by that address from here on.
+    let tcp_peer = peer;
     let (peer, _admitted) = match behind_proxy(peer, id, &request, shared) {
         Ok(client) => client,
         Err(response) => return reply(Some(&request), response),
@@ -168,7 +169,8 @@ fn serve_http(
     // the metrics listener serves nothing else but `/healthz`.
     let op = super::ops::Route::of(request.path());
     if op.is_some() || (door == Door::Metrics && request.path() != "/healthz") {
-        let answer = op.and_then(|op| super::ops::answer(op, &request, peer, door, shared));
+        let who = (peer, tcp_peer);
+        let answer = op.and_then(|op| super::ops::answer(op, &request, who, door, shared));
         return reply(
             Some(&request),
             answer.unwrap_or_else(|| Response::text(404, "not found")),

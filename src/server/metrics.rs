@@ -114,7 +114,7 @@ pub fn render(shared: &Shared) -> String {
     );
     out.by(
         "switchboard_closes_sent_total",
-        "Close frames the server sent, by code.",
+        "Close frames the server started (counted when queued), by code.",
         "code",
         s.closes.each(),
     );
@@ -150,7 +150,7 @@ pub fn render(shared: &Shared) -> String {
     );
     out.by(
         "switchboard_frames_written_total",
-        "Frames written to sockets, by write path: direct (one frame at once), combined (several in one write), drain (by a thread for a full socket).",
+        "Frames written to sockets, by write path: direct (one frame per write), combined (several in one write), drain (while a thread drains a full socket).",
         "path",
         s.delivered.each(),
     );

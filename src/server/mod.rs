@@ -260,6 +260,7 @@ impl Server {
                     break;
                 }
             })
+            .map_err(|e| log::warn!("cannot start ws-sampler ({e}); /status will show no samples"))
             .ok();
 
         Ok(Server {

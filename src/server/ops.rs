@@ -6,10 +6,11 @@
 //!   read them (bind it to loopback or a private network); that listener
 //!   serves nothing else but `/healthz`;
 //! - on the main listener, only clients in `--metrics-allow` (default
-//!   loopback; the address is the real client's, after `--trusted-proxy`)
-//!   and, for the status page, a signed-in admin (the page's session
-//!   cookie); anyone else gets the same 404 as for a path that does not
-//!   exist.
+//!   loopback; the address is the real client's, after `--trusted-proxy`:
+//!   a request from a trusted proxy that names no client is refused) and,
+//!   for the status page, a signed-in admin (the page's session cookie);
+//!   anyone else gets the same 404 as for a path that does not exist,
+//!   whatever the method.
 
 use std::net::SocketAddr;
 
@@ -44,22 +45,27 @@ impl Route {
 pub fn answer(
     route: Route,
     request: &Request,
-    client: SocketAddr,
+    (client, tcp_peer): (SocketAddr, SocketAddr),
     door: Door,
     shared: &Shared,
 ) -> Option<Response> {
-    if !matches!(request.method.as_str(), "GET" | "HEAD") {
-        return Some(Response::text(405, "method not allowed").with_header("Allow", "GET, HEAD"));
-    }
+    let proxied = super::forwarded::is_trusted(&shared.config.trusted_proxies, tcp_peer.ip());
+    // A request a trusted proxy forwarded without naming its client
+    // would pass for the proxy itself (loopback, usually): never allowed.
+    let anonymous = proxied && client.ip() == tcp_peer.ip();
     let allowed = door == Door::Metrics
-        || shared
-            .config
-            .metrics_allow
-            .iter()
-            .any(|block| block.contains(client.ip()))
+        || (!anonymous
+            && shared
+                .config
+                .metrics_allow
+                .iter()
+                .any(|block| block.contains(client.ip())))
         || (route != Route::Metrics && is_admin(request, shared));
     if !allowed {
         return None;
+    }
+    if !matches!(request.method.as_str(), "GET" | "HEAD") {
+        return Some(Response::text(405, "method not allowed").with_header("Allow", "GET, HEAD"));
     }
     let no_store = |r: Response| r.with_header("Cache-Control", "no-store");
     Some(match route {

@@ -40,10 +40,16 @@ impl Server {
             .iter()
             .any(|n| matches!(*n, "max-per-ip" | "connect-rate"))
         {
+            // A quarter of the pool in force (not of a new, unapplied
+            // --max-connections) when --max-per-ip is 0.
+            let in_force = Config {
+                max_connections: shared.config.max_connections,
+                ..new.clone()
+            };
             shared
                 .per_ip
                 .lock()
-                .set_limits(new.per_ip_cap(), new.connect_rate);
+                .set_limits(in_force.per_ip_cap(), new.connect_rate);
             applied.push("per-address limits");
         }
         if changed.contains(&"log-level") {
@@ -53,7 +59,20 @@ impl Server {
             .into_iter()
             .filter(|n| !RELOADABLE.contains(n) || n.starts_with("tls-"))
             .collect();
-        *shared.settings.lock() = new.settings.clone();
+        // What is in force: the new values of what was applied, the old
+        // ones of what waits for a restart (so `/status` does not show them
+        // and the next SIGHUP names them again).
+        let in_force = crate::config::flags()
+            .filter_map(|f| {
+                let list = if restart.contains(&f.name) {
+                    &old
+                } else {
+                    &new.settings
+                };
+                list.iter().find(|s| s.name == f.name).cloned()
+            })
+            .collect();
+        *shared.settings.lock() = in_force;
         if applied.is_empty() {
             log::info!("SIGHUP: nothing to reload");
         } else {

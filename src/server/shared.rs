@@ -193,11 +193,12 @@ impl Shared {
             match outbound {
                 Some(out) => {
                     if chat {
-                        let retry = random.hash_one(out.id()) % (spread + 1);
+                        let retry = random.hash_one(out.id()) % spread.saturating_add(1);
                         let json = crate::chat::messages::restarting(retry);
                         let frame = frame::encode(OpCode::Text, json.as_bytes());
-                        // Refused only for a reader already over its bounds.
-                        let _ = out.queue(frame.into());
+                        // Like the Close behind it, past the queue's bounds:
+                        // a full queue must not turn it into a cut-off.
+                        out.queue_last(frame.into());
                     }
                     out.close(CloseCode::GoingAway, "server shutdown");
                 }

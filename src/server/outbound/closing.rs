@@ -82,6 +82,14 @@ impl Outbound {
         true
     }
 
+    /// Queue one last frame before our Close (the restart notice), past
+    /// the queue's bounds as the Close itself is; nothing once closing.
+    pub fn queue_last(&self, frame: Bytes) {
+        if !self.closing.started() {
+            let _ = self.push_unbounded(frame);
+        }
+    }
+
     /// Queue a Close behind what is already queued, without writing: the
     /// next flush sends it (the chat asks for this under its lock, where
     /// nothing may touch a socket). False if a Close was already queued.
