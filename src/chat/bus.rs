@@ -16,7 +16,8 @@
 //! names its targets by name or topic and never by connection: each node
 //! resolves them against its own members when it delivers.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use crate::counter::AtomicU64;
+use std::sync::atomic::Ordering::Relaxed;
 
 /// Who a chat message is for, by name or topic.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -42,11 +42,11 @@ pub mod wire;
 
 use parking_lot::Mutex;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use crate::counter::{ByLabel, Counter};
+use crate::counter::{AtomicU64, ByLabel, Counter};
 use bus::Bus;
 use history::History;
 use identity::Standing;

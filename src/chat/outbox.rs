@@ -1,6 +1,7 @@
 //! A batch's recipients, each flushed once after the registry lock.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use crate::counter::AtomicU64;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use super::Sink;

@@ -11,11 +11,12 @@
 //!  every 2 s (ws-accounts): reload names and address bans if the CLI changed them
 //! ```
 
+use crate::counter::{AtomicI64, AtomicU64};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::io::Read;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicI64, Ordering::SeqCst};
+use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
 
 use crate::auth::accounts::{Account, Accounts, Active, Sanction, Target};
@@ -89,7 +90,7 @@ pub struct Gate {
     /// Address bans in force (checked at every handshake, in memory).
     bans: Mutex<HashMap<String, Active>>,
     generation: AtomicI64,
-    refreshes: std::sync::atomic::AtomicU64,
+    refreshes: AtomicU64,
     /// Failed logins and tokens, by reason (`/metrics`).
     pub failures: crate::counter::ByLabel<6>,
 }
@@ -216,7 +217,7 @@ impl Gate {
             hashing: Mutex::new(std::collections::HashSet::new()),
             bans: Mutex::new(HashMap::new()),
             generation: AtomicI64::new(-1),
-            refreshes: std::sync::atomic::AtomicU64::new(0),
+            refreshes: AtomicU64::new(0),
             failures: crate::counter::ByLabel::new(FAILURE_REASONS),
         })
     }

@@ -24,10 +24,11 @@
 //! allocation but counts once per queue: the budget errs on the side of
 //! counting too much.
 
+use crate::counter::AtomicU64;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::net::Shutdown;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Weak};
 
 use super::outbound::Outbound;

@@ -71,7 +71,7 @@ pub(crate) struct Shared {
     /// Connections being served (the length of `conns`, without its lock).
     live: AtomicUsize,
     /// The last connection id given (every listener takes from it).
-    last_id: std::sync::atomic::AtomicU64,
+    last_id: crate::counter::AtomicU64,
 }
 
 impl Shared {
@@ -100,7 +100,7 @@ impl Shared {
             started: std::time::Instant::now(),
             conns: Mutex::new(HashMap::new()),
             live: AtomicUsize::new(0),
-            last_id: std::sync::atomic::AtomicU64::new(0),
+            last_id: crate::counter::AtomicU64::new(0),
         }
     }
 

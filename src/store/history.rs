@@ -12,10 +12,11 @@
 //! with no lock held, and given back: a history read never holds a lock
 //! across the disk, and never stalls the chat.
 
+use crate::counter::AtomicU64;
 use crossbeam_channel::{Receiver, Sender};
 use rusqlite::Connection;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
