@@ -7,9 +7,11 @@
 //! (`npm ci`). Without Chromium the browser test is skipped with a message;
 //! with `SWITCHBOARD_REQUIRE_ALL=1` (as in CI) it fails instead.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use support::npm_packages;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -34,26 +36,6 @@ fn run(program: &str, args: &[&str]) -> String {
         "{program} {args:?} failed:\n{text}"
     );
     text
-}
-
-/// `npm ci` once per test run if the packages are missing.
-fn npm_packages() {
-    static INSTALLED: OnceLock<()> = OnceLock::new();
-    INSTALLED.get_or_init(|| {
-        let clients = root().join("clients");
-        let ready = ["ws", "playwright-core"]
-            .iter()
-            .all(|p| clients.join("node_modules").join(p).is_dir());
-        if !ready {
-            eprintln!("clients: installing npm packages (npm ci in clients/)");
-            let status = Command::new("npm")
-                .args(["ci", "--no-audit", "--no-fund"])
-                .current_dir(&clients)
-                .status()
-                .expect("npm is needed for the JavaScript clients' tests");
-            assert!(status.success(), "npm ci failed in clients/");
-        }
-    });
 }
 
 /// The closing counts of node's test runner: (pass, fail, skipped).

@@ -8,12 +8,6 @@
 import { existsSync, readFileSync, renameSync, unlinkSync, writeFileSync, chmodSync } from "node:fs";
 import { describe } from "./describe.mjs";
 
-export const ACCOUNT_HELP = `/login NAME       sign in            /register NAME     create an account and sign in
-/logout           sign out           /passwd            change your password
-/with NAME        your private conversation with NAME
-/kick NAME [REASON]   /mute NAME [SECONDS] [REASON]   /ban NAME [SECONDS] [REASON]
-/unmute NAME   /unban NAME           (moderators and admins)`;
-
 /** Read a password from the terminal without echoing it: raw mode, with
  * backspace, Enter to finish and Ctrl-C (or Ctrl-D) to give up. Whatever
  * else listens to stdin (the CLI's readline) does not see the keys. */
@@ -86,7 +80,8 @@ export function parseSanction(rest) {
 }
 
 /** Run an account or moderation command; false if `cmd` is not one.
- * `session` has client, emit(line) and password(prompt). Errors are thrown
+ * `session` has client, emit(line), say(line) (a result in words; --json
+ * prints the response instead) and password(prompt). Errors are thrown
  * (the CLI prints them). */
 export async function runAccountCommand(session, cmd, rest) {
   const c = session.client;
@@ -107,13 +102,13 @@ export async function runAccountCommand(session, cmd, rest) {
       const old = await session.password("current password: ", { file: true });
       const password = await session.password("new password: ", { file: false });
       await c.passwd(old, password);
-      session.emit("password changed; your other sessions are signed out");
+      session.say("password changed; your other sessions are signed out");
       return true;
     }
     case "/kick": {
       const { name, reason } = parseSanction(rest);
       await c.request("kick", { name, reason });
-      session.emit(`kicked ${name}${reason ? `: ${reason}` : ""}`);
+      session.say(`kicked ${name}${reason ? `: ${reason}` : ""}`);
       return true;
     }
     case "/mute":
@@ -122,20 +117,20 @@ export async function runAccountCommand(session, cmd, rest) {
       const params = seconds === undefined ? { name, reason } : { name, seconds, reason };
       const { until_ms: until } = (await c.request(cmd.slice(1), params)) || {};
       const verb = cmd === "/mute" ? "muted" : "banned";
-      session.emit(`${verb} ${name} ${until ? `until ${clock(until)}` : "until lifted"}${reason ? `: ${reason}` : ""}`);
+      session.say(`${verb} ${name} ${until ? `until ${clock(until)}` : "until lifted"}${reason ? `: ${reason}` : ""}`);
       return true;
     }
     case "/unmute":
     case "/unban":
       await c.request(cmd.slice(1), { name: first });
-      session.emit(`${cmd === "/unmute" ? "unmuted" : "unbanned"} ${first}`);
+      session.say(`${cmd === "/unmute" ? "unmuted" : "unbanned"} ${first}`);
       return true;
     case "/with": {
       if (!first) return session.emit("! usage: /with NAME"), true;
       const { messages, more } = await c.request("history", { with: first });
-      session.emit(`conversation with ${first}: ${messages.length} messages`);
-      for (const m of messages) session.emit("  " + describe(m));
-      if (more) session.emit("  (older messages not shown)");
+      session.say(`conversation with ${first}: ${messages.length} messages`);
+      for (const m of messages) session.say("  " + describe(m));
+      if (more) session.say("  (older messages not shown)");
       return true;
     }
     default:

@@ -32,23 +32,12 @@
 import { readFileSync } from "node:fs";
 import readline from "node:readline";
 import WebSocket from "ws";
-import { SwitchboardClient, closeReason } from "../web/switchboard.mjs";
+import { ResponseError, SwitchboardClient, closeReason } from "../web/switchboard.mjs";
 import { describe } from "./describe.mjs";
-import { ACCOUNT_HELP, readPassword, readPasswordFile, readToken, runAccountCommand, saveToken } from "./accounts.mjs";
+import { readPassword, readPasswordFile, readToken, runAccountCommand, saveToken } from "./accounts.mjs";
 
-const HELP = `plain line        broadcast          /msg NAME text     direct message
-/multi A,B text   multicast          /sub TOPIC         subscribe
-/unsub TOPIC      unsubscribe        /pub TOPIC text    publish to a topic
-/users /topics    who and what       /history [TOPIC]   recent messages
-/search [#TOPIC] WORDS               messages with every word, newest first
-/nick NAME        rename             /quit              leave
-${ACCOUNT_HELP}
-
-Options: URL (default ws://localhost:8080/chat), --name NAME (as a guest),
---user NAME [--password-file FILE] [--register], --token-file FILE,
---send LINE, --expect TEXT, --timeout SECONDS, --json, --linger SECONDS,
-wss://: --cafile FILE (trust the CA certificates in FILE), --insecure (do not
-check the server's certificate: tests only)`;
+// The one help text of both CLIs (clients/cli-help.txt): --help and /help.
+const HELP = readFileSync(new URL("../cli-help.txt", import.meta.url), "utf8").trimEnd();
 
 const SEARCH_USAGE = "/search [#TOPIC] WORDS";
 
@@ -133,10 +122,38 @@ class Session {
     this.waiters = [];
   }
 
+  /** Print one line. With --json every line is one JSON object: a line of
+   * text becomes {"type":"status","event":"error"|"info",...}. */
   emit(line) {
+    if (this.raw && !line.startsWith("{")) {
+      const event = line.startsWith("! ") ? "error" : "info";
+      const text = line.startsWith("! ") || line.startsWith("* ") ? line.slice(2) : line;
+      line = JSON.stringify({ type: "status", event, text });
+    }
     this.write(line + "\n");
     this.lines.push(line);
     for (const w of [...this.waiters]) w();
+  }
+
+  /** A command's result, in words: --json prints the response itself. */
+  say(line) {
+    if (!this.raw) this.emit(line);
+  }
+
+  /** What happened to the connection: `text` in words, or with --json
+   * {"type":"status","event":event,...fields} (the same in chat.py). */
+  status(event, text, fields = {}) {
+    this.emit(this.raw ? JSON.stringify({ type: "status", event, ...fields }) : text);
+  }
+
+  /** A frame as --json prints it: as the server sent it, but a session
+   * token is never printed (--token-file keeps it). */
+  frame(m) {
+    if (m.type === "response" && m.result?.token !== undefined) {
+      const { token, ...rest } = m.result;
+      m = { ...m, result: rest };
+    }
+    this.emit(JSON.stringify(m));
   }
 
   /** Resolve true when a printed, not yet matched line contains `text`. */
@@ -175,6 +192,10 @@ class Session {
     const [first, ...others] = rest.split(" ");
     const text = others.join(" ");
     try {
+      if (this.raw && line.startsWith("{")) {
+        c.send(line); // --json: a protocol message, as it is
+        return true;
+      }
       if (!line.startsWith("/")) {
         c.broadcast(line); // throws "not connected" while reconnecting
         return true;
@@ -183,7 +204,7 @@ class Session {
         case "/quit":
           return false;
         case "/help":
-          this.emit(HELP);
+          this.status("help", HELP, { text: HELP });
           break;
         case "/msg":
           c.direct(first, text);
@@ -201,17 +222,17 @@ class Session {
           c.publish(first, text);
           break;
         case "/users":
-          this.emit("users: " + (await c.request("users")).users.join(", "));
+          this.say("users: " + (await c.request("users")).users.join(", "));
           break;
         case "/topics": {
           const { topics } = await c.request("topics");
-          this.emit("topics: " + (topics.map((t) => `${t.name} (${t.subscribers})`).join(", ") || "none"));
+          this.say("topics: " + (topics.map((t) => `${t.name} (${t.subscribers})`).join(", ") || "none"));
           break;
         }
         case "/history": {
           const { messages } = await c.request("history", rest ? { topic: rest } : {});
-          this.emit(`history${rest ? " of #" + rest : ""}: ${messages.length} messages`);
-          for (const m of messages) this.emit("  " + describe(m));
+          this.say(`history${rest ? " of #" + rest : ""}: ${messages.length} messages`);
+          for (const m of messages) this.say("  " + describe(m));
           break;
         }
         case "/search": {
@@ -221,19 +242,21 @@ class Session {
             break;
           }
           const { messages, more } = await c.search(q, { topic });
-          this.emit(`search${topic ? " of #" + topic : ""} for "${q}": ${messages.length} messages, newest first`);
-          for (const m of messages) this.emit("  " + describe(m));
-          if (more) this.emit("  (older matches not shown)");
+          this.say(`search${topic ? " of #" + topic : ""} for "${q}": ${messages.length} messages, newest first`);
+          for (const m of messages) this.say("  " + describe(m));
+          if (more) this.say("  (older matches not shown)");
           break;
         }
         case "/nick":
-          this.emit(`you are now ${await c.rename(rest)}`);
+          this.say(`you are now ${await c.rename(rest)}`);
           break;
         default:
           if (!(await runAccountCommand(this, cmd, rest))) this.emit(`! unknown command ${cmd} (try /help)`);
       }
     } catch (e) {
-      this.emit(`! ${e.message}`);
+      // A refusal by the server is printed as its response with --json.
+      if (e instanceof ResponseError) this.say(`! ${e.message}`);
+      else this.emit(`! ${e.message}`);
     }
     return true;
   }
@@ -281,12 +304,13 @@ export async function main(argv, { stdin = process.stdin, write = (s) => process
       this.on("error", (e) => (lastError = e.message));
     }
   }
-  const client = new SwitchboardClient(args.url, { name: args.name, WebSocket: Socket, token, signIn, reconnect: !scripted && !args.json });
+  const client = new SwitchboardClient(args.url, { name: args.name, WebSocket: Socket, token, signIn, reconnect: !scripted });
   const session = new Session(client, args.json, write, args.passwordFile);
   if (args.tokenFile) client.on("token", (t) => saveToken(args.tokenFile, t));
   let started = false;
   let again = false;
   let finalClose = null; // set when the server ended the session
+  let closing = false; // we are closing it ourselves
   let endInput = () => {};
   const signedIn = (w) => `signed in as ${w.name} (${(w.roles || []).join(", ") || "user"}); users: ${w.users.join(", ")}`;
   const opened = new Promise((resolve) => {
@@ -317,23 +341,33 @@ export async function main(argv, { stdin = process.stdin, write = (s) => process
       if (state === "open") again = Boolean(detail.again);
       if (state === "closed" && detail.final) {
         finalClose = detail;
-        session.emit(`* ${closeReason(detail.code, detail.reason)}`);
+        const text = `* ${closeReason(detail.code, detail.reason)}`;
+        session.status("closed", text, { code: detail.code, reason: detail.reason || "" });
         endInput();
         resolve(null);
       } else if (state === "closed" || (state === "reconnecting" && client.welcome === null)) {
+        if (state === "closed" && started && !closing && detail.code !== undefined) {
+          const why = detail.code ? ` (close ${detail.code} ${detail.reason || ""})` : "";
+          session.status("disconnected", `* disconnected${why}`, { code: detail.code || 1006 });
+        }
         resolve(null);
       } else if (state === "reconnecting" && detail.delay !== undefined) {
         // (Each attempt also starts with a "reconnecting" without a delay.)
-        session.emit(`* connection lost; reconnecting in ${detail.delay} ms`);
+        const text = `* connection lost; reconnecting in ${detail.delay} ms`;
+        session.status("reconnecting", text, { delay_ms: detail.delay });
       } else if (state === "open" && detail.again) {
-        session.emit(`* reconnected as ${client.welcome.name}; users: ${client.welcome.users.join(", ")}`);
+        const { name, users } = client.welcome;
+        session.status("reconnected", `* reconnected as ${name}; users: ${users.join(", ")}`, { name });
       }
     });
   });
   client.on("*", (m) => {
-    if (m.type !== "welcome") session.emit(args.json ? JSON.stringify(m) : describe(m));
+    if (args.json) session.frame(m);
+    else if (m.type !== "welcome") session.emit(describe(m));
   });
-  client.on("gap", (g) => session.emit(`* missed messages: ${g.reason}`));
+  // --json: the responses to our commands, in their place among the frames.
+  if (args.json) client.on("response", (m) => session.frame(m));
+  client.on("gap", (g) => session.status("gap", `* missed messages: ${g.reason}`, { reason: g.reason }));
   client.connect();
   const first = await opened;
   started = true;
@@ -345,8 +379,9 @@ export async function main(argv, { stdin = process.stdin, write = (s) => process
     return first?.error || finalClose ? 1 : 2;
   }
   const { welcome } = first;
-  if (args.json) session.emit(JSON.stringify(welcome || first.required));
-  else if (!welcome) session.emit("connected; this server requires an account: /login NAME or /register NAME (/help for commands)");
+  if (args.json) {
+    if (!welcome) session.frame(first.required); // (a welcome was printed as it came)
+  } else if (!welcome) session.emit("connected; this server requires an account: /login NAME or /register NAME (/help for commands)");
   else if (welcome.guest === false) session.emit(`${signedIn(welcome)} (/help for commands)`);
   else session.emit(`connected as ${welcome.name}; users: ${welcome.users.join(", ")} (/help for commands)`);
 
@@ -359,6 +394,7 @@ export async function main(argv, { stdin = process.stdin, write = (s) => process
         return 1;
       }
     }
+    closing = true;
     client.close();
     return 0;
   }
@@ -368,20 +404,11 @@ export async function main(argv, { stdin = process.stdin, write = (s) => process
   if (finalClose) rl.close();
   let status = 0;
   for await (const line of rl) {
-    if (args.json) {
-      if (!line.trim()) continue;
-      try {
-        client.send(line);
-      } catch {
-        // Raw mode does not reconnect: the rest cannot be sent.
-        process.stderr.write("chat.mjs: not connected; stopping\n");
-        status = 1;
-        break;
-      }
-    } else if (!(await session.run(line))) break;
+    if (!(await session.run(line))) break;
   }
   if (finalClose) return finalClose.code === 1000 ? 0 : 1;
   await new Promise((r) => setTimeout(r, args.linger * 1000));
+  closing = true;
   client.close();
   return status;
 }

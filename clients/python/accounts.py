@@ -95,7 +95,8 @@ def clock(ms):
 
 def run_account_command(session, cmd, rest, describe):
     """Run an account or moderation command; False if `cmd` is not one.
-    `session` has client, emit(line), password(prompt, file) and
+    `session` has client, emit(line), say(line) (a result in words; --json
+    prints the response instead), password(prompt, file) and
     token_changed(); ResponseError is the caller's to print."""
     c = session.client
     first = rest.split()[0] if rest.split() else ""
@@ -114,33 +115,33 @@ def run_account_command(session, cmd, rest, describe):
         new = session.password("new password: ", use_file=False)
         c.passwd(old, new)
         session.token_changed()
-        session.emit("password changed; your other sessions are signed out")
+        session.say("password changed; your other sessions are signed out")
     elif cmd == "/kick":
         name, _, reason = parse_sanction(rest)
         c.request("kick", {"name": name, "reason": reason})
-        session.emit("kicked %s%s" % (name, ": " + reason if reason else ""))
+        session.say("kicked %s%s" % (name, ": " + reason if reason else ""))
     elif cmd in ("/mute", "/ban"):
         name, seconds, reason = parse_sanction(rest)
         params = {"name": name, "reason": reason}
         if seconds is not None:
             params["seconds"] = seconds
         until = (c.request(cmd[1:], params) or {}).get("until_ms")
-        session.emit("%s %s %s%s" % ("muted" if cmd == "/mute" else "banned", name,
+        session.say("%s %s %s%s" % ("muted" if cmd == "/mute" else "banned", name,
                                      "until " + clock(until) if until else "until lifted",
                                      ": " + reason if reason else ""))
     elif cmd in ("/unmute", "/unban"):
         c.request(cmd[1:], {"name": first})
-        session.emit("%s %s" % ("unmuted" if cmd == "/unmute" else "unbanned", first))
+        session.say("%s %s" % ("unmuted" if cmd == "/unmute" else "unbanned", first))
     elif cmd == "/with":
         if not first:
             session.emit("! usage: /with NAME")
             return True
         result = c.request("history", {"with": first})
-        session.emit("conversation with %s: %d messages" % (first, len(result["messages"])))
+        session.say("conversation with %s: %d messages" % (first, len(result["messages"])))
         for m in result["messages"]:
-            session.emit("  " + describe(m))
+            session.say("  " + describe(m))
         if result.get("more"):
-            session.emit("  (older messages not shown)")
+            session.say("  (older messages not shown)")
     else:
         return False
     return True

@@ -1,53 +1,22 @@
 #!/usr/bin/env python3
 """Chat with a Switchboard server from the terminal (standard library only).
 
-Interactive:
     python3 clients/python/chat.py ws://localhost:8080/chat --name alice
 
-    plain line          broadcast it
-    /msg NAME text      direct message
-    /multi A,B text     multicast
-    /sub TOPIC          subscribe          /unsub TOPIC   unsubscribe
-    /pub TOPIC text     publish to a topic
-    /users  /topics     who and what is here
-    /history [TOPIC]    recent messages (broadcasts, or a topic's)
-    /search [#TOPIC] WORDS
-                        messages with every word, newest first (all
-                        streams, or one topic's)
-    /nick NAME          rename             /quit          leave
-    /help               this list
-    /login NAME         sign in            /register NAME  create an account
-    /logout             sign out           /passwd         change your password
-    /with NAME          your private conversation with NAME
-    /kick NAME [REASON]                    moderators and admins:
-    /mute NAME [SECONDS] [REASON]          mute (default 10 minutes)
-    /ban NAME [SECONDS] [REASON]           ban (no SECONDS: until lifted)
-    /unmute NAME  /unban NAME
+The commands and options are clients/cli-help.txt, the one help text of
+this client and of clients/node/chat.mjs, which behave the same:
 
-Accounts:
-    --user NAME         sign in as NAME; the password is asked for without
-                        echo, or read from --password-file FILE (first line)
-    --register          create the account NAME instead of signing in
-    --token-file FILE   keep the session token in FILE (mode 0600): when it
-                        exists it is used first (no password needed); a
-                        refused token is deleted and --user's password used
-
-Scripted (for tests and shell use):
-    --send LINE      run LINE as if typed (repeatable, in order)
-    --expect TEXT    wait until a printed line contains TEXT (repeatable; each
-                     matches a different line, in any order); exit 1 if it
-                     does not come within --timeout
-    --json           raw mode: every stdin line is sent as is (a JSON object
-                     or plain text); every incoming event is printed as one
-                     JSON line; exits at the end of stdin after --linger
-
-When the connection drops, the interactive client (not the scripted modes)
-reconnects with jittered exponential backoff, subscribes to its topics again
-and catches up with `history` `after` the last message it saw, as the Node
-client and the browser page do. Lines typed while it is away are not sent
-("! not connected"). It does not reconnect when the server ended the
-session on purpose (signed out, kicked, signed in elsewhere, banned): it
-prints why and exits.
+- Interactive, it reconnects with jittered exponential back-off (or after
+  the delay a "restarting" notice gives), subscribes to its topics again
+  and catches up with `history` `after` the last message it saw. Lines
+  typed while it is away are not sent ("! not connected"). It does not
+  reconnect when the server ended the session on purpose (signed out,
+  kicked, signed in elsewhere, banned): it says why and exits.
+- --json is one contract for both CLIs (clients/README.md): every stdout
+  line is one JSON object, the frames as the server sent them (replayed
+  ones marked "replayed": true), the responses to our commands, and
+  {"type":"status",...} for what happened locally; nothing else.
+- Errors a user can cause are one line on stderr and a non-zero exit.
 """
 
 import argparse
@@ -68,11 +37,19 @@ from accounts import (  # noqa: E402
     save_token, signed_in,
 )
 
-HELP = __doc__.split("Interactive:")[1].split("Scripted")[0]
+# The one help text of both CLIs (clients/cli-help.txt): --help and /help.
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cli-help.txt"), encoding="utf-8") as f:
+    HELP = f.read().rstrip()
 
 
 class SessionOver(Exception):
     """The server ended the session: the input loop stops."""
+
+
+def as_json(value):
+    """One JSON line as chat.mjs writes it (JSON.stringify): compact, and
+    text as it is, not \\u-escaped."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def parse_search(rest):
@@ -126,13 +103,31 @@ class Session:
             save_token(self.token_file, self.token)
 
     def emit(self, line):
+        """Print one line. With --json every line is one JSON object: a
+        line of text becomes {"type":"status","event":"error"|"info",...}."""
+        if self.raw and not line.startswith("{"):
+            event = "error" if line.startswith("! ") else "info"
+            line = as_json({"type": "status", "event": event, "text": line[2:] if line[:2] in ("! ", "* ") else line})
         with self.cond:
             self.out.write(line + "\n")
             self.out.flush()
             self.lines.append(line)
             self.cond.notify_all()
 
-    def show(self, event):
+    def say(self, line):
+        """A command's result, in words: --json prints the response itself."""
+        if not self.raw:
+            self.emit(line)
+
+    def status(self, event, words, **fields):
+        """What happened to the connection: `words`, or with --json
+        {"type":"status","event":event,...fields} (the same in chat.mjs)."""
+        self.emit(as_json(dict({"type": "status", "event": event}, **fields)) if self.raw else words)
+
+    def show(self, event, replayed=False):
+        if event.get("type") == "response" and "token" in (event.get("result") or {}):
+            # A session token is never printed (--token-file keeps it).
+            event = dict(event, result={k: v for k, v in event["result"].items() if k != "token"})
         if event.get("type") == "notice" and event.get("event") == "restarting":
             # Come back when the server says (each client its own delay), so
             # a restart does not bring every client back in the same second.
@@ -142,7 +137,7 @@ class Session:
             self.name = event["name"]
             if self.epoch is None:
                 self.epoch, self.last_seq = event.get("epoch"), event.get("seq", 0)
-            self.emit(json.dumps(event) if self.raw else
+            self.emit(as_json(event) if self.raw else
                       signed_in(event) if event.get("guest") is False else "you are %s" % event["name"])
             return
         if event.get("type") == "message":
@@ -153,7 +148,9 @@ class Session:
             if len(self.seen) > 5000:
                 self.seen = set(sorted(self.seen)[-2500:])
             self.last_seq = max(self.last_seq, seq)
-        self.emit(json.dumps(event) if self.raw else describe(event))
+            if replayed:
+                event = dict(event, replayed=True)
+        self.emit(as_json(event) if self.raw else describe(event))
 
     def reader(self):
         """Print events until the connection ends; then reconnect, if on."""
@@ -164,12 +161,15 @@ class Session:
             if not self.stopping.is_set() and is_final_close(code):
                 # The server ended the session on purpose: say why, never reconnect.
                 self.final = code
-                self.emit("* " + close_reason(code, reason))
+                self.status("closed", "* " + close_reason(code, reason), code=code, reason=reason or "")
                 self.end_input()
                 return
-            if not self.reconnect or self.stopping.is_set():
+            if self.stopping.is_set():
+                return  # we closed it
+            if not self.reconnect:
                 code = self.client.ws.close_code
-                self.emit("* disconnected" + (" (close %s %s)" % (code, self.client.ws.close_reason) if code else ""))
+                self.status("disconnected", "* disconnected" + (" (close %s %s)" % (code, self.client.ws.close_reason) if code else ""),
+                            code=code or 1006)
                 return
             if not self.reconnected():
                 return
@@ -182,7 +182,8 @@ class Session:
             delay = backoff(attempt) if self.retry_after is None else self.retry_after
             self.retry_after = None
             attempt += 1
-            self.emit("* connection lost; reconnecting in %d ms" % round(delay * 1000))
+            self.status("reconnecting", "* connection lost; reconnecting in %d ms" % round(delay * 1000),
+                        delay_ms=round(delay * 1000))
             if self.stopping.wait(delay):
                 return False
             try:
@@ -196,6 +197,7 @@ class Session:
             client.close()
             return False
         self.client = client
+        client.echo_responses = self.raw
         if client.auth_error:
             self.signed_out_while_away(client)
         welcome = client.welcome
@@ -203,21 +205,26 @@ class Session:
             self.emit("* reconnected; this server requires an account: /login NAME or /register NAME")
             return True
         self.name = welcome["name"]
-        self.emit("* reconnected as %s; users: %s" % (self.name, ", ".join(welcome["users"])))
+        self.status("reconnected", "* reconnected as %s; users: %s" % (self.name, ", ".join(welcome["users"])),
+                    name=self.name)
+        if self.raw:
+            self.show(welcome)
         try:
             for topic in sorted(self.topics):
                 client.subscribe(topic)
             if welcome.get("epoch") != self.epoch:
                 # A new history store numbers from scratch: forget the old numbers.
-                self.emit("* missed messages: the server restarted and lost its history")
+                self.status("gap", "* missed messages: the server restarted and lost its history",
+                            reason="the server restarted and lost its history")
                 self.seen.clear()
                 self.last_seq = welcome.get("seq", 0)
             else:
                 missed, complete = client.catch_up(self.last_seq, self.topics)
                 for m in missed:
-                    self.show(m)
+                    self.show(m, replayed=True)
                 if not complete:
-                    self.emit("* missed messages: some messages were no longer kept by the server")
+                    self.status("gap", "* missed messages: some messages were no longer kept by the server",
+                                reason="some messages were no longer kept by the server")
             self.epoch = welcome.get("epoch")
         except (OSError, ProtocolError, ResponseError) as e:
             self.emit("! %s" % e)  # dropped again: reader() notices and reconnects
@@ -255,8 +262,7 @@ class Session:
                 self.cond.wait(left)
 
     def next_id(self):
-        self.ids += 1
-        return self.ids
+        return SwitchboardClient.next_id()
 
     def run(self, line):
         """Run one typed line. Returns False for /quit."""
@@ -266,13 +272,19 @@ class Session:
         cmd, _, rest = line.partition(" ")
         rest = rest.strip()
         c = self.client
+        if self.raw and not self.stopping.is_set():
+            # What arrived before this line is printed before anything it
+            # prints (chat.mjs, on one event loop, does this by itself).
+            c.barrier()
         try:
-            if not line.startswith("/"):
+            if self.raw and line.startswith("{"):
+                c.ws.send_text(line)  # --json: a protocol message, as it is
+            elif not line.startswith("/"):
                 c.broadcast(line, id=self.next_id())
             elif cmd == "/quit":
                 return False
             elif cmd == "/help":
-                self.emit(HELP.strip("\n"))
+                self.status("help", HELP, text=HELP)
             elif cmd == "/msg":
                 name, _, text = rest.partition(" ")
                 c.direct(name, text, id=self.next_id())
@@ -289,35 +301,35 @@ class Session:
                 topic, _, text = rest.partition(" ")
                 c.publish(topic, text, id=self.next_id())
             elif cmd == "/users":
-                self.emit("users: " + ", ".join(c.request("users")["users"]))
+                self.say("users: " + ", ".join(c.request("users")["users"]))
             elif cmd == "/topics":
                 topics = c.request("topics")["topics"]
-                self.emit("topics: " + (", ".join("%s (%d)" % (t["name"], t["subscribers"]) for t in topics) or "none"))
+                self.say("topics: " + (", ".join("%s (%d)" % (t["name"], t["subscribers"]) for t in topics) or "none"))
             elif cmd == "/history":
                 params = {"topic": rest} if rest else {}
                 result = c.request("history", params)
-                self.emit("history%s: %d messages" % (" of #" + rest if rest else "", len(result["messages"])))
+                self.say("history%s: %d messages" % (" of #" + rest if rest else "", len(result["messages"])))
                 for m in result["messages"]:
-                    self.emit("  " + describe(m))
+                    self.say("  " + describe(m))
             elif cmd == "/search":
                 topic, q = parse_search(rest)
                 if not q:
                     self.emit("! usage: /search [#TOPIC] WORDS")
                 else:
                     result = c.search(q, topic=topic)
-                    self.emit('search%s for "%s": %d messages, newest first'
+                    self.say('search%s for "%s": %d messages, newest first'
                               % (" of #" + topic if topic else "", q, len(result["messages"])))
                     for m in result["messages"]:
-                        self.emit("  " + describe(m))
+                        self.say("  " + describe(m))
                     if result.get("more"):
-                        self.emit("  (older matches not shown)")
+                        self.say("  (older matches not shown)")
             elif cmd == "/nick":
                 self.name = c.request("rename", {"name": rest})["name"]
-                self.emit("you are now %s" % self.name)
+                self.say("you are now %s" % self.name)
             elif not run_account_command(self, cmd, rest, describe):
                 self.emit("! unknown command %s (try /help)" % cmd)
         except ResponseError as e:
-            self.emit("! %s: %s" % (e.code, e.message))
+            self.say("! %s: %s" % (e.code, e.message))  # --json: the response is printed
         except (TimeoutError, ProtocolError, EOFError) as e:
             self.emit("! %s" % e)
         except OSError:
@@ -328,8 +340,17 @@ class Session:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description="Chat with a Switchboard server.", epilog=HELP,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    if argv is None:
+        argv = sys.argv[1:]
+    if "-h" in argv or "--help" in argv:
+        print(HELP)
+        return 0
+    ap = argparse.ArgumentParser(prog="chat.py", add_help=False)
+
+    def usage_error(message):
+        print("chat.py: %s (see --help)" % message, file=sys.stderr)
+        sys.exit(2)
+    ap.error = usage_error
     ap.add_argument("url", nargs="?", default="ws://localhost:8080/chat", help="the /chat URL")
     ap.add_argument("--name", help="the name to ask for")
     ap.add_argument("--cafile", metavar="FILE", help="wss://: trust the CA certificates in FILE (PEM) instead of the system's")
@@ -365,11 +386,12 @@ def main(argv=None):
     if client is None:
         return status
     scripted = bool(args.send or args.expect)
-    session = Session(client, sys.stdout, args.json, url=args.url, reconnect=not scripted and not args.json,
+    client.echo_responses = args.json
+    session = Session(client, sys.stdout, args.json, url=args.url, reconnect=not scripted,
                       user=args.user, password_file=args.password_file, token_file=args.token_file)
     welcome = client.welcome
     if args.json:
-        session.emit(json.dumps(welcome or client.required))
+        session.emit(as_json(welcome or client.required))
     elif welcome is None:
         session.emit("connected; this server requires an account: /login NAME or /register NAME (/help for commands)")
     elif welcome.get("guest") is False:
@@ -383,6 +405,13 @@ def main(argv=None):
         signal.signal(signal.SIGUSR1, over)
         main_thread = threading.get_ident()
         session.end_input = lambda: signal.pthread_kill(main_thread, signal.SIGUSR1)
+    if welcome is not None:
+        # What was said lately, as the page and chat.mjs show it on joining.
+        try:
+            for m in client.request("history", {"limit": 50}, quiet=True)["messages"]:
+                session.show(m, replayed=True)
+        except (OSError, ProtocolError, ResponseError, TimeoutError) as e:
+            session.emit("! %s" % e)
     threading.Thread(target=session.reader, name="chat-reader", daemon=True).start()
 
     if scripted:
@@ -405,16 +434,7 @@ def main(argv=None):
             line = input() if interactive else sys.stdin.readline()
             if not interactive and line == "":
                 break
-            if args.json:
-                if line.strip():
-                    try:
-                        session.client.ws.send_text(line.rstrip("\r\n"))
-                    except OSError:
-                        # Raw mode does not reconnect: the rest cannot be sent.
-                        print("chat.py: not connected; stopping", file=sys.stderr)
-                        status = 1
-                        break
-            elif not session.run(line):
+            if not session.run(line):
                 break
     except (EOFError, KeyboardInterrupt, SessionOver):
         pass

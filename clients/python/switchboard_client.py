@@ -72,6 +72,16 @@ class SwitchboardClient:
     response with the same id (other events keep flowing to `events()`).
     """
 
+    # One numbering for message ids and request ids ("q7"), in the whole
+    # process, across reconnects: as switchboard.mjs numbers them, so the
+    # two CLIs print the same ids for the same session (--json).
+    _ids = itertools.count(1)
+
+    @classmethod
+    def next_id(cls):
+        """The next id for a message whose ack or error should name it."""
+        return next(cls._ids)
+
     def __init__(self, ws):
         self.ws = ws
         self.welcome = None  # the latest welcome (a sign-in brings a new one)
@@ -81,8 +91,11 @@ class SwitchboardClient:
         self._events = queue.Queue()
         self._held = collections.deque()  # events set aside while waiting for one
         self._waiting = {}  # request id -> queue for its response
+        # --json: the responses to the caller's own requests (not quiet ones)
+        # also go into the event stream, at their place among the others.
+        self.echo_responses = False
+        self._echoed = set()
         self._lock = threading.Lock()
-        self._ids = itertools.count(1)
         self._reader = threading.Thread(target=self._read_loop, name="switchboard-reader", daemon=True)
 
     @classmethod
@@ -184,13 +197,17 @@ class SwitchboardClient:
     def publish(self, topic, text, id=None):
         self._with_id({"type": "publish", "topic": topic, "text": text}, id)
 
-    def request(self, method, params=None, timeout=10.0):
+    def request(self, method, params=None, timeout=10.0, quiet=False):
         """Send a request and return its `result`; raise ResponseError for an
-        error response and TimeoutError if none comes in time."""
-        id = "r%d" % next(self._ids)
+        error response and TimeoutError if none comes in time. With
+        `echo_responses`, the response is an event too, unless `quiet` (the
+        client's own bookkeeping: catch-up, recent history)."""
+        id = "q%d" % next(self._ids)
         waiter = queue.Queue(maxsize=1)
         with self._lock:
             self._waiting[id] = waiter
+            if self.echo_responses and not quiet:
+                self._echoed.add(id)
         try:
             self.send({"type": "request", "id": id, "method": method, "params": params or {}})
             try:
@@ -230,7 +247,7 @@ class SwitchboardClient:
                 params = {"after": since, "limit": 100}
                 if topic is not None:
                     params["topic"] = topic
-                result = self.request("history", params)
+                result = self.request("history", params, quiet=True)
                 complete = complete and result.get("complete", True)
                 missed.extend(result["messages"])
                 if not result.get("more") or not result["messages"]:
@@ -264,6 +281,10 @@ class SwitchboardClient:
             if event.get("type") == "response":
                 with self._lock:
                     waiter = self._waiting.get(event.get("id"))
+                    echoed = event.get("id") in self._echoed
+                    self._echoed.discard(event.get("id"))
+                if echoed:
+                    self._events.put(event)  # first: it is printed in its place
                 if waiter is not None:
                     waiter.put(event)
                     continue
@@ -304,6 +325,13 @@ class SwitchboardClient:
         finally:
             self._held.extend(skipped)
 
+    def barrier(self, timeout=2.0):
+        """Wait until whoever reads `events()` has taken every event that
+        arrived before now (False if nobody did within `timeout`)."""
+        reached = threading.Event()
+        self._events.put({"type": "_barrier", "reached": reached})
+        return reached.wait(timeout)
+
     def events(self, timeout=None):
         """Iterate over events until the connection closes (or `timeout`
         seconds pass with nothing new)."""
@@ -314,6 +342,9 @@ class SwitchboardClient:
                 return
             if event is None:
                 return
+            if event.get("type") == "_barrier":
+                event["reached"].set()
+                continue
             yield event
 
     def wait_for(self, predicate, timeout=10.0):

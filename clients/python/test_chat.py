@@ -6,6 +6,7 @@ The server binary is $SWITCHBOARD_BIN, or target/debug/switchboard (built
 with `cargo build` if missing). `cargo test` runs these tests too.
 """
 
+import json
 import os
 import re
 import shutil
@@ -340,10 +341,14 @@ class CliTests(ServerTestCase):
         lines = '{"type":"request","id":1,"method":"whoami"}\nplain text\n'
         result = self.cli("--name", "cli-json", "--json", "--linger", "1", stdin=lines)
         self.assertEqual(result.returncode, 0, result.stderr)
-        out = result.stdout.splitlines()
-        self.assertIn('"type": "welcome"', out[0])
-        self.assertTrue(any('"method"' not in l and '"name": "cli-json"' in l and '"response"' in l for l in out), out)
-        self.assertTrue(any('"text": "plain text"' in l for l in out), out)
+        # Every line is one JSON object: the welcome first, the raw
+        # request's response, the plain line sent as a broadcast.
+        out = [json.loads(line) for line in result.stdout.splitlines()]
+        self.assertEqual(out[0]["type"], "welcome")
+        responses = [e for e in out if e["type"] == "response" and e["id"] == 1]
+        self.assertEqual(len(responses), 1, out)
+        self.assertEqual(responses[0]["result"]["name"], "cli-json")
+        self.assertTrue(any(e.get("type") == "message" and e["text"] == "plain text" for e in out), out)
 
     def test_commands_from_a_pipe(self):
         result = self.cli("--name", "cli-pipe", "--linger", "1", stdin="/users\n/quit\n")

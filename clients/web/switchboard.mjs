@@ -178,7 +178,7 @@ export class SwitchboardClient {
     } else if (this.signIn) {
       const { method, name, password } = this.signIn;
       this.signIn = null; // the password is not kept
-      this.account(method, { name, password }).catch(() => {}); // failures are "autherror"
+      this.account(method, { name, password }, { quiet: true }).catch(() => {}); // failures are "autherror"
     }
   }
 
@@ -212,7 +212,15 @@ export class SwitchboardClient {
         this.pending.delete(msg.id);
         clearTimeout(waiting.timer);
         if (msg.error) waiting.reject(new ResponseError(msg.error.code, msg.error.message, msg.error));
-        else waiting.resolve(msg.result);
+        else {
+          // In its place among the frames: before any that came behind it in
+          // the same read (a promise's continuation would run after them).
+          waiting.now?.(msg.result);
+          waiting.resolve(msg.result);
+        }
+        // The caller's own requests (not the client's bookkeeping), for
+        // whoever prints every frame (chat.mjs --json), in their place.
+        if (!waiting.quiet) this.emit("response", msg);
         return;
       }
     }
@@ -249,15 +257,17 @@ export class SwitchboardClient {
       for (const topic of this.topics) this.send(build.subscribe(topic));
       if (welcome.guest === false) {
         // The server restored the account's saved topics: learn them.
-        const me = await this.request("whoami");
+        const me = await this.request("whoami", {}, { quiet: true });
         this.topics = new Set(me.topics || []);
         this.emit("topics", [...this.topics]);
       }
       if (signedInHere) {
         // Nothing to catch up: the same connection went on.
       } else if (!again) {
-        const { messages } = await this.request("history", { limit: 50 });
-        for (const m of messages) this.onFrame(JSON.stringify(m));
+        const replay = ({ messages }) => {
+          for (const m of messages) this.onFrame(JSON.stringify({ ...m, replayed: true }));
+        };
+        await this.request("history", { limit: 50 }, { quiet: true, now: replay });
       } else if (!sameStore) {
         // A new history store numbers its messages from scratch: forget the
         // old numbers, or new messages would look like ones already seen.
@@ -284,7 +294,7 @@ export class SwitchboardClient {
       for (let page = 0; page < 20; page++) {
         const params = { after: from, limit: 100 };
         if (topic) params.topic = topic;
-        const result = await this.request("history", params);
+        const result = await this.request("history", params, { quiet: true });
         complete &&= result.complete;
         missed.push(...result.messages);
         if (!result.more || result.messages.length === 0) break;
@@ -292,7 +302,7 @@ export class SwitchboardClient {
       }
     }
     missed.sort((a, b) => a.seq - b.seq);
-    for (const m of missed) this.onFrame(JSON.stringify(m));
+    for (const m of missed) this.onFrame(JSON.stringify({ ...m, replayed: true }));
     if (!complete) this.emit("gap", { reason: "some messages were no longer kept by the server", since: after });
   }
 
@@ -354,15 +364,18 @@ export class SwitchboardClient {
     return this.sendWithId(build.publish(topic, text));
   }
 
-  /** Send a request; resolves with its `result`, rejects with ResponseError. */
-  request(method, params = {}) {
+  /** Send a request; resolves with its `result`, rejects with ResponseError.
+   * Its response is also a "response" event, unless `quiet` (the client's
+   * own requests: catch-up, recent history, whoami, the first sign-in).
+   * `now(result)` runs as the response is read, before the frames after it. */
+  request(method, params = {}, { quiet = false, now = null } = {}) {
     const id = `q${this.nextId++}`;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
         reject(new Error(`no response to ${method} within ${this.requestTimeout} ms`));
       }, this.requestTimeout);
-      this.pending.set(id, { resolve, reject, timer });
+      this.pending.set(id, { resolve, reject, timer, quiet, now });
       try {
         this.send(build.request(id, method, params));
       } catch (e) {
@@ -403,10 +416,10 @@ export class SwitchboardClient {
 
   /** `login` or `register` on this connection; resolves with the result
    * (its token is kept and emitted), then the account's welcome follows. */
-  async account(method, { name, password }) {
+  async account(method, { name, password }, { quiet = false } = {}) {
     this.authPending = method;
     try {
-      const result = await this.request(method, { name, password });
+      const result = await this.request(method, { name, password }, { quiet });
       if (result.token) this.setToken(result.token);
       else this.authPending = null; // an admin registering someone else
       return result;

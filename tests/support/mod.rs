@@ -309,6 +309,26 @@ pub fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
     check()
 }
 
+/// `npm ci` once per test run if the packages are missing.
+pub fn npm_packages() {
+    static INSTALLED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        let clients = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("clients");
+        let ready = ["ws", "playwright-core"]
+            .iter()
+            .all(|p| clients.join("node_modules").join(p).is_dir());
+        if !ready {
+            eprintln!("clients: installing npm packages (npm ci in clients/)");
+            let status = std::process::Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund"])
+                .current_dir(&clients)
+                .status()
+                .expect("npm is needed for the JavaScript clients' tests");
+            assert!(status.success(), "npm ci failed in clients/");
+        }
+    });
+}
+
 pub mod binary;
 pub mod chat;
 
