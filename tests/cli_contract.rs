@@ -7,8 +7,7 @@
 mod support;
 
 use serde_json::{json, Value};
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use support::binary::Binary;
 use support::chat::User;
 use support::TempDir;
@@ -59,20 +58,10 @@ fn session(which: &str) -> Vec<Value> {
     drop(early);
     let (program, script) = client(which);
     let url = format!("ws://{}/chat", server.addr);
-    let mut child = Command::new(program)
-        .args([&script, &url, "--name", "tester", "--json", "--linger", "1"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(SCRIPT.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = support::with_stdin(
+        Command::new(program).args([&script, &url, "--name", "tester", "--json", "--linger", "1"]),
+        SCRIPT,
+    );
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(
         out.status.success(),

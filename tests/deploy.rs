@@ -11,7 +11,7 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 use support::binary::Binary;
 use support::TempDir;
@@ -211,24 +211,14 @@ impl Root {
             here = here.replace(dir, &format!("{root}{dir}"));
         }
         let path = format!("{root}/bin:{}", std::env::var("PATH").unwrap_or_default());
-        let mut child = Command::new("bash")
-            .args(["-euo", "pipefail", "-c", &here])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .env("PATH", path)
-            .env_remove("SWITCHBOARD_REQUIRE_ALL")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
+        let out = support::with_stdin(
+            Command::new("bash")
+                .args(["-euo", "pipefail", "-c", &here])
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .env("PATH", path)
+                .env_remove("SWITCHBOARD_REQUIRE_ALL"),
+            stdin,
+        );
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(
             out.status.success(),

@@ -329,6 +329,21 @@ pub fn npm_packages() {
     });
 }
 
+/// Run `command` with `input` on its stdin; its whole output.
+pub fn with_stdin(command: &mut std::process::Command, input: &str) -> std::process::Output {
+    use std::process::Stdio;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).unwrap();
+    drop(stdin);
+    child.wait_with_output().unwrap()
+}
+
 pub mod binary;
 pub mod chat;
 
