@@ -11,7 +11,7 @@ const els = {
   topicInput: $("topic-input"), messages: $("messages"), composer: $("composer"), target: $("target"),
   text: $("text"), searchForm: $("search-form"), searchInput: $("search-input"), searchPanel: $("search-panel"),
   searchTitle: $("search-title"), searchResults: $("search-results"), searchStatus: $("search-status"),
-  searchMore: $("search-more"), searchClose: $("search-close"),
+  searchMore: $("search-more"), searchClose: $("search-close"), send: $("send"), composerStatus: $("composer-status"),
 };
 
 const users = new Set();
@@ -89,12 +89,52 @@ function messageItem(m) {
   from.textContent = `${m.from}:`;
   const text = document.createElement("span");
   text.className = "text";
-  text.textContent = m.text;
+  text.append(...linked(m.text));
   li.append(from, text);
   return li;
 }
 
+// http(s) links in a message, up to whitespace or a character no URL has
+// unescaped; punctuation that ends a sentence stays outside the link.
+const LINK = /\bhttps?:\/\/[^\s<>"'`]+/g;
+
+/** A message's text as nodes: text nodes, and links for http(s) URLs.
+ * Nothing in a message is ever parsed as HTML. */
+function linked(text) {
+  const nodes = [];
+  let at = 0;
+  for (const match of text.matchAll(LINK)) {
+    const url = match[0].replace(/[.,;:!?)\]}]+$/, "");
+    if (match.index > at) nodes.push(document.createTextNode(text.slice(at, match.index)));
+    const a = document.createElement("a");
+    a.href = url;
+    a.textContent = url;
+    a.target = "_blank";
+    a.rel = "noopener noreferrer";
+    nodes.push(a);
+    at = match.index + url.length;
+  }
+  if (at < text.length) nodes.push(document.createTextNode(text.slice(at)));
+  return nodes;
+}
+
+/** The day a message was sent, in the reader's own time zone. */
+function dayOf(ts) {
+  return new Date(ts).toLocaleDateString([], { weekday: "long", year: "numeric", month: "long", day: "numeric" });
+}
+
+let lastDay = null; // the day of the last message shown in the stream
+
 function showMessage(m) {
+  const day = dayOf(m.ts);
+  if (day !== lastDay) {
+    lastDay = day;
+    const sep = document.createElement("li");
+    sep.className = "day";
+    sep.setAttribute("role", "separator");
+    sep.textContent = day;
+    append(sep);
+  }
   append(messageItem(m));
 }
 
@@ -250,14 +290,15 @@ function start({ name = null, token = null, signIn = null } = {}) {
   const on = (event, fn) => c.on(event, (value) => c === client && fn(value));
   let wasGuest = true;
 
+  // One indicator, not a notice per attempt: it says what is going on.
   on("state", ({ state, detail }) => {
     els.state.dataset.state = state;
     els.state.textContent = STATE_TEXT[state] || state;
     if (state === "reconnecting" && detail?.delay !== undefined) {
-      const why = detail.restart ? "The server is restarting" : "Connection lost";
-      notice(`${why}; reconnecting in ${(detail.delay / 1000).toFixed(1)} s…`);
+      const why = detail.restart ? "server restarting" : "connection lost";
+      els.state.textContent = `${why}; reconnecting in ${Math.ceil(detail.delay / 1000)} s…`;
     }
-    if (state === "open" && detail?.again) notice("Reconnected.");
+    renderComposer();
   });
   on("welcome", (w) => {
     users.clear();
@@ -300,10 +341,45 @@ function start({ name = null, token = null, signIn = null } = {}) {
     }
     renderUsers();
   });
-  on("error", (e) => notice(`Server: ${e.message} (${e.code})`, "error"));
+  on("error", serverError);
   on("gap", (g) => notice(`Some messages may be missing: ${g.reason}.`, "error"));
   attach(c); // after the handlers above: a final close shows "disconnected" first
   c.connect();
+}
+
+// A burst of refusals (rate_limited while typing fast) is one notice that
+// counts, not one notice per message.
+let lastError = null; // { code, li, count, at }
+
+function serverError(e) {
+  const now = Date.now();
+  if (lastError && lastError.code === e.code && now - lastError.at < 5000 && lastError.li.isConnected) {
+    lastError.count += 1;
+    lastError.at = now;
+    lastError.li.textContent = `Server: ${e.message} (${e.code}) ×${lastError.count}`;
+    return;
+  }
+  notice(`Server: ${e.message} (${e.code})`, "error");
+  lastError = { code: e.code, li: els.messages.lastElementChild, count: 1, at: now };
+}
+
+/** The longest text the server takes, in bytes (its welcome says). */
+function maxText() {
+  return client?.welcome?.limits?.max_text || 4096;
+}
+
+/** Whether and why the composer cannot send now: shown under it, and the
+ * Send button follows. The text is kept whatever happens. */
+function renderComposer() {
+  const bytes = new TextEncoder().encode(els.text.value).length;
+  const max = maxText();
+  let why = "";
+  if (!client || client.state !== "open") why = "Offline: your message will wait here until the connection is back.";
+  else if (bytes > max) why = `Too long: ${bytes} of at most ${max} bytes.`;
+  const near = bytes > max * 0.8;
+  els.composerStatus.textContent = why || (near ? `${bytes} / ${max} bytes` : "");
+  els.composerStatus.classList.toggle("error", Boolean(why) || bytes > max);
+  els.send.disabled = Boolean(why);
 }
 
 /** Drop the current connection for good (no events from it any more). */
@@ -325,6 +401,8 @@ function leaveChat() {
   users.clear();
   registered.clear();
   target = "*";
+  lastDay = null;
+  renderComposer();
 }
 
 initAccounts({ start, stop, leaveChat, notice, current: () => client, inChat: () => !els.chat.hidden });
@@ -353,10 +431,25 @@ els.searchInput.addEventListener("keydown", (ev) => {
   if (ev.key === "Escape") closeSearch();
 });
 
+els.text.addEventListener("input", () => {
+  renderComposer();
+  // Grow with the text, up to about six lines.
+  els.text.style.height = "auto";
+  els.text.style.height = `${Math.min(els.text.scrollHeight, 160)}px`;
+});
+// Enter sends, Shift+Enter is a new line (not while an input method is
+// composing a character).
+els.text.addEventListener("keydown", (ev) => {
+  if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) {
+    ev.preventDefault();
+    els.composer.requestSubmit();
+  }
+});
+
 els.composer.addEventListener("submit", (ev) => {
   ev.preventDefault();
   const text = els.text.value;
-  if (!text.trim()) return;
+  if (!text.trim() || els.send.disabled) return;
   const why = unreachable();
   if (why) {
     // Keep the text, and never send it anywhere else.
@@ -368,6 +461,8 @@ els.composer.addEventListener("submit", (ev) => {
     else if (target.startsWith("#")) client.publish(target.slice(1), text);
     else client.broadcast(text);
     els.text.value = "";
+    els.text.style.height = "auto";
+    renderComposer();
   } catch (e) {
     notice(`Not sent: ${e.message}`, "error");
   }
