@@ -3,6 +3,8 @@
 
 import { SwitchboardClient } from "./switchboard.mjs";
 import { attach, identity, initAccounts, moderationButtons, savedToken, showForm, welcomed } from "./auth.js";
+import { dayOf, messageItem } from "./render.js";
+import { closeSearch, initSearch, searchTopic } from "./search.js";
 
 const $ = (id) => document.getElementById(id);
 const els = {
@@ -23,9 +25,6 @@ let client = null;
 // is left, it stays chosen, marked "(left)", and sending is refused with a
 // notice: a private message is never silently broadcast instead.
 let target = "*";
-// The search on show: { q, topic, oldest, found }, or null. A reply to an
-// older search (or one closed since) is dropped.
-let search = null;
 
 const STATE_TEXT = {
   idle: "not connected",
@@ -35,10 +34,6 @@ const STATE_TEXT = {
   signin: "sign in to chat",
   closed: "disconnected",
 };
-
-function timeOf(ts) {
-  return new Date(ts).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
-}
 
 function scrolledToBottom() {
   const m = els.messages;
@@ -57,70 +52,6 @@ function notice(text, kind = "") {
   li.className = `notice ${kind}`.trim();
   li.textContent = text;
   append(li);
-}
-
-/** A message as a list item; its text is text, never HTML. */
-function messageItem(m) {
-  const li = document.createElement("li");
-  li.className = `msg ${m.kind}`;
-  li.dataset.seq = m.seq;
-  li.dataset.kind = m.kind;
-  if (m.late) {
-    // Sent while we were away, kept by the server until we signed in.
-    li.classList.add("late");
-    const late = document.createElement("span");
-    late.className = "late-mark";
-    late.textContent = "delivered late";
-    li.append(late);
-  }
-  const time = document.createElement("span");
-  time.className = "time";
-  time.textContent = timeOf(m.ts);
-  li.append(time);
-  if (m.kind !== "broadcast") {
-    const tag = document.createElement("span");
-    tag.className = "tag";
-    tag.textContent =
-      m.kind === "publish" ? `#${m.topic}` : m.kind === "direct" ? `to ${m.to}` : `to ${m.to.join(", ")}`;
-    li.append(tag);
-  }
-  const from = document.createElement("span");
-  from.className = "from";
-  from.textContent = `${m.from}:`;
-  const text = document.createElement("span");
-  text.className = "text";
-  text.append(...linked(m.text));
-  li.append(from, text);
-  return li;
-}
-
-// http(s) links in a message, up to whitespace or a character no URL has
-// unescaped; punctuation that ends a sentence stays outside the link.
-const LINK = /\bhttps?:\/\/[^\s<>"'`]+/g;
-
-/** A message's text as nodes: text nodes, and links for http(s) URLs.
- * Nothing in a message is ever parsed as HTML. */
-function linked(text) {
-  const nodes = [];
-  let at = 0;
-  for (const match of text.matchAll(LINK)) {
-    const url = match[0].replace(/[.,;:!?)\]}]+$/, "");
-    if (match.index > at) nodes.push(document.createTextNode(text.slice(at, match.index)));
-    const a = document.createElement("a");
-    a.href = url;
-    a.textContent = url;
-    a.target = "_blank";
-    a.rel = "noopener noreferrer";
-    nodes.push(a);
-    at = match.index + url.length;
-  }
-  if (at < text.length) nodes.push(document.createTextNode(text.slice(at)));
-  return nodes;
-}
-
-/** The day a message was sent, in the reader's own time zone. */
-function dayOf(ts) {
-  return new Date(ts).toLocaleDateString([], { weekday: "long", year: "numeric", month: "long", day: "numeric" });
 }
 
 let lastDay = null; // the day of the last message shown in the stream
@@ -205,56 +136,6 @@ function renderTargets() {
   els.target.value = target;
   const topic = searchTopic();
   els.searchInput.placeholder = topic ? `Search #${topic}` : "Search all messages";
-}
-
-/** What the search box searches: the chosen topic's messages when a topic
- * is the "send to" choice, otherwise everything kept (broadcasts and every
- * topic; direct messages are never kept). */
-function searchTopic() {
-  return target.startsWith("#") ? target.slice(1) : null;
-}
-
-function searchStatus(text, kind = "") {
-  els.searchStatus.textContent = text;
-  els.searchStatus.className = `search-status ${kind}`.trim();
-}
-
-/** Ask for a page of results (older than those shown, for "More") and add
- * them, newest first. */
-async function searchPage(s) {
-  els.searchMore.hidden = true;
-  searchStatus("Searching…");
-  let result;
-  try {
-    result = await client.search(s.q, { topic: s.topic || undefined, before: s.oldest ?? undefined });
-  } catch (e) {
-    if (s === search) searchStatus(`Search failed: ${e.message}`, "error");
-    return;
-  }
-  if (s !== search) return;
-  for (const m of result.messages) els.searchResults.append(messageItem(m));
-  s.found += result.messages.length;
-  if (result.messages.length) s.oldest = result.messages[result.messages.length - 1].seq;
-  els.searchMore.hidden = !result.more;
-  const where = s.topic ? ` in #${s.topic}` : "";
-  if (s.found === 0) searchStatus(`No messages match “${s.q}”${where}.`);
-  else searchStatus(`${s.found} found${where}, newest first${result.more ? "; older ones under More" : ""}.`);
-}
-
-function startSearch(q) {
-  const topic = searchTopic();
-  search = { q, topic, oldest: null, found: 0 };
-  els.searchTitle.textContent = `“${q}” in ${topic ? `#${topic}` : "all messages"}`;
-  els.searchResults.replaceChildren();
-  els.searchPanel.hidden = false;
-  searchPage(search);
-}
-
-function closeSearch() {
-  search = null;
-  els.searchPanel.hidden = true;
-  els.searchResults.replaceChildren();
-  searchStatus("");
 }
 
 function setTarget(value) {
@@ -406,6 +287,7 @@ function leaveChat() {
 }
 
 initAccounts({ start, stop, leaveChat, notice, current: () => client, inChat: () => !els.chat.hidden });
+initSearch({ els, client: () => client, target: () => target });
 
 els.topicForm.addEventListener("submit", (ev) => {
   ev.preventDefault();
@@ -417,19 +299,6 @@ els.topicForm.addEventListener("submit", (ev) => {
 });
 
 els.target.addEventListener("change", () => setTarget(els.target.value));
-
-els.searchForm.addEventListener("submit", (ev) => {
-  ev.preventDefault();
-  const q = els.searchInput.value.trim();
-  if (q) startSearch(q);
-});
-els.searchMore.addEventListener("click", () => {
-  if (search) searchPage(search);
-});
-els.searchClose.addEventListener("click", closeSearch);
-els.searchInput.addEventListener("keydown", (ev) => {
-  if (ev.key === "Escape") closeSearch();
-});
 
 els.text.addEventListener("input", () => {
   renderComposer();

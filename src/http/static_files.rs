@@ -32,6 +32,16 @@ const EMBEDDED: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../clients/web/auth.js"),
     ),
     (
+        "/render.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../clients/web/render.js"),
+    ),
+    (
+        "/search.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../clients/web/search.js"),
+    ),
+    (
         "/switchboard.mjs",
         "text/javascript; charset=utf-8",
         include_bytes!("../../clients/web/switchboard.mjs"),
