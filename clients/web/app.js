@@ -5,6 +5,8 @@ import { SwitchboardClient } from "./switchboard.mjs";
 import { attach, identity, initAccounts, moderationButtons, savedToken, showForm, welcomed } from "./auth.js";
 import { dayOf, messageItem } from "./render.js";
 import { closeSearch, initSearch, searchTopic } from "./search.js";
+import { closeDrawer, initSidebar, pickBox, refreshTopics, renderPicked } from "./sidebar.js";
+import { arrived, initNotify } from "./notify.js";
 
 const $ = (id) => document.getElementById(id);
 const els = {
@@ -76,22 +78,33 @@ function renderUsers() {
     const li = document.createElement("li");
     li.textContent = name;
     li.dataset.name = name;
+    const mark = document.createElement("span");
     if (registered.has(name)) {
       li.classList.add("registered");
-      const mark = document.createElement("span");
       mark.className = "mark";
       mark.textContent = "✓";
       mark.title = "registered account";
-      li.append(mark);
+    } else {
+      li.classList.add("guest");
+      mark.className = "guest-mark";
+      mark.textContent = "guest";
+      mark.title = "a guest: the name is not an account";
     }
+    li.append(mark);
     if (name === me) li.classList.add("self");
-    else li.addEventListener("click", () => setTarget(`@${name}`));
+    else {
+      li.addEventListener("click", () => setTarget(`@${name}`));
+      li.tabIndex = 0;
+      li.addEventListener("keydown", (ev) => ev.key === "Enter" && setTarget(`@${name}`));
+      li.prepend(pickBox(name));
+    }
     const mod = moderationButtons(client, name);
     if (mod) li.append(mod);
     if (target === `@${name}`) li.classList.add("selected");
     els.users.append(li);
   }
   els.userCount.textContent = `(${users.size})`;
+  renderPicked(users);
   renderTargets();
 }
 
@@ -106,9 +119,11 @@ function renderTopics() {
     leave.className = "small";
     leave.type = "button";
     leave.textContent = "leave";
+    leave.setAttribute("aria-label", `leave #${topic}`);
     leave.addEventListener("click", () => {
       client.unsubscribe(topic);
       renderTopics();
+      setTimeout(refreshTopics, 300);
     });
     li.append(name, leave);
     els.topics.append(li);
@@ -124,7 +139,8 @@ function renderTargets() {
   for (const u of [...users].sort((a, b) => a.localeCompare(b))) {
     if (u !== client?.name) options.push([`@${u}`, `@${u}`]);
   }
-  if (!options.some(([v]) => v === target)) options.push([target, `${target} (left)`]);
+  if (target.includes(",")) options.push([target, `@${target.slice(1).split(",").join(", ")}`]);
+  else if (!options.some(([v]) => v === target)) options.push([target, `${target} (left)`]);
   els.target.replaceChildren(
     ...options.map(([value, label]) => {
       const o = document.createElement("option");
@@ -142,12 +158,19 @@ function setTarget(value) {
   target = value;
   renderTargets();
   for (const li of els.users.children) li.classList.toggle("selected", `@${li.dataset.name}` === value);
+  closeDrawer();
   els.text.focus();
 }
 
 /** Why a message to the chosen target cannot be sent now, or null. */
 function unreachable() {
   const name = target.slice(1);
+  if (target.startsWith("@") && name.includes(",")) {
+    // Several people: sent if any of them can get it (the ack names the others).
+    const names = name.split(",");
+    if (!names.some((n) => users.has(n) || accounts.has(n))) return `${names.join(", ")} have all left`;
+    return null;
+  }
   // An account that is away gets it when it next signs in (the ack says so).
   if (target.startsWith("@") && !users.has(name) && !accounts.has(name)) return `${name} has left; choose someone else, or wait until ${name} is back`;
   if (target.startsWith("#") && !client.topics.has(name)) return `you left ${target}; subscribe again, or choose another target`;
@@ -195,9 +218,13 @@ function start({ name = null, token = null, signIn = null } = {}) {
     els.searchForm.hidden = false;
     renderUsers();
     renderTopics();
+    refreshTopics();
   });
   on("topics", renderTopics);
-  on("message", showMessage);
+  on("message", (m) => {
+    showMessage(m);
+    arrived(m);
+  });
   on("ack", (a) => {
     if (a.stored?.length) notice(`${a.stored.join(", ")} ${a.stored.length > 1 ? "are" : "is"} away: they get it when they next sign in.`);
   });
@@ -233,6 +260,9 @@ function start({ name = null, token = null, signIn = null } = {}) {
 let lastError = null; // { code, li, count, at }
 
 function serverError(e) {
+  // The client's own bookkeeping failing (the connection closed while it
+  // caught up): the connection indicator already says what matters.
+  if (e.code === "client") return;
   const now = Date.now();
   if (lastError && lastError.code === e.code && now - lastError.at < 5000 && lastError.li.isConnected) {
     lastError.count += 1;
@@ -288,14 +318,24 @@ function leaveChat() {
 
 initAccounts({ start, stop, leaveChat, notice, current: () => client, inChat: () => !els.chat.hidden });
 initSearch({ els, client: () => client, target: () => target });
+const subscribe = (topic) => {
+  client.subscribe(topic);
+  renderTopics();
+};
+const renamed = (name) => {
+  els.me.textContent = identity({ ...client.welcome, name });
+  renderUsers();
+};
+initSidebar({ client: () => client, notice, setTarget, subscribe, renamed });
+initNotify({ me: () => client?.name, notice });
 
 els.topicForm.addEventListener("submit", (ev) => {
   ev.preventDefault();
   const topic = els.topicInput.value.trim();
   if (!topic) return;
-  client.subscribe(topic);
+  subscribe(topic);
   els.topicInput.value = "";
-  renderTopics();
+  setTimeout(refreshTopics, 300);
 });
 
 els.target.addEventListener("change", () => setTarget(els.target.value));
@@ -326,7 +366,8 @@ els.composer.addEventListener("submit", (ev) => {
     return;
   }
   try {
-    if (target.startsWith("@")) client.direct(target.slice(1), text);
+    if (target.startsWith("@") && target.includes(",")) client.multicast(target.slice(1).split(","), text);
+    else if (target.startsWith("@")) client.direct(target.slice(1), text);
     else if (target.startsWith("#")) client.publish(target.slice(1), text);
     else client.broadcast(text);
     els.text.value = "";

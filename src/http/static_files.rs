@@ -37,6 +37,16 @@ const EMBEDDED: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../clients/web/render.js"),
     ),
     (
+        "/sidebar.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../clients/web/sidebar.js"),
+    ),
+    (
+        "/notify.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../clients/web/notify.js"),
+    ),
+    (
         "/search.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../../clients/web/search.js"),

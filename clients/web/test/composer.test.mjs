@@ -90,7 +90,7 @@ test("the composer counts toward max_text and will not send too much", { skip, t
 });
 
 test("a burst of refusals is one notice that counts", { skip, timeout: 60000 }, async () => {
-  await withPages(["--rate", "1", "--burst", "1"], ["dan"], {}, async ([dan]) => {
+  await withPages(["--rate", "1", "--burst", "3"], ["dan"], {}, async ([dan]) => {
     for (let i = 0; i < 6; i++) {
       await dan.fill("#text", `flood ${i}`);
       await dan.press("#text", "Enter");

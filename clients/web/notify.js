@@ -1,0 +1,58 @@
+// Getting your attention: the tab's title counts messages that arrived
+// while the page was not looked at, and, if you turn them on (the browser
+// asks once), desktop notifications for private messages and for messages
+// that mention your name.
+
+const $ = (id) => document.getElementById(id);
+const KEY = "switchboard-notify";
+const TITLE = document.title;
+let unseen = 0;
+let ui = null; // { me(), notice(text, kind) }
+
+export function initNotify(hooks) {
+  ui = hooks;
+  const box = $("notify");
+  box.checked = localStorage.getItem(KEY) === "on" && "Notification" in window && Notification.permission === "granted";
+  box.addEventListener("change", async () => {
+    if (!box.checked) return void localStorage.setItem(KEY, "off");
+    if (!("Notification" in window)) {
+      box.checked = false;
+      return ui.notice("This browser has no desktop notifications.", "error");
+    }
+    const answer = Notification.permission === "granted" ? "granted" : await Notification.requestPermission();
+    box.checked = answer === "granted";
+    localStorage.setItem(KEY, box.checked ? "on" : "off");
+    if (!box.checked) ui.notice("Notifications were not allowed by the browser.", "error");
+  });
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden) seen();
+  });
+  window.addEventListener("focus", seen);
+}
+
+function seen() {
+  unseen = 0;
+  document.title = TITLE;
+}
+
+/** Does `text` mention `name` (as a word, any case, with or without @)? */
+export function mentions(text, name) {
+  if (!name) return false;
+  const escaped = name.replace(/[.*+?^${}()|[\]\\-]/g, "\\$&");
+  return new RegExp(`(^|[^\\w.-])@?${escaped}(?![\\w-])`, "i").test(text);
+}
+
+/** A message arrived (live, not replayed). */
+export function arrived(m) {
+  const me = ui.me();
+  if (m.from === me || m.replayed) return;
+  if (document.hidden || !document.hasFocus()) {
+    unseen += 1;
+    document.title = `(${unseen}) ${TITLE}`;
+  }
+  const personal = m.kind === "direct" || m.kind === "multicast" || mentions(m.text, me);
+  if (!personal || !$("notify").checked || !("Notification" in window)) return;
+  if (Notification.permission !== "granted" || (!document.hidden && document.hasFocus())) return;
+  const where = m.kind === "publish" ? ` in #${m.topic}` : m.kind === "broadcast" ? "" : " (private)";
+  new Notification(`${m.from}${where}`, { body: m.text.slice(0, 200), tag: `switchboard-${m.seq}` });
+}
