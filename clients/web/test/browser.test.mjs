@@ -8,25 +8,10 @@
 import { test } from "node:test";
 import { spawn } from "node:child_process";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { makePki, startServer, ROOT } from "../../node/support/server.mjs";
-
-const CHROMIUM = [process.env.CHROMIUM, "/usr/bin/chromium", "/usr/bin/chromium-browser"].find((p) => p && existsSync(p));
-const REQUIRED = process.env.SWITCHBOARD_REQUIRE_ALL === "1";
-const OUT = path.join(ROOT, "test-output", "browser");
-
-// Flags for a closed network: without the background-networking ones
-// Chromium keeps trying to reach Google's hosts.
-const ARGS = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
+import { ARGS, CHROMIUM, OUT, skip } from "../../node/support/chromium.mjs";
 
 /** Run a CLI to completion; resolves to { code, out }. */
 function cli(program, args) {
@@ -39,7 +24,6 @@ function cli(program, args) {
   });
 }
 
-const skip = !CHROMIUM && !REQUIRED ? "Chromium not found (apt-get install chromium, or set CHROMIUM=/path)" : false;
 
 /** A plain WebSocket chat client (the `ws` package) that keeps every frame
  * it receives; resolves once welcomed. `send(obj)` sends one message. */

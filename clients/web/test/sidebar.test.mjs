@@ -9,15 +9,11 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import path from "node:path";
-import { startServer, ROOT } from "../../node/support/server.mjs";
+import { startServer } from "../../node/support/server.mjs";
+import { ARGS, CHROMIUM, OUT, skip } from "../../node/support/chromium.mjs";
 
-const CHROMIUM = [process.env.CHROMIUM, "/usr/bin/chromium", "/usr/bin/chromium-browser"].find((p) => p && existsSync(p));
-const REQUIRED = process.env.SWITCHBOARD_REQUIRE_ALL === "1";
-const OUT = path.join(ROOT, "test-output", "browser");
-const ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
-const skip = !CHROMIUM && !REQUIRED ? "Chromium not found (apt-get install chromium, or set CHROMIUM=/path)" : false;
 
 /** The page as if its tab were in the background, with a Notification
  * that records instead of showing (permission granted). */
