@@ -147,6 +147,7 @@ test("on a phone the sidebar is a drawer; the keyboard switches where to send", 
     await ben.click("#drawer-toggle");
     await ben.locator("#sidebar").waitFor();
     assert.equal(await ben.getAttribute("#drawer-toggle", "aria-expanded"), "true");
+    await ben.waitForTimeout(400); // the drawer slides in
     await ben.screenshot({ path: path.join(OUT, "phone-drawer.png") });
     await ben.click('#users li[data-name="ann"]');
     await ben.locator("#sidebar").waitFor({ state: "hidden" });
