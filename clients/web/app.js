@@ -3,7 +3,7 @@
 
 import { SwitchboardClient } from "./switchboard.mjs";
 import { attach, identity, initAccounts, moderationButtons, savedToken, showForm, welcomed } from "./auth.js";
-import { dayOf, messageItem } from "./render.js";
+import { add, has, initConversations, labelOf, newEra, note, open, renderList, reset } from "./conversations.js";
 import { closeSearch, initSearch, searchTopic } from "./search.js";
 import { closeDrawer, initSidebar, pickBox, refreshTopics, renderPicked } from "./sidebar.js";
 import { arrived, initNotify } from "./notify.js";
@@ -37,38 +37,16 @@ const STATE_TEXT = {
   closed: "disconnected",
 };
 
-function scrolledToBottom() {
-  const m = els.messages;
-  return m.scrollHeight - m.scrollTop - m.clientHeight < 40;
+/** A line from the page in the open conversation (or in `key`'s). */
+function notice(text, kind = "", key = undefined) {
+  return note(text, kind, key);
 }
 
-function append(li) {
-  const stick = scrolledToBottom();
-  els.messages.append(li);
-  while (els.messages.children.length > 1000) els.messages.firstElementChild.remove();
-  if (stick) els.messages.scrollTop = els.messages.scrollHeight;
-}
-
-function notice(text, kind = "") {
-  const li = document.createElement("li");
-  li.className = `notice ${kind}`.trim();
-  li.textContent = text;
-  append(li);
-}
-
-let lastDay = null; // the day of the last message shown in the stream
-
-function showMessage(m) {
-  const day = dayOf(m.ts);
-  if (day !== lastDay) {
-    lastDay = day;
-    const sep = document.createElement("li");
-    sep.className = "day";
-    sep.setAttribute("role", "separator");
-    sep.textContent = day;
-    append(sep);
-  }
-  append(messageItem(m));
+/** News about a person: in the room, and in your conversation with them. */
+function aboutPerson(name, text) {
+  notice(text, "", "*");
+  const key = `@${name}`;
+  if (has(key) && key !== "*") notice(text, "", key);
 }
 
 function renderUsers() {
@@ -128,6 +106,7 @@ function renderTopics() {
     li.append(name, leave);
     els.topics.append(li);
   }
+  renderList(client.topics);
   renderTargets();
 }
 
@@ -139,7 +118,7 @@ function renderTargets() {
   for (const u of [...users].sort((a, b) => a.localeCompare(b))) {
     if (u !== client?.name) options.push([`@${u}`, `@${u}`]);
   }
-  if (target.includes(",")) options.push([target, `@${target.slice(1).split(",").join(", ")}`]);
+  if (target.includes(",")) options.push([target, `@${labelOf(target)}`]);
   else if (!options.some(([v]) => v === target)) options.push([target, `${target} (left)`]);
   els.target.replaceChildren(
     ...options.map(([value, label]) => {
@@ -154,8 +133,10 @@ function renderTargets() {
   els.searchInput.placeholder = topic ? `Search #${topic}` : "Search all messages";
 }
 
+/** Open a conversation: it is shown, and the composer sends there. */
 function setTarget(value) {
   target = value;
+  open(value);
   renderTargets();
   for (const li of els.users.children) li.classList.toggle("selected", `@${li.dataset.name}` === value);
   closeDrawer();
@@ -222,7 +203,7 @@ function start({ name = null, token = null, signIn = null } = {}) {
   });
   on("topics", renderTopics);
   on("message", (m) => {
-    showMessage(m);
+    add(m);
     arrived(m);
   });
   on("ack", (a) => {
@@ -238,10 +219,10 @@ function start({ name = null, token = null, signIn = null } = {}) {
       if (target === `@${p.old}`) target = `@${p.name}`; // the same person
     }
     if (p.registered && p.event !== "leave") registered.add(p.name), accounts.add(p.name);
-    if (p.event === "rename" && p.registered) notice(p.old === p.name ? `${p.name} signed in` : `${p.old} signed in as ${p.name}`);
-    else if (p.event === "rename") notice(`${p.old} is now ${p.name}`);
-    else if (p.event === "join") notice(`${p.name} joined`);
-    else notice(`${p.name} left${p.reason ? ` (${p.reason})` : ""}`);
+    if (p.event === "rename" && p.registered) aboutPerson(p.name, p.old === p.name ? `${p.name} signed in` : `${p.old} signed in as ${p.name}`);
+    else if (p.event === "rename") aboutPerson(p.old, `${p.old} is now ${p.name}`);
+    else if (p.event === "join") aboutPerson(p.name, `${p.name} joined`);
+    else aboutPerson(p.name, `${p.name} left${p.reason ? ` (${p.reason})` : ""}`);
     if (p.event === "leave" && target === `@${p.name}`) {
       notice(accounts.has(p.name)
         ? `${p.name} is away; messages to ${p.name} wait until ${p.name} signs in again.`
@@ -250,7 +231,10 @@ function start({ name = null, token = null, signIn = null } = {}) {
     renderUsers();
   });
   on("error", serverError);
-  on("gap", (g) => notice(`Some messages may be missing: ${g.reason}.`, "error"));
+  on("gap", (g) => {
+    if (g.restarted) newEra();
+    notice(`Some messages may be missing: ${g.reason}.`, "error", "*");
+  });
   attach(c); // after the handlers above: a final close shows "disconnected" first
   c.connect();
 }
@@ -270,8 +254,8 @@ function serverError(e) {
     lastError.li.textContent = `Server: ${e.message} (${e.code}) ×${lastError.count}`;
     return;
   }
-  notice(`Server: ${e.message} (${e.code})`, "error");
-  lastError = { code: e.code, li: els.messages.lastElementChild, count: 1, at: now };
+  const li = notice(`Server: ${e.message} (${e.code})`, "error");
+  lastError = li && { code: e.code, li, count: 1, at: now };
 }
 
 /** The longest text the server takes, in bytes (its welcome says). */
@@ -307,17 +291,17 @@ function leaveChat() {
   els.searchForm.hidden = true;
   els.account.hidden = true;
   els.me.textContent = "";
-  els.messages.replaceChildren();
+  reset();
   closeSearch();
   users.clear();
   registered.clear();
   target = "*";
-  lastDay = null;
   renderComposer();
 }
 
 initAccounts({ start, stop, leaveChat, notice, current: () => client, inChat: () => !els.chat.hidden });
 initSearch({ els, client: () => client, target: () => target });
+initConversations({ client: () => client, me: () => client?.name, choose: (key) => setTarget(key) });
 const subscribe = (topic) => {
   client.subscribe(topic);
   renderTopics();

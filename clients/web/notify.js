@@ -1,12 +1,10 @@
-// Getting your attention: the tab's title counts messages that arrived
-// while the page was not looked at, and, if you turn them on (the browser
-// asks once), desktop notifications for private messages and for messages
-// that mention your name.
+// Getting your attention: if you turn them on (the browser asks once),
+// desktop notifications for private messages and for messages that
+// mention your name, while the page is not looked at. (The tab's title
+// counts what is unread: conversations.js.)
 
 const $ = (id) => document.getElementById(id);
 const KEY = "switchboard-notify";
-const TITLE = document.title;
-let unseen = 0;
 let ui = null; // { me(), notice(text, kind) }
 
 export function initNotify(hooks) {
@@ -24,15 +22,6 @@ export function initNotify(hooks) {
     localStorage.setItem(KEY, box.checked ? "on" : "off");
     if (!box.checked) ui.notice("Notifications were not allowed by the browser.", "error");
   });
-  document.addEventListener("visibilitychange", () => {
-    if (!document.hidden) seen();
-  });
-  window.addEventListener("focus", seen);
-}
-
-function seen() {
-  unseen = 0;
-  document.title = TITLE;
 }
 
 /** Does `text` mention `name` (as a word, any case, with or without @)? */
@@ -46,10 +35,6 @@ export function mentions(text, name) {
 export function arrived(m) {
   const me = ui.me();
   if (m.from === me || m.replayed) return;
-  if (document.hidden || !document.hasFocus()) {
-    unseen += 1;
-    document.title = `(${unseen}) ${TITLE}`;
-  }
   const personal = m.kind === "direct" || m.kind === "multicast" || mentions(m.text, me);
   if (!personal || !$("notify").checked || !("Notification" in window)) return;
   if (Notification.permission !== "granted" || (!document.hidden && document.hasFocus())) return;

@@ -271,7 +271,7 @@ export class SwitchboardClient {
       } else if (!sameStore) {
         // A new history store numbers its messages from scratch: forget the
         // old numbers, or new messages would look like ones already seen.
-        this.emit("gap", { reason: "the server restarted and lost its history", since: this.lastSeq });
+        this.emit("gap", { reason: "the server restarted and lost its history", since: this.lastSeq, restarted: true });
         this.seenSeqs.clear();
         this.lastSeq = welcome.seq;
       } else {

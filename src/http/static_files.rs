@@ -37,6 +37,11 @@ const EMBEDDED: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../clients/web/render.js"),
     ),
     (
+        "/conversations.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../clients/web/conversations.js"),
+    ),
+    (
         "/sidebar.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../../clients/web/sidebar.js"),

@@ -135,6 +135,10 @@ test("a private message to an offline account arrives, marked late, at its next 
 
   const back = await newPage();
   await signIn(back, "web-bob");
+  // It waits in its own conversation, counted as unread.
+  const conversation = back.locator('#conversations li[data-key="@web-sender"]');
+  await conversation.locator(".unread", { hasText: "1" }).waitFor();
+  await conversation.click();
   const late = back.locator("#messages li.msg.direct.late", { hasText: "call me when you are back" });
   await late.waitFor();
   assert.equal(await late.locator(".late-mark").innerText(), "delivered late");

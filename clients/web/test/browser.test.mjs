@@ -91,12 +91,22 @@ test("two pages chat; direct and topic messages reach only their targets; the pa
     }
     assert.match(await bob.locator("#messages li.msg.broadcast .from").first().innerText(), /alice/);
 
-    // A direct message reaches only its target (and the sender's own view).
+    // A direct message reaches only its target (and the sender's own view),
+    // in its own conversation, counted as unread until it is opened.
     await alice.click('#users li[data-name="bob"]');
     assert.equal(await alice.inputValue("#target"), "@bob");
     await say(alice, "secret for bob");
-    await bob.locator("#messages li.msg.direct", { hasText: "secret for bob" }).waitFor();
     await alice.locator("#messages li.msg.direct", { hasText: "secret for bob" }).waitFor();
+    const withAlice = bob.locator('#conversations li[data-key="@alice"]');
+    await withAlice.locator(".unread", { hasText: "1" }).waitFor();
+    assert.equal(await bob.title(), "(1) Switchboard");
+    assert.equal(await bob.locator("#messages li", { hasText: "secret for bob" }).count(), 0, "not in the room");
+    await withAlice.click();
+    await bob.locator("#messages li.unread-marker").waitFor();
+    await bob.locator("#messages li.msg.direct", { hasText: "secret for bob" }).waitFor();
+    assert.equal(await withAlice.locator(".unread").count(), 0, "read once opened");
+    assert.equal(await bob.title(), "Switchboard");
+    await bob.click('#conversations li[data-key="*"]');
 
     // A topic publish reaches a subscribed page only.
     for (const page of [carol, alice]) {
@@ -106,12 +116,14 @@ test("two pages chat; direct and topic messages reach only their targets; the pa
     }
     await alice.selectOption("#target", "#news");
     await say(alice, "extra extra");
+    await carol.click('#conversations li[data-key="#news"]');
     await carol.locator("#messages li.msg.publish", { hasText: "extra extra" }).waitFor();
 
     // Nothing stray reached the others (everything above has been routed).
     await bob.waitForTimeout(300);
-    assert.equal(await carol.locator("#messages li", { hasText: "secret for bob" }).count(), 0);
-    assert.equal(await bob.locator("#messages li", { hasText: "extra extra" }).count(), 0);
+    assert.equal(await carol.locator('#conversations li[data-key="@alice"]').count(), 0, "carol has no private conversation");
+    assert.equal(await bob.locator('#conversations li[data-key="#news"]').count(), 0, "bob is not in #news");
+    await carol.click('#conversations li[data-key="*"]');
 
     // The Python CLI and the Node CLI join the browser pages: all three
     // kinds of client chat through every pattern. (Each CLI subscribes
@@ -125,8 +137,11 @@ test("two pages chat; direct and topic messages reach only their targets; the pa
       "--expect", "#news alice: news from the browser", "--expect", "node-user: hello from node",
       "--expect", "node-user -> alice,py-user: multi from node",
     ]);
+    await alice.click('#conversations li[data-key="*"]');
     await alice.locator("#messages li.msg.broadcast", { hasText: "hello from python" }).waitFor();
+    await alice.locator('#conversations li[data-key="@py-user"]').click();
     await alice.locator("#messages li.msg.direct", { hasText: "psst from python" }).waitFor();
+    await alice.click('#conversations li[data-key="*"]');
     const node = cli(process.execPath, [
       path.join(ROOT, "clients/node/chat.mjs"), server.url, "--name", "node-user", "--timeout", "30",
       "--send", "/sub news", "--send", "hello from node", "--send", "/multi alice,py-user multi from node",
@@ -134,6 +149,7 @@ test("two pages chat; direct and topic messages reach only their targets; the pa
       "--expect", "node-user -> alice,py-user: multi from node",
     ]);
     await alice.locator("#messages li.msg.broadcast", { hasText: "hello from node" }).waitFor();
+    await alice.locator('#conversations li[data-key="@node-user,py-user"]').click();
     await alice.locator("#messages li.msg.multicast", { hasText: "multi from node" }).waitFor();
     await alice.selectOption("#target", "*");
     await say(alice, "hello from the browser");
@@ -145,6 +161,7 @@ test("two pages chat; direct and topic messages reach only their targets; the pa
       const { code, out } = await run;
       assert.equal(code, 0, `${name} CLI:\n${out}`);
     }
+    await alice.click('#conversations li[data-key="*"]');
     await bob.locator("#messages li.msg.broadcast", { hasText: "hello from the browser" }).waitFor();
     assert.equal(await bob.locator("#messages li", { hasText: "direct from the browser" }).count(), 0);
 
@@ -231,6 +248,8 @@ test("a private conversation stays private when its partner leaves", { skip, tim
     await barrier("done");
     assert.deepEqual(leaks(), [], "a message meant for bob was broadcast");
     assert.deepEqual(chosen, ["@bob", "@bob (left)"], "still writing to bob, who is marked as gone");
+    // The refusal is in the conversation with bob.
+    await alice.click('#conversations li[data-key="@bob"]');
     await alice.locator("#messages li.notice.error", { hasText: "bob has left" }).waitFor();
     assert.equal(await alice.locator("#messages li.msg", { hasText: "second secret" }).count(), 0);
 

@@ -96,7 +96,10 @@ test("topics to join with one click, renaming, one message to several, guests ma
     await ann.locator("#pick-send", { hasText: "Message these 2" }).click();
     assert.equal(await ann.inputValue("#target"), "@benny,cat");
     await say(ann, "lunch, you two?");
-    for (const page of [ben, cat, ann]) {
+    await ann.locator("#messages li.msg.multicast", { hasText: "lunch, you two?" }).waitFor();
+    // The three of them have one conversation, each seeing the other two.
+    for (const [page, key] of [[ben, "@ann,cat"], [cat, "@ann,benny"]]) {
+      await page.click(`#conversations li[data-key="${key}"]`);
       await page.locator("#messages li.msg.multicast", { hasText: "lunch, you two?" }).waitFor();
     }
     await dan.waitForTimeout(300);
@@ -115,23 +118,27 @@ test("notifications for private messages and mentions, and the unread count in t
     await say(ben, "hey ann, look");
     await ben.click('#users li[data-name="ann"]');
     await say(ben, "just between us");
-    await ann.locator("#messages li.msg", { hasText: "just between us" }).waitFor();
+    await ann.locator('#conversations li[data-key="@ben"] .unread', { hasText: "1" }).waitFor();
     assert.deepEqual(await ann.evaluate(() => window.shown), [
       { title: "ben", body: "hey ann, look" },
       { title: "ben (private)", body: "just between us" },
     ]);
     assert.equal(await ann.title(), "(3) Switchboard");
-    // Back to the page: the count goes.
+    // Back to the page: the room on the screen is read; the private
+    // message is read once its conversation is opened.
     await ann.evaluate(() => {
       window.away = false;
       document.dispatchEvent(new Event("visibilitychange"));
     });
+    assert.equal(await ann.title(), "(1) Switchboard");
+    await ann.click('#conversations li[data-key="@ben"]');
     assert.equal(await ann.title(), "Switchboard");
+    await ann.click('#conversations li[data-key="*"]');
     // Turned off: nothing more.
     await ann.uncheck("#notify");
     await ann.evaluate(() => (window.away = true));
-    await say(ben, "ann, again");
-    await ann.locator("#messages li.msg", { hasText: "ann, again" }).waitFor();
+    await say(ben, "ann, again"); // to ann alone: it is counted in its conversation
+    await ann.locator('#conversations li[data-key="@ben"] .unread', { hasText: "1" }).waitFor();
     assert.equal(await ann.evaluate(() => window.shown.length), 2);
   });
 });

@@ -1,0 +1,303 @@
+// Conversations: the room (broadcasts), each topic, and each private
+// conversation (one person, or the same few people) is its own view with
+// its own history. The sidebar lists them with unread counts; opening one
+// shows a line at its first unread message; the tab's title counts what
+// is unread. Scrolling to the top loads older messages (`history`
+// `before`) until the start.
+//
+//   key: "*" the room · "#news" a topic · "@bob" · "@bob,carol" (sorted,
+//   without you): the same key is where the composer sends.
+
+import { dayOf, messageItem } from "./render.js";
+
+const $ = (id) => document.getElementById(id);
+const els = { list: $("conversations"), messages: $("messages"), title: $("conv-title") };
+const TITLE = document.title;
+/** Items kept per conversation (older ones can be loaded again). */
+const KEEP = 1000;
+
+let ui = null; // { client(), me(), choose(key) }
+const convs = new Map();
+let active = "*";
+// The history's numbering: a server that lost its history numbers from 1
+// again, so messages of different eras are not compared by seq.
+let era = 0;
+
+/** One conversation: its items (messages and notices, oldest first), what
+ * is unread, and how far back its history has been loaded. */
+function conv(key) {
+  let c = convs.get(key);
+  if (!c) {
+    // The room's recent history comes with joining (the client asks for it).
+    const loaded = key === "*";
+    c = { key, items: [], seqs: new Set(), unread: 0, firstUnread: null, oldest: null, complete: false, loaded, loading: false };
+    convs.set(key, c);
+  }
+  return c;
+}
+
+export function initConversations(hooks) {
+  ui = hooks;
+  els.messages.addEventListener("scroll", () => {
+    if (els.messages.scrollTop < 40) loadOlder(conv(active));
+  });
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden) seen();
+  });
+  window.addEventListener("focus", seen);
+}
+
+/** Where a message belongs. */
+export function keyOf(m) {
+  const me = ui.me();
+  if (m.kind === "broadcast") return "*";
+  if (m.kind === "publish") return `#${m.topic}`;
+  const people = new Set(m.kind === "direct" ? [m.from, m.to] : [m.from, ...m.to]);
+  people.delete(me);
+  if (people.size === 0) people.add(me); // a note to yourself
+  return `@${[...people].sort((a, b) => a.localeCompare(b)).join(",")}`;
+}
+
+/** A conversation's name for people. */
+export function labelOf(key) {
+  if (key === "*") return "Everyone";
+  if (key.startsWith("#")) return key;
+  return key.slice(1).split(",").join(", ");
+}
+
+/** A message arrived (live, or `replayed`): into its conversation. */
+export function add(m) {
+  const key = keyOf(m);
+  const c = conv(key);
+  if (c.seqs.has(m.seq)) return key;
+  c.seqs.add(m.seq);
+  const at = c.items.findIndex((item) => item.m && item.era === era && item.m.seq > m.seq);
+  const item = { m, era };
+  if (at < 0) c.items.push(item);
+  else c.items.splice(at, 0, item);
+  if (c.oldest === null || m.seq < c.oldest) c.oldest = m.seq;
+  trim(c);
+  const mine = m.from === ui.me();
+  const looking = key === active && !document.hidden;
+  if (!m.replayed && !mine && !looking) {
+    c.unread += 1;
+    if (c.firstUnread === null) c.firstUnread = m.seq;
+  }
+  if (key === active) {
+    if (at < 0) appendItem(item, c);
+    else render();
+  }
+  renderList();
+  return key;
+}
+
+/** The server lost its history and numbers from scratch: what is shown
+ * stays, but new numbers are new messages. */
+export function newEra() {
+  era += 1;
+  for (const c of convs.values()) {
+    c.seqs.clear();
+    c.oldest = null;
+    c.complete = true; // what came before cannot be asked for any more
+  }
+}
+
+/** A line from the page (not a message) in a conversation, the open one
+ * unless `key` says which. */
+export function note(text, kind = "", key = active) {
+  const c = conv(key);
+  const item = { text, kind };
+  c.items.push(item);
+  trim(c);
+  if (key === active) appendItem(item, c);
+  return key === active ? els.messages.lastElementChild : null;
+}
+
+/** Is there a conversation with this key yet? */
+export function has(key) {
+  return convs.has(key);
+}
+
+/** Show `key`'s conversation; what was unread is marked, then read. */
+export function open(key) {
+  const c = conv(key);
+  active = key;
+  render();
+  c.unread = 0;
+  c.firstUnread = null;
+  renderList();
+  if (!c.loaded) loadRecent(c);
+}
+
+export function activeKey() {
+  return active;
+}
+
+/** Forget everything (signed out). */
+export function reset() {
+  convs.clear();
+  active = "*";
+  els.messages.replaceChildren();
+  renderList();
+}
+
+function trim(c) {
+  if (c.items.length <= KEEP) return;
+  c.items.splice(0, c.items.length - KEEP);
+  c.complete = false;
+  c.oldest = c.items.find((item) => item.m)?.m.seq ?? null;
+}
+
+/** One item as list items: a day line before the first message of a day,
+ * the "new messages" line before the first unread one. */
+function itemNodes(item, c, previousDay) {
+  const nodes = [];
+  if (!item.m) {
+    const li = document.createElement("li");
+    li.className = `notice ${item.kind}`.trim();
+    li.textContent = item.text;
+    return [nodes.concat(li), previousDay];
+  }
+  const day = dayOf(item.m.ts);
+  if (day !== previousDay) {
+    const sep = document.createElement("li");
+    sep.className = "day";
+    sep.setAttribute("role", "separator");
+    sep.textContent = day;
+    nodes.push(sep);
+  }
+  if (c.firstUnread === item.m.seq) {
+    const marker = document.createElement("li");
+    marker.className = "unread-marker";
+    marker.setAttribute("role", "separator");
+    marker.textContent = "New messages";
+    nodes.push(marker);
+  }
+  nodes.push(messageItem(item.m));
+  return [nodes, day];
+}
+
+let shownDay = null; // the day of the last message in the view
+
+function render() {
+  const c = conv(active);
+  els.title.textContent = labelOf(active);
+  const nodes = [];
+  shownDay = null;
+  if (c.complete) {
+    const start = document.createElement("li");
+    start.className = "start";
+    start.textContent = "The start of this conversation";
+    nodes.push(start);
+  }
+  for (const item of c.items) {
+    const [some, day] = itemNodes(item, c, shownDay);
+    nodes.push(...some);
+    shownDay = day;
+  }
+  els.messages.replaceChildren(...nodes);
+  const marker = els.messages.querySelector(".unread-marker");
+  if (marker) marker.scrollIntoView({ block: "center" });
+  else els.messages.scrollTop = els.messages.scrollHeight;
+}
+
+function appendItem(item, c) {
+  const m = els.messages;
+  const stick = m.scrollHeight - m.scrollTop - m.clientHeight < 40;
+  const [nodes, day] = itemNodes(item, c, shownDay);
+  shownDay = day;
+  m.append(...nodes);
+  if (stick) m.scrollTop = m.scrollHeight;
+}
+
+/** The conversations in the sidebar: the room, topics, private ones. */
+export function renderList(topics = null) {
+  if (topics) for (const t of topics) conv(`#${t}`);
+  const order = (k) => (k === "*" ? 0 : k.startsWith("#") ? 1 : 2);
+  const keys = [...convs.keys()].sort((a, b) => order(a) - order(b) || a.localeCompare(b));
+  if (!keys.includes("*")) keys.unshift("*");
+  els.list.replaceChildren(
+    ...keys.map((key) => {
+      const c = conv(key);
+      const li = document.createElement("li");
+      li.dataset.key = key;
+      li.tabIndex = 0;
+      if (key === active) li.setAttribute("aria-current", "true");
+      const name = document.createElement("span");
+      name.textContent = labelOf(key);
+      li.append(name);
+      if (c.unread) {
+        const badge = document.createElement("span");
+        badge.className = "unread";
+        badge.textContent = String(c.unread);
+        badge.setAttribute("aria-label", `${c.unread} unread`);
+        li.append(badge);
+      }
+      li.addEventListener("click", () => ui.choose(key));
+      li.addEventListener("keydown", (ev) => ev.key === "Enter" && ui.choose(key));
+      return li;
+    }),
+  );
+  const total = [...convs.values()].reduce((n, c) => n + c.unread, 0);
+  document.title = total ? `(${total}) ${TITLE}` : TITLE;
+}
+
+/** Back on the page: what is on the screen is read. */
+function seen() {
+  const c = conv(active);
+  c.unread = 0;
+  renderList();
+}
+
+/** The request for a conversation's history, `before` a seq or the latest. */
+function historyParams(key, before) {
+  const params = { limit: 50 };
+  if (before !== null) params.before = before;
+  if (key.startsWith("#")) params.topic = key.slice(1);
+  else if (key.startsWith("@")) params.with = key.slice(1);
+  return params;
+}
+
+/** Can the server give this conversation's history to us? (Private ones:
+ * one person, and only when signed in.) */
+function hasHistory(key) {
+  if (!key.startsWith("@")) return true;
+  const client = ui.client();
+  return !key.includes(",") && client?.welcome?.guest === false;
+}
+
+async function loadRecent(c) {
+  c.loaded = true;
+  await fetchPage(c, null);
+}
+
+async function loadOlder(c) {
+  if (c.complete || c.loading || !c.loaded) return;
+  await fetchPage(c, c.oldest);
+}
+
+async function fetchPage(c, before) {
+  const client = ui.client();
+  if (!client || client.state !== "open") return;
+  if (!hasHistory(c.key)) {
+    c.complete = true;
+    return;
+  }
+  c.loading = true;
+  try {
+    const height = els.messages.scrollHeight;
+    const result = await client.request("history", historyParams(c.key, before), { quiet: true });
+    for (const m of result.messages) {
+      if (keyOf(m) === c.key) add({ ...m, replayed: true });
+    }
+    if (!result.more) c.complete = true;
+    if (c.key === active) {
+      render();
+      if (before !== null) els.messages.scrollTop = els.messages.scrollHeight - height;
+    }
+  } catch {
+    // Offline or refused: scrolling up tries again.
+  } finally {
+    c.loading = false;
+  }
+}

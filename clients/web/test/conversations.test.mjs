@@ -1,0 +1,86 @@
+// Conversations in headless Chromium (issue 17): the room, each topic and
+// each private conversation is its own view; opening a topic loads its
+// recent history; scrolling up loads older messages until the start.
+//   node --test clients/web/test/conversations.test.mjs
+//
+// Without Chromium the test is skipped with a message, unless
+// SWITCHBOARD_REQUIRE_ALL=1 (as in CI), when it fails.
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import WebSocket from "ws";
+import { startServer } from "../../node/support/server.mjs";
+import { ARGS, CHROMIUM, OUT, skip } from "../../node/support/chromium.mjs";
+
+/** A plain client that sends `messages` (objects) and waits for each ack. */
+async function send(url, name, messages) {
+  const ws = new WebSocket(`${url}?name=${name}`);
+  await new Promise((resolve, reject) => (ws.on("open", resolve), ws.on("error", reject)));
+  let acked = 0;
+  const done = new Promise((resolve) =>
+    ws.on("message", (data) => {
+      const f = JSON.parse(data.toString());
+      if (f.type === "ack" && ++acked === messages.length) resolve();
+    }),
+  );
+  messages.forEach((m, i) => ws.send(JSON.stringify({ ...m, id: i + 1 })));
+  await done;
+  ws.close();
+}
+
+test("each conversation its own view, with its own history, older messages on scrolling up", { skip, timeout: 90000 }, async () => {
+  assert.ok(CHROMIUM, "Chromium is required (SWITCHBOARD_REQUIRE_ALL=1) but was not found: apt-get install chromium");
+  const { chromium } = await import("playwright-core");
+  mkdirSync(OUT, { recursive: true });
+  const server = await startServer(["--rate", "0", "--history", "200"]);
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+  try {
+    // Before anyone opens the page: 120 broadcasts, and 3 messages in #news.
+    const room = Array.from({ length: 120 }, (_, i) => ({ type: "broadcast", text: `room ${i + 1}` }));
+    const news = [
+      { type: "subscribe", topic: "news" },
+      ...[1, 2, 3].map((i) => ({ type: "publish", topic: "news", text: `news ${i}` })),
+    ];
+    await send(server.url, "old", [...room, ...news]);
+
+    const page = await (await browser.newContext({ viewport: { width: 1000, height: 700 } })).newPage();
+    page.on("pageerror", (e) => assert.fail(`page error: ${e.message}`));
+    await page.goto(`${server.http}/?name=zoe`);
+    await page.locator('#state[data-state="open"]').waitFor();
+    assert.equal(await page.textContent("#conv-title"), "Everyone");
+    // The room shows its latest 50; none of the topic's.
+    await page.locator("#messages li.msg", { hasText: "room 120" }).waitFor();
+    assert.equal(await page.locator("#messages li.msg").count(), 50);
+    assert.equal(await page.locator("#messages li", { hasText: "news 1" }).count(), 0);
+
+    // Scrolling to the top loads older pages until the start.
+    for (let i = 0; i < 10 && !(await page.locator("#messages li.start").count()); i++) {
+      await page.locator("#messages").evaluate((el) => el.scrollTo(0, 0));
+      await page.waitForTimeout(300);
+    }
+    await page.locator("#messages li.start").waitFor();
+    assert.equal(await page.locator("#messages li.msg").count(), 120, "every message, once");
+    const first = await page.locator("#messages li.msg .text").first().textContent();
+    assert.equal(first, "room 1", "oldest first");
+
+    // Subscribing to #news opens a conversation that loads its history.
+    await page.fill("#topic-input", "news");
+    await page.click("#subscribe");
+    await page.locator('#conversations li[data-key="#news"]').click();
+    assert.equal(await page.textContent("#conv-title"), "#news");
+    await page.locator("#messages li.msg", { hasText: "news 3" }).waitFor();
+    assert.deepEqual(await page.locator("#messages li.msg .text").allTextContents(), ["news 1", "news 2", "news 3"]);
+    assert.equal(await page.inputValue("#target"), "#news", "the composer sends where you look");
+
+    // The keyboard: a conversation opens with Enter.
+    await page.locator('#conversations li[data-key="*"]').focus();
+    await page.keyboard.press("Enter");
+    assert.equal(await page.textContent("#conv-title"), "Everyone");
+    await page.screenshot({ path: path.join(OUT, "conversations.png") });
+  } finally {
+    await browser.close();
+    await server.stop();
+  }
+});
