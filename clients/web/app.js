@@ -73,7 +73,11 @@ function renderUsers() {
     else {
       li.addEventListener("click", () => setTarget(`@${name}`));
       li.tabIndex = 0;
-      li.addEventListener("keydown", (ev) => ev.key === "Enter" && setTarget(`@${name}`));
+      li.addEventListener("keydown", (ev) => {
+        if (ev.key !== "Enter") return;
+        ev.preventDefault(); // or the Enter would also land in the message box
+        setTarget(`@${name}`);
+      });
       li.prepend(pickBox(name));
     }
     const mod = moderationButtons(client, name);

@@ -234,7 +234,11 @@ export function renderList(topics = null) {
         li.append(badge);
       }
       li.addEventListener("click", () => ui.choose(key));
-      li.addEventListener("keydown", (ev) => ev.key === "Enter" && ui.choose(key));
+      li.addEventListener("keydown", (ev) => {
+        if (ev.key !== "Enter") return;
+        ev.preventDefault(); // or the Enter would also land in the message box
+        ui.choose(key);
+      });
       return li;
     }),
   );

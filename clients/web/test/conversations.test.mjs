@@ -78,6 +78,7 @@ test("each conversation its own view, with its own history, older messages on sc
     await page.locator('#conversations li[data-key="*"]').focus();
     await page.keyboard.press("Enter");
     assert.equal(await page.textContent("#conv-title"), "Everyone");
+    assert.equal(await page.inputValue("#text"), "", "the Enter opened it and went no further");
     await page.screenshot({ path: path.join(OUT, "conversations.png") });
   } finally {
     await browser.close();
