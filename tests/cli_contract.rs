@@ -46,9 +46,29 @@ fn client(which: &str) -> (&'static str, String) {
 }
 
 /// One run: a new server with two messages in it, the client in --json
-/// with the script on stdin. Its stdout, one JSON object per line.
-fn session(which: &str) -> Vec<Value> {
+/// with the script on stdin (as a guest, or signed in as an account made
+/// beforehand). Its stdout, one JSON object per line.
+fn session(which: &str, script_text: &str, account: bool) -> Vec<Value> {
     let tmp = TempDir::new(&format!("cli-{which}"));
+    let password = tmp.join("password");
+    std::fs::write(&password, "a long enough password\n").unwrap();
+    let mut who = vec!["--name".to_owned(), "tester".to_owned()];
+    if account {
+        let made = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(["user", "add", "tester", "--password-file"])
+            .arg(&password)
+            .arg("--db")
+            .arg(tmp.join("cli.db"))
+            .output()
+            .unwrap();
+        assert!(made.status.success(), "{made:?}");
+        who = vec![
+            "--user".to_owned(),
+            "tester".to_owned(),
+            "--password-file".to_owned(),
+        ];
+        who.push(password.display().to_string());
+    }
     let server = Binary::start(&tmp.join("cli.db"), "", "");
     let mut early = User::join(server.addr, "early");
     for text in ["before you came", "and this"] {
@@ -59,8 +79,10 @@ fn session(which: &str) -> Vec<Value> {
     let (program, script) = client(which);
     let url = format!("ws://{}/chat", server.addr);
     let out = support::with_stdin(
-        Command::new(program).args([&script, &url, "--name", "tester", "--json", "--linger", "1"]),
-        SCRIPT,
+        Command::new(program)
+            .args([&script, &url, "--json", "--linger", "1"])
+            .args(&who),
+        script_text,
     );
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(
@@ -100,11 +122,16 @@ fn steady(mut value: Value) -> Value {
     value
 }
 
-#[test]
-fn both_clients_print_the_same_json_for_the_same_session() {
+/// Both clients' outputs for one script, which must be the same.
+fn same_output(script: &str, account: bool) -> Vec<Value> {
     support::npm_packages();
-    let python: Vec<Value> = session("python").into_iter().map(steady).collect();
-    let node: Vec<Value> = session("node").into_iter().map(steady).collect();
+    let run = |which: &str| -> Vec<Value> {
+        session(which, script, account)
+            .into_iter()
+            .map(steady)
+            .collect()
+    };
+    let (python, node) = (run("python"), run("node"));
     for (i, (p, n)) in python.iter().zip(&node).enumerate() {
         assert_eq!(p, n, "line {} differs (python, node)", i + 1);
     }
@@ -113,7 +140,21 @@ fn both_clients_print_the_same_json_for_the_same_session() {
         node.len(),
         "python {python:#?}\nnode {node:#?}"
     );
+    python
+}
 
+#[test]
+fn signed_in_both_clients_print_the_same_json_too() {
+    let out = same_output("/sub news\nhello as an account\n/users\n/history\n", true);
+    assert_eq!(out[0]["type"], "welcome");
+    assert_eq!(out[0]["guest"], false, "signed in: {:?}", out[0]);
+    assert!(out.iter().any(|v| v["type"] == "ack" && v["id"] == 2));
+    assert!(out.iter().all(|v| v["result"]["token"].is_null()));
+}
+
+#[test]
+fn both_clients_print_the_same_json_for_the_same_session() {
+    let python = same_output(SCRIPT, false);
     // And it is the session the script asked for.
     let kinds: Vec<&str> = python.iter().map(|v| v["type"].as_str().unwrap()).collect();
     assert_eq!(kinds[0], "welcome");

@@ -170,15 +170,20 @@ def connect_and_sign_in(args):
     except (EOFError, KeyboardInterrupt):
         print("chat.py: no password given", file=sys.stderr)
         return None, 2
+    # Said once the session prints (so --json keeps stdout all JSON), in
+    # the words chat.mjs uses.
+    client.startup_notes = []
     if client.auth_error:
         code, message = client.auth_error
         if code == "bad_token":
             save_token(args.token_file, None)
-        print("* the saved session could not be used (%s: %s)%s" % (
-            code, message, "; signing in with the password" if args.user else ""))
+        if code == "bad_token" and args.user:
+            client.startup_notes.append("* the saved session has ended; signing in with the password")
+        else:
+            client.startup_notes.append("* the saved session could not be used (%s); token file removed" % code)
     if args.user and client.token is None:
         try:
-            client.account(method, args.user, get_password())
+            client.account(method, args.user, get_password(), quiet=True)
             client.wait_welcome()
         except ResponseError as e:
             print("chat.py: sign-in failed: %s: %s" % (e.code, e.message), file=sys.stderr)

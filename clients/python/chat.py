@@ -79,6 +79,7 @@ class Session:
         self.name = client.name
         self.topics = set()  # subscriptions to restore after a reconnect
         self.retry_after = None  # seconds, from a "restarting" notice
+        self.reading = None  # the client whose events reader() is printing
         welcome = client.welcome or {}  # None until signed in, in --auth required
         self.epoch = welcome.get("epoch")
         self.last_seq = welcome.get("seq", 0)  # the highest seq seen
@@ -133,8 +134,10 @@ class Session:
             # a restart does not bring every client back in the same second.
             self.retry_after = restart_delay(event)
         if event.get("type") == "welcome":
-            # A sign-in on this connection: a new identity.
+            # A sign-in on this connection: a new identity, with the
+            # account's saved topics (caught up after a reconnect too).
             self.name = event["name"]
+            self.topics.update(event.get("subscribed") or [])
             if self.epoch is None:
                 self.epoch, self.last_seq = event.get("epoch"), event.get("seq", 0)
             self.emit(as_json(event) if self.raw else
@@ -155,8 +158,10 @@ class Session:
     def reader(self):
         """Print events until the connection ends; then reconnect, if on."""
         while True:
+            self.reading = self.client
             for event in self.client.events():
                 self.show(event)
+            self.reading = None
             code, reason = self.client.ws.close_code, self.client.ws.close_reason
             if not self.stopping.is_set() and is_final_close(code):
                 # The server ended the session on purpose: say why, never reconnect.
@@ -272,7 +277,7 @@ class Session:
         cmd, _, rest = line.partition(" ")
         rest = rest.strip()
         c = self.client
-        if self.raw and not self.stopping.is_set():
+        if self.raw and not self.stopping.is_set() and self.reading is c:
             # What arrived before this line is printed before anything it
             # prints (chat.mjs, on one event loop, does this by itself).
             c.barrier()
@@ -390,6 +395,8 @@ def main(argv=None):
     session = Session(client, sys.stdout, args.json, url=args.url, reconnect=not scripted,
                       user=args.user, password_file=args.password_file, token_file=args.token_file)
     welcome = client.welcome
+    for line in getattr(client, "startup_notes", []):
+        session.emit(line)
     if args.json:
         session.emit(as_json(welcome or client.required))
     elif welcome is None:

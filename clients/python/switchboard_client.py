@@ -76,6 +76,9 @@ class SwitchboardClient:
     # process, across reconnects: as switchboard.mjs numbers them, so the
     # two CLIs print the same ids for the same session (--json).
     _ids = itertools.count(1)
+    # The client's own bookkeeping ("i3": catch-up, recent history, the
+    # first sign-in) is numbered apart, so it moves no id that is printed.
+    _quiet_ids = itertools.count(1)
 
     @classmethod
     def next_id(cls):
@@ -134,11 +137,11 @@ class SwitchboardClient:
 
     # -- accounts ----------------------------------------------------------------
 
-    def account(self, method, name, password, timeout=10.0):
+    def account(self, method, name, password, timeout=10.0, quiet=False):
         """`login` or `register` on this connection: the result (its token is
         kept in `.token`); the account's welcome follows as an event (see
         wait_welcome). Raises ResponseError (bad_credentials, name_taken...)."""
-        result = self.request(method, {"name": name, "password": password}, timeout=timeout)
+        result = self.request(method, {"name": name, "password": password}, timeout=timeout, quiet=quiet)
         if result.get("token"):
             self.token = result["token"]
         return result
@@ -202,7 +205,7 @@ class SwitchboardClient:
         error response and TimeoutError if none comes in time. With
         `echo_responses`, the response is an event too, unless `quiet` (the
         client's own bookkeeping: catch-up, recent history)."""
-        id = "q%d" % next(self._ids)
+        id = "i%d" % next(self._quiet_ids) if quiet else "q%d" % next(self._ids)
         waiter = queue.Queue(maxsize=1)
         with self._lock:
             self._waiting[id] = waiter

@@ -3,7 +3,9 @@
 
 import { SwitchboardClient } from "./switchboard.mjs";
 import { attach, identity, initAccounts, moderationButtons, savedToken, showForm, welcomed } from "./auth.js";
-import { add, has, initConversations, labelOf, newEra, note, open, renderList, reset } from "./conversations.js";
+import {
+  add, has, initConversations, isCatchingUp, labelOf, newEra, note, open, refresh, renderList, reset, setCatchingUp,
+} from "./conversations.js";
 import { closeSearch, initSearch, searchTopic } from "./search.js";
 import { closeDrawer, initSidebar, pickBox, refreshTopics, renderPicked } from "./sidebar.js";
 import { arrived, initNotify } from "./notify.js";
@@ -181,6 +183,7 @@ function start({ name = null, token = null, signIn = null } = {}) {
 
   // One indicator, not a notice per attempt: it says what is going on.
   on("state", ({ state, detail }) => {
+    if (state === "open" && detail?.again) setCatchingUp(true); // until "caughtup"
     els.state.dataset.state = state;
     els.state.textContent = STATE_TEXT[state] || state;
     if (state === "reconnecting" && detail?.delay !== undefined) {
@@ -204,12 +207,14 @@ function start({ name = null, token = null, signIn = null } = {}) {
     renderUsers();
     renderTopics();
     refreshTopics();
+    refresh({ signedIn: w.guest === false });
   });
   on("topics", renderTopics);
   on("message", (m) => {
     add(m);
-    arrived(m);
+    arrived(m, m.replayed && isCatchingUp()); // missed while away: still news
   });
+  on("caughtup", () => setCatchingUp(false));
   on("ack", (a) => {
     if (a.stored?.length) notice(`${a.stored.join(", ")} ${a.stored.length > 1 ? "are" : "is"} away: they get it when they next sign in.`);
   });
@@ -277,6 +282,8 @@ function renderComposer() {
   else if (bytes > max) why = `Too long: ${bytes} of at most ${max} bytes.`;
   const near = bytes > max * 0.8;
   els.composerStatus.textContent = why || (near ? `${bytes} / ${max} bytes` : "");
+  // A reason is announced; the count, changing with every key, is not.
+  els.composerStatus.setAttribute("aria-live", why ? "polite" : "off");
   els.composerStatus.classList.toggle("error", Boolean(why) || bytes > max);
   els.send.disabled = Boolean(why);
 }

@@ -22,15 +22,26 @@ let active = "*";
 // The history's numbering: a server that lost its history numbers from 1
 // again, so messages of different eras are not compared by seq.
 let era = 0;
+// Catching up after a reconnect: the messages fetched were missed, so they
+// count as unread (the history shown on joining does not).
+let catchingUp = false;
+// Adding a page of history: one redraw at the end, not one per message.
+let batch = false;
+
+/** Topics are one whatever their capitals (the server's rule). */
+function norm(key) {
+  return key.startsWith("#") ? key.toLowerCase() : key;
+}
 
 /** One conversation: its items (messages and notices, oldest first), what
  * is unread, and how far back its history has been loaded. */
 function conv(key) {
+  key = norm(key);
   let c = convs.get(key);
   if (!c) {
     // The room's recent history comes with joining (the client asks for it).
     const loaded = key === "*";
-    c = { key, items: [], seqs: new Set(), unread: 0, firstUnread: null, oldest: null, complete: false, loaded, loading: false };
+    c = { key, items: [], seqs: new Set(), unread: 0, firstUnread: null, marker: null, oldest: null, complete: false, loaded, loading: false };
     convs.set(key, c);
   }
   return c;
@@ -51,7 +62,7 @@ export function initConversations(hooks) {
 export function keyOf(m) {
   const me = ui.me();
   if (m.kind === "broadcast") return "*";
-  if (m.kind === "publish") return `#${m.topic}`;
+  if (m.kind === "publish") return `#${m.topic.toLowerCase()}`;
   const people = new Set(m.kind === "direct" ? [m.from, m.to] : [m.from, ...m.to]);
   people.delete(me);
   if (people.size === 0) people.add(me); // a note to yourself
@@ -79,15 +90,15 @@ export function add(m) {
   trim(c);
   const mine = m.from === ui.me();
   const looking = key === active && !document.hidden;
-  if (!m.replayed && !mine && !looking) {
+  if ((!m.replayed || catchingUp) && !mine && !looking) {
     c.unread += 1;
     if (c.firstUnread === null) c.firstUnread = m.seq;
   }
-  if (key === active) {
+  if (key === active && !batch) {
     if (at < 0) appendItem(item, c);
     else render();
   }
-  renderList();
+  if (!batch) renderList();
   return key;
 }
 
@@ -105,6 +116,7 @@ export function newEra() {
 /** A line from the page (not a message) in a conversation, the open one
  * unless `key` says which. */
 export function note(text, kind = "", key = active) {
+  key = norm(key);
   const c = conv(key);
   const item = { text, kind };
   c.items.push(item);
@@ -115,16 +127,44 @@ export function note(text, kind = "", key = active) {
 
 /** Is there a conversation with this key yet? */
 export function has(key) {
-  return convs.has(key);
+  return convs.has(norm(key));
+}
+
+/** Between a reconnect and its catch-up, fetched messages were missed. */
+export function setCatchingUp(on) {
+  catchingUp = on;
+}
+
+export function isCatchingUp() {
+  return catchingUp;
+}
+
+/** Signed in: private conversations may now have history on the server;
+ * and the open view loads what it could not load before. */
+export function refresh({ signedIn = false } = {}) {
+  if (signedIn) {
+    for (const c of convs.values()) {
+      if (c.key.startsWith("@")) {
+        c.loaded = false;
+        c.complete = false;
+      }
+    }
+  }
+  const c = conv(active);
+  if (!c.loaded) loadRecent(c);
 }
 
 /** Show `key`'s conversation; what was unread is marked, then read. */
 export function open(key) {
+  key = norm(key);
+  if (key !== active) conv(active).marker = null; // read: its line goes
   const c = conv(key);
   active = key;
-  render();
+  // The "new messages" line stays where it is while the view is open.
+  if (c.firstUnread !== null) c.marker = c.firstUnread;
   c.unread = 0;
   c.firstUnread = null;
+  render();
   renderList();
   if (!c.loaded) loadRecent(c);
 }
@@ -143,7 +183,9 @@ export function reset() {
 
 function trim(c) {
   if (c.items.length <= KEEP) return;
-  c.items.splice(0, c.items.length - KEEP);
+  for (const item of c.items.splice(0, c.items.length - KEEP)) {
+    if (item.m) c.seqs.delete(item.m.seq); // can be loaded again
+  }
   c.complete = false;
   c.oldest = c.items.find((item) => item.m)?.m.seq ?? null;
 }
@@ -166,7 +208,7 @@ function itemNodes(item, c, previousDay) {
     sep.textContent = day;
     nodes.push(sep);
   }
-  if (c.firstUnread === item.m.seq) {
+  if (c.marker === item.m.seq) {
     const marker = document.createElement("li");
     marker.className = "unread-marker";
     marker.setAttribute("role", "separator");
@@ -195,7 +237,9 @@ function render() {
     nodes.push(...some);
     shownDay = day;
   }
+  els.messages.setAttribute("aria-busy", "true"); // a redraw, not news
   els.messages.replaceChildren(...nodes);
+  els.messages.removeAttribute("aria-busy");
   const marker = els.messages.querySelector(".unread-marker");
   if (marker) marker.scrollIntoView({ block: "center" });
   else els.messages.scrollTop = els.messages.scrollHeight;
@@ -221,23 +265,24 @@ export function renderList(topics = null) {
       const c = conv(key);
       const li = document.createElement("li");
       li.dataset.key = key;
-      li.tabIndex = 0;
       if (key === active) li.setAttribute("aria-current", "true");
-      const name = document.createElement("span");
+      const name = document.createElement("button");
+      name.type = "button";
+      name.className = "conv";
       name.textContent = labelOf(key);
       li.append(name);
       if (c.unread) {
         const badge = document.createElement("span");
         badge.className = "unread";
         badge.textContent = String(c.unread);
-        badge.setAttribute("aria-label", `${c.unread} unread`);
         li.append(badge);
+        name.setAttribute("aria-label", `${labelOf(key)}, ${c.unread} unread`);
       }
+      // The button takes Enter and Space; a click anywhere on the row opens it.
       li.addEventListener("click", () => ui.choose(key));
-      li.addEventListener("keydown", (ev) => {
-        if (ev.key !== "Enter") return;
-        ev.preventDefault(); // or the Enter would also land in the message box
-        ui.choose(key);
+      name.addEventListener("keydown", (ev) => {
+        if (ev.key === "Enter" || ev.key === " ") ev.preventDefault(); // not into the message box
+        if (ev.key === "Enter" || ev.key === " ") ui.choose(key);
       });
       return li;
     }),
@@ -250,6 +295,7 @@ export function renderList(topics = null) {
 function seen() {
   const c = conv(active);
   c.unread = 0;
+  c.firstUnread = null;
   renderList();
 }
 
@@ -271,8 +317,7 @@ function hasHistory(key) {
 }
 
 async function loadRecent(c) {
-  c.loaded = true;
-  await fetchPage(c, null);
+  if (await fetchPage(c, null)) c.loaded = true;
 }
 
 async function loadOlder(c) {
@@ -280,27 +325,37 @@ async function loadOlder(c) {
   await fetchPage(c, c.oldest);
 }
 
+/** One page of `c`'s history; true if it was had (or there is none). */
 async function fetchPage(c, before) {
   const client = ui.client();
-  if (!client || client.state !== "open") return;
+  if (!client || client.state !== "open" || c.loading) return false;
   if (!hasHistory(c.key)) {
     c.complete = true;
-    return;
+    return true;
   }
   c.loading = true;
   try {
     const height = els.messages.scrollHeight;
     const result = await client.request("history", historyParams(c.key, before), { quiet: true });
-    for (const m of result.messages) {
-      if (keyOf(m) === c.key) add({ ...m, replayed: true });
+    // Each into its own conversation (a page with bob may hold a group's
+    // messages); the paging point moves past all of them.
+    batch = true;
+    try {
+      for (const m of result.messages) add({ ...m, replayed: true });
+    } finally {
+      batch = false;
     }
-    if (!result.more) c.complete = true;
+    renderList();
+    const seqs = result.messages.map((m) => m.seq);
+    if (seqs.length) c.oldest = Math.min(c.oldest ?? Infinity, ...seqs);
+    if (!result.more || !seqs.length) c.complete = true;
     if (c.key === active) {
       render();
       if (before !== null) els.messages.scrollTop = els.messages.scrollHeight - height;
     }
+    return true;
   } catch {
-    // Offline or refused: scrolling up tries again.
+    return false; // offline or refused: scrolling up tries again
   } finally {
     c.loading = false;
   }

@@ -31,10 +31,10 @@ export function mentions(text, name) {
   return new RegExp(`(^|[^\\w.-])@?${escaped}(?![\\w-])`, "i").test(text);
 }
 
-/** A message arrived (live, not replayed). */
-export function arrived(m) {
+/** A message arrived: live, or `missed` while the connection was down. */
+export function arrived(m, missed = false) {
   const me = ui.me();
-  if (m.from === me || m.replayed) return;
+  if (m.from === me || (m.replayed && !missed)) return;
   const personal = m.kind === "direct" || m.kind === "multicast" || mentions(m.text, me);
   if (!personal || !$("notify").checked || !("Notification" in window)) return;
   if (Notification.permission !== "granted" || (!document.hidden && document.hasFocus())) return;

@@ -97,7 +97,8 @@ export async function refreshTopics() {
       count.textContent = String(subscribers);
       count.title = `${subscribers} subscribed`;
       li.append(label, count);
-      if (!client.topics.has(name)) {
+      const mine = [...client.topics].some((t) => t.toLowerCase() === name.toLowerCase());
+      if (!mine) {
         const join = document.createElement("button");
         join.type = "button";
         join.className = "small";

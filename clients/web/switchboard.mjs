@@ -109,6 +109,7 @@ export class SwitchboardClient {
     this.ws = null;
     this.attempt = 0;
     this.nextId = 1;
+    this.quietId = 1;
     this.pending = new Map(); // request id -> { resolve, reject, timer }
     this.listeners = new Map();
     this.timer = null;
@@ -215,8 +216,11 @@ export class SwitchboardClient {
         else {
           // In its place among the frames: before any that came behind it in
           // the same read (a promise's continuation would run after them).
-          waiting.now?.(msg.result);
-          waiting.resolve(msg.result);
+          try {
+            waiting.now?.(msg.result);
+          } finally {
+            waiting.resolve(msg.result);
+          }
         }
         // The caller's own requests (not the client's bookkeeping), for
         // whoever prints every frame (chat.mjs --json), in their place.
@@ -369,7 +373,9 @@ export class SwitchboardClient {
    * own requests: catch-up, recent history, whoami, the first sign-in).
    * `now(result)` runs as the response is read, before the frames after it. */
   request(method, params = {}, { quiet = false, now = null } = {}) {
-    const id = `q${this.nextId++}`;
+    // The client's own bookkeeping is numbered apart ("i3"), so it moves
+    // no id that a caller sees (chat.py numbers the same way).
+    const id = quiet ? `i${this.quietId++}` : `q${this.nextId++}`;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
