@@ -139,6 +139,8 @@ test("the unread line stays while history loads; topics are one whatever their c
     await page.locator('#conversations li[data-key="*"] .unread', { hasText: "1" }).waitFor();
     await page.locator('#conversations li[data-key="*"]').click();
     await page.locator("#messages li.msg", { hasText: "said while max was away" }).waitFor();
+    // Everything was caught up: no "may be missing" notice, no notice per reconnect.
+    assert.equal(await page.locator("#messages li.notice", { hasText: /missing|reconnect/i }).count(), 0);
     talker.close();
   } finally {
     await browser.close();
