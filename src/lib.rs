@@ -18,6 +18,7 @@
 //! | [`chat`] | users, topics, history, the JSON wire protocol; no sockets | - |
 //! | [`auth`] | passwords (Argon2id), HS256 tokens, session tokens; CPU only | - |
 //! | [`counter`] | relaxed atomic counters for `/metrics` (no I/O) | - |
+//! | [`cluster`] | Redis: a blocking RESP2 client (the base of the multi-host bus) | - |
 //! | [`store`] | SQLite: durable history behind the chat's `History` seam | chat |
 //! | `server` | accept loop, worker pool, connections, writers | protocol, http, chat, store |
 //! | `fuzzing` | the bodies of the fuzz targets in `fuzz/` (hidden) | protocol, http, chat, auth |
@@ -28,6 +29,7 @@
 
 pub mod auth;
 pub mod chat;
+pub mod cluster;
 pub mod config;
 pub mod counter;
 #[doc(hidden)]

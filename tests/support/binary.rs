@@ -57,11 +57,7 @@ impl Binary {
 
     /// Send the server a signal (`HUP`, `TERM`).
     pub fn signal(&self, name: &str) {
-        let sent = Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
+        super::signal(self.child.id(), name);
     }
 
     /// The server's resident memory now, in bytes (`VmRSS`).

@@ -329,6 +329,15 @@ pub fn npm_packages() {
     });
 }
 
+/// Send process `pid` the signal `name` (`HUP`, `TERM`, `STOP`, `CONT`).
+pub fn signal(pid: u32, name: &str) {
+    let sent = std::process::Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill -{name} {pid}");
+}
+
 /// Run `command` with `input` on its stdin; its whole output.
 pub fn with_stdin(command: &mut std::process::Command, input: &str) -> std::process::Output {
     use std::process::Stdio;
@@ -346,6 +355,7 @@ pub fn with_stdin(command: &mut std::process::Command, input: &str) -> std::proc
 
 pub mod binary;
 pub mod chat;
+pub mod redis;
 
 /// A fresh folder under the system's temp folder, removed on drop.
 pub struct TempDir(pub std::path::PathBuf);
