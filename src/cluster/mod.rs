@@ -1,11 +1,18 @@
 //! The Redis adapter (`../shared/DESIGN.md`: `cluster/` owns the network
-//! I/O to Redis, as `store/` owns the disk): a small blocking RESP2 client
-//! of our own (`resp.rs` the protocol with no I/O, `conn.rs` one
-//! connection over TCP or a unix socket). It is the base of the bus that
+//! I/O to Redis, as `store/` owns the disk), the base of the bus that
 //! spans hosts (issue 18); without `--redis` nothing here runs.
+//!
+//! | file | what |
+//! |---|---|
+//! | `resp.rs` | RESP2, the protocol, with no I/O |
+//! | `conn.rs` | one blocking connection over TCP or a unix socket |
+//! | `script.rs` | the Lua script that gives a message its global `seq` |
+//! | `order.rs` | delivering in `seq` order what arrives out of order |
 
 pub mod conn;
+pub mod order;
 pub mod resp;
+pub mod script;
 
 pub use conn::{Address, Conn, Error};
 pub use resp::Reply;
