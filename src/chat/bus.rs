@@ -4,7 +4,7 @@
 //! ```text
 //!  router (registry lock held)
 //!    Published { kind, from, targets by name or topic, text, ts }
-//!      └─► bus.publish(&published) ─► Now(seq): deliver here, at once
+//!      └─► bus.publish(&published, token) ─► Now(seq): deliver here, at once
 //!                                  └► Later:    the bus delivers it later,
 //!                                               strictly in seq order
 //! ```
@@ -70,13 +70,19 @@ pub enum Publish {
     Now(u64),
     /// The bus delivers it later (another process numbers it).
     Later,
+    /// The bus cannot take it now (its broker is away, or too much is
+    /// waiting for it): the sender is told `unavailable`.
+    Unavailable,
 }
 
 /// Numbers chat messages.
 pub trait Bus: Send + Sync {
     /// Give `published` its place in the order. Called with the registry
-    /// lock held: it must not block.
-    fn publish(&self, published: &Published) -> Publish;
+    /// lock held: it must not block. `token` names it on this node: a bus
+    /// that answers `Later` hands it back with the numbered message
+    /// ([`Chat::deliver_numbered`](super::Chat::deliver_numbered)), so the
+    /// sender's ack can follow.
+    fn publish(&self, published: &Published, token: u64) -> Publish;
     /// The last `seq` given out (the welcome's `seq`).
     fn last_seq(&self) -> u64;
 }
@@ -98,7 +104,7 @@ impl LocalBus {
 }
 
 impl Bus for LocalBus {
-    fn publish(&self, _: &Published) -> Publish {
+    fn publish(&self, _: &Published, _token: u64) -> Publish {
         // The registry lock orders the callers; the atomic only lets
         // `last_seq` be read without it.
         Publish::Now(self.seq.fetch_add(1, Relaxed) + 1)
@@ -123,7 +129,7 @@ mod tests {
             ts: 0,
         };
         assert_eq!(bus.last_seq(), 0);
-        let seqs: Vec<Publish> = (0..3).map(|_| bus.publish(&m)).collect();
+        let seqs: Vec<Publish> = (0..3).map(|t| bus.publish(&m, t)).collect();
         assert_eq!(seqs, [Publish::Now(1), Publish::Now(2), Publish::Now(3)]);
         assert_eq!(bus.last_seq(), 3);
     }

@@ -26,6 +26,7 @@
 //! | [`history`] | the `History` seam |
 //! | [`ring`] | `Ring`, the in-memory history |
 //! | [`bus`] | the `Bus` seam and `LocalBus`, one process's order |
+//! | `numbered.rs` | messages a bus numbered later: delivery and the held acks |
 
 mod accounts;
 pub mod bus;
@@ -33,6 +34,7 @@ mod client;
 pub mod history;
 pub mod identity;
 pub mod messages;
+mod numbered;
 mod outbox;
 pub mod registry;
 pub mod requests;
@@ -137,6 +139,10 @@ pub struct Chat {
     routed: ByLabel<4>,
     /// Copies of them queued for recipients.
     deliveries: Counter,
+    /// Names this node's messages for a bus that numbers them later.
+    next_token: AtomicU64,
+    /// Acks waiting for their message to come back numbered (numbered.rs).
+    pending: Mutex<std::collections::HashMap<u64, numbered::PendingAck>>,
 }
 
 /// Why a connection must be closed (with 1008).
@@ -163,6 +169,8 @@ impl Chat {
             next_id: AtomicU64::new(0),
             routed: ByLabel::new(ROUTED_KINDS),
             deliveries: Counter::default(),
+            next_token: AtomicU64::new(0),
+            pending: Mutex::new(std::collections::HashMap::new()),
         }
     }
 

@@ -232,9 +232,30 @@ fn save_topics(reg: &Registry, from: ClientId) -> Option<Deferred> {
 /// What an ack lists besides its seq: names nobody has, and offline
 /// accounts the message waits for.
 #[derive(Default)]
-struct Extra<'a> {
-    unknown: Option<&'a [String]>,
-    stored: Option<&'a [String]>,
+pub(super) struct Extra<'a> {
+    pub unknown: Option<&'a [String]>,
+    pub stored: Option<&'a [String]>,
+}
+
+/// The ack of a message: its seq, how many took it here, and who did not
+/// get it (unknown) or gets it later (stored).
+pub(super) fn ack_frame(
+    chat: &Chat,
+    id: &Value,
+    seq: u64,
+    delivered: usize,
+    extra: &Extra,
+) -> super::Frame {
+    let ack = Ack {
+        kind_of: "ack",
+        id,
+        seq: Some(seq),
+        delivered: Some(delivered),
+        topic: None,
+        unknown: extra.unknown,
+        stored: extra.stored,
+    };
+    (chat.encode)(&messages::to_json(&ack))
 }
 
 /// Hand a message to the bus; when it is numbered at once, deliver it
@@ -248,20 +269,12 @@ fn publish_and_ack(
     published: Published,
     extra: Extra,
 ) {
-    match chat.bus.publish(&published) {
+    let token = chat.next_token();
+    match chat.bus.publish(&published, token) {
         Publish::Now(seq) => {
             let delivered = deliver(chat, reg, out, seq, &published, Some(from));
             if let Some(id) = id {
-                let ack = Ack {
-                    kind_of: "ack",
-                    id,
-                    seq: Some(seq),
-                    delivered: Some(delivered),
-                    topic: None,
-                    unknown: extra.unknown,
-                    stored: extra.stored,
-                };
-                let frame = (chat.encode)(&messages::to_json(&ack));
+                let frame = ack_frame(chat, id, seq, delivered, &extra);
                 // --durable-acks: the ack of a kept message waits until it
                 // is committed; the store sends it from its own thread.
                 let held = chat.settings.durable_acks && published.targets.is_kept();
@@ -282,8 +295,14 @@ fn publish_and_ack(
                 }
             }
         }
-        // The bus delivers it (and the sender sees its own copy) later.
-        Publish::Later => {}
+        // The bus delivers it (and the sender sees its own copy) later;
+        // the ack waits for it (numbered.rs).
+        Publish::Later => chat.hold_ack(token, from, id, extra.unknown, extra.stored),
+        Publish::Unavailable => {
+            let why = "the message bus is unavailable; not sent";
+            let problem = Problem::new(ErrorCode::Unavailable, why, id);
+            chat.send(reg, out, from, &messages::error(&problem));
+        }
     }
 }
 

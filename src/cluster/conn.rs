@@ -176,7 +176,9 @@ impl Conn {
     /// the command failed, the connection is fine).
     pub fn call<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Result<Reply, Error> {
         self.send(args)?;
-        self.read()
+        // A reply that comes after its deadline must not be taken for the
+        // next command's: any failure here ends the connection.
+        self.read().map_err(|e| self.die(e))
     }
 
     /// Send commands without waiting (pipelining, or SUBSCRIBE).
@@ -188,7 +190,8 @@ impl Conn {
     }
 
     /// The next reply (a pushed pub/sub message, or the answer to a
-    /// command sent before).
+    /// command sent before). A timeout leaves the connection as it was
+    /// (what arrived of a reply is kept): a subscriber waits in turns.
     pub fn read(&mut self) -> Result<Reply, Error> {
         loop {
             match resp::parse(&self.buf) {
@@ -209,6 +212,14 @@ impl Conn {
                 }
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Err(Error::Io(e));
+                }
                 Err(e) => return Err(self.die(Error::Io(e))),
             }
         }

@@ -8,7 +8,9 @@
 //! | `conn.rs` | one blocking connection over TCP or a unix socket |
 //! | `script.rs` | the Lua script that gives a message its global `seq` |
 //! | `order.rs` | delivering in `seq` order what arrives out of order |
+//! | `bus.rs` | `RedisBus`: the chat's `Bus` across hosts, its publisher and subscriber loops |
 
+pub mod bus;
 pub mod conn;
 pub mod order;
 pub mod resp;
