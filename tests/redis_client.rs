@@ -202,3 +202,63 @@ fn the_publish_script_gives_one_global_order() {
     let seqs: Vec<u64> = delivered.iter().map(|(s, _)| *s).collect();
     assert_eq!(seqs, (100..=120).collect::<Vec<_>>());
 }
+
+/// Names across hosts (`cluster::names`): the first claim wins; a claim
+/// lives while it is refreshed and ends when it is not; only its owner
+/// refreshes or frees it; a node that stops beating is found dead once.
+#[test]
+fn names_are_unique_across_nodes_and_dead_nodes_are_found() {
+    use switchboard::cluster::names;
+    let Some(redis) = Redis::start() else { return };
+    let mut c = open(&redis, Duration::from_secs(2));
+    let ttl = Duration::from_millis(300);
+    assert!(names::claim(&mut c, "alice", "a/1", ttl).unwrap());
+    assert!(
+        names::claim(&mut c, "alice", "a/1", ttl).unwrap(),
+        "ours already"
+    );
+    assert!(
+        !names::claim(&mut c, "alice", "b/7", ttl).unwrap(),
+        "taken on another node"
+    );
+    assert!(
+        !names::release(&mut c, "alice", "b/7").unwrap(),
+        "not b's to free"
+    );
+    // Refreshed, it outlives its first ttl.
+    for _ in 0..4 {
+        std::thread::sleep(Duration::from_millis(150));
+        assert!(names::refresh(&mut c, "alice", "a/1", ttl).unwrap());
+    }
+    assert_eq!(
+        names::owner(&mut c, "alice").unwrap().as_deref(),
+        Some("a/1")
+    );
+    // Not refreshed, it expires and another node may take it; the old
+    // owner's refresh then says it is lost, and does not steal it back.
+    std::thread::sleep(Duration::from_millis(400));
+    assert!(names::claim(&mut c, "alice", "b/7", ttl).unwrap());
+    assert!(!names::refresh(&mut c, "alice", "a/1", ttl).unwrap());
+    assert_eq!(
+        names::owner(&mut c, "alice").unwrap().as_deref(),
+        Some("b/7")
+    );
+    assert!(names::release(&mut c, "alice", "b/7").unwrap());
+    assert_eq!(names::owner(&mut c, "alice").unwrap(), None);
+
+    // Nodes: a stops beating, b goes on; a is found dead, and forgotten once.
+    names::beat(&mut c, "a", 1, ttl).unwrap();
+    names::beat(&mut c, "b", 1, ttl).unwrap();
+    assert!(names::dead(&mut c).unwrap().is_empty());
+    for _ in 0..3 {
+        std::thread::sleep(Duration::from_millis(150));
+        names::beat(&mut c, "b", 2, ttl).unwrap();
+    }
+    assert_eq!(names::dead(&mut c).unwrap(), ["a"]);
+    assert!(names::forget(&mut c, "a").unwrap());
+    assert!(
+        !names::forget(&mut c, "a").unwrap(),
+        "only one node handles it"
+    );
+    assert!(names::dead(&mut c).unwrap().is_empty());
+}

@@ -9,9 +9,11 @@
 //! | `script.rs` | the Lua script that gives a message its global `seq` |
 //! | `order.rs` | delivering in `seq` order what arrives out of order |
 //! | `bus.rs` | `RedisBus`: the chat's `Bus` across hosts, its publisher and subscriber loops |
+//! | `names.rs` | names unique across hosts, and which nodes are alive (expiring keys) |
 
 pub mod bus;
 pub mod conn;
+pub mod names;
 pub mod order;
 pub mod resp;
 pub mod script;
