@@ -261,5 +261,33 @@ fn two_nodes_one_order() {
     assert_eq!(on_a, on_b, "the same, in the same order, on both nodes");
     let seqs: Vec<u64> = on_a.iter().map(|(s, _)| *s).collect();
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "ascending");
+
+    // Something that is not a message takes a seq: it is skipped, and
+    // what comes after it is not held back.
+    use switchboard::cluster::script;
+    let sha = admin.call(&["SCRIPT", "LOAD", script::PUBLISH]).unwrap();
+    let sha = sha.text().unwrap().to_owned();
+    let junk = [
+        "EVALSHA",
+        &sha,
+        "2",
+        script::SEQ_KEY,
+        script::LOG_KEY,
+        "not a message",
+        "1000",
+        script::CHANNEL,
+    ];
+    admin.call(&junk).unwrap();
+    amy.on_text(
+        &a.chat,
+        r#"{"type":"broadcast","text":"after the junk","id":"j"}"#,
+    )
+    .unwrap();
+    amy.flush();
+    wait_for("the message after the junk, on both nodes", || {
+        [&ann_sink, &bob_sink]
+            .iter()
+            .all(|s| texts(s).iter().any(|(_, t)| t == "after the junk"))
+    });
     drop((ann, bob, amy));
 }

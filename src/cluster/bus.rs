@@ -194,7 +194,7 @@ fn connect_publisher(address: &Address) -> Option<(Conn, String)> {
 /// `ws-bus-in`: deliver every message, strictly in `seq` order, on this
 /// node. After a reconnect it first back-fills what it missed.
 pub fn run_subscriber(loops: &Loops, bus: &RedisBus, chat: &Chat) {
-    let mut order: Option<Reorder<(Option<u64>, Published)>> = None;
+    let mut order: Option<Reorder<Item>> = None;
     let mut backoff = Duration::from_millis(100);
     while !loops.stop.load(SeqCst) {
         match subscribe(&loops.address) {
@@ -222,6 +222,10 @@ pub fn run_subscriber(loops: &Loops, bus: &RedisBus, chat: &Chat) {
     }
 }
 
+/// A numbered message as it waits its turn: this node's token if it sent
+/// it, and the message; None for one that could not be read.
+type Item = Option<(Option<u64>, Published)>;
+
 /// A subscriber connection, a second one to fetch with, and the last seq
 /// given out when it subscribed (nothing after it can be missed).
 fn subscribe(address: &Address) -> Option<(Conn, Conn, u64)> {
@@ -248,7 +252,7 @@ struct Session<'a> {
     bus: &'a RedisBus,
     chat: &'a Chat,
     fetch: Conn,
-    order: &'a mut Reorder<(Option<u64>, Published)>,
+    order: &'a mut Reorder<Item>,
 }
 
 impl Session<'_> {
@@ -290,19 +294,22 @@ impl Session<'_> {
     }
 
     fn offer(&mut self, seq: u64, payload: &[u8]) {
-        let Some((node, token, m)) = decode(payload) else {
+        // One that cannot be read still takes its place in the order (as
+        // nothing), so what comes after it is not held back.
+        let item =
+            decode(payload).map(|(node, token, m)| ((node == self.loops.node).then_some(token), m));
+        if item.is_none() {
             log::warn!("bus: message {seq} could not be read: skipped");
-            let (_, ready) = self.order.skip_to(seq + 1);
-            return self.deliver(ready);
-        };
-        let ours = (node == self.loops.node).then_some(token);
-        let ready = self.order.offer(seq, (ours, m));
+        }
+        let ready = self.order.offer(seq, item);
         self.deliver(ready);
     }
 
-    fn deliver(&mut self, ready: Vec<(u64, (Option<u64>, Published))>) {
-        for (seq, (token, m)) in ready {
-            self.chat.deliver_numbered(seq, &m, token);
+    fn deliver(&mut self, ready: Vec<(u64, Item)>) {
+        for (seq, item) in ready {
+            if let Some((token, m)) = item {
+                self.chat.deliver_numbered(seq, &m, token);
+            }
             self.bus.last.store(seq, SeqCst);
         }
     }
