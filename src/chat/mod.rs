@@ -26,7 +26,7 @@
 //! | [`history`] | the `History` seam |
 //! | [`ring`] | `Ring`, the in-memory history |
 //! | [`bus`] | the `Bus` seam and `LocalBus`, one process's order |
-//! | `numbered.rs` | messages a bus numbered later: delivery and the held acks |
+//! | `numbered.rs` | publishing and acking: numbered at once (one process) or later by a bus across hosts, with the held acks |
 
 mod accounts;
 pub mod bus;

@@ -1,4 +1,6 @@
-//! Messages a bus numbers later (issue 18): a bus that spans hosts answers
+//! Publishing a message and acking it: numbered at once by a one-process
+//! bus (delivered and acked under the same lock), or later by a bus that
+//! spans hosts (issue 18), which answers
 //! `Later`, and hands every message back, numbered, strictly in `seq`
 //! order, on every node. The sender's ack waits here for its own message.
 //!
@@ -12,11 +14,90 @@
 
 use serde_json::Value;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 
-use super::bus::Published;
-use super::messages::{self, ErrorCode, Problem};
-use super::registry::Outbox;
+use super::bus::{Publish, Published};
+use super::history::AfterDurable;
+use super::messages::{self, Ack, ErrorCode, Problem};
+use super::registry::{Outbox, Registry};
 use super::{router, Chat, ClientId};
+
+/// What an ack lists besides its seq: names nobody has, and offline
+/// accounts the message waits for.
+#[derive(Default)]
+pub(super) struct Extra<'a> {
+    pub unknown: Option<&'a [String]>,
+    pub stored: Option<&'a [String]>,
+}
+
+/// The ack of a message: its seq, how many took it here, and who did not
+/// get it (unknown) or gets it later (stored).
+pub(super) fn ack_frame(
+    chat: &Chat,
+    id: &Value,
+    seq: u64,
+    delivered: usize,
+    extra: &Extra,
+) -> super::Frame {
+    let ack = Ack {
+        kind_of: "ack",
+        id,
+        seq: Some(seq),
+        delivered: Some(delivered),
+        topic: None,
+        unknown: extra.unknown,
+        stored: extra.stored,
+    };
+    (chat.encode)(&messages::to_json(&ack))
+}
+
+/// Hand a message to the bus; when it is numbered at once, deliver it
+/// here and ack it to the sender.
+pub(super) fn publish_and_ack(
+    chat: &Chat,
+    reg: &mut Registry,
+    out: &mut Outbox,
+    from: ClientId,
+    id: Option<&Value>,
+    published: Published,
+    extra: Extra,
+) {
+    let token = chat.next_token();
+    match chat.bus.publish(&published, token) {
+        Publish::Now(seq) => {
+            let delivered = router::deliver(chat, reg, out, seq, &published, Some(from));
+            if let Some(id) = id {
+                let frame = ack_frame(chat, id, seq, delivered, &extra);
+                // --durable-acks: the ack of a kept message waits until it
+                // is committed; the store sends it from its own thread.
+                let held = chat.settings.durable_acks && published.targets.is_kept();
+                match held.then(|| reg.sink_of(from)).flatten() {
+                    Some(sink) => {
+                        let held = Arc::clone(&frame);
+                        let then: AfterDurable = Box::new(move || {
+                            sink.queue(held);
+                            sink.flush();
+                        });
+                        if chat.history.after_durable(seq, then).is_some() {
+                            reg.queue(out, from, &frame);
+                        }
+                    }
+                    None => {
+                        reg.queue(out, from, &frame);
+                    }
+                }
+            }
+        }
+        // The bus delivers it (and the sender sees its own copy) later;
+        // the ack waits for it (numbered.rs).
+        Publish::Later => chat.hold_ack(token, from, id, extra.unknown, extra.stored),
+        Publish::Unavailable => {
+            let why = "the message bus is unavailable; not sent";
+            let problem = Problem::new(ErrorCode::Unavailable, why, id);
+            chat.send(reg, out, from, &messages::error(&problem));
+        }
+    }
+}
 
 /// An ack waiting for its message to come back numbered.
 #[derive(Debug)]
@@ -66,11 +147,11 @@ impl Chat {
             let sender = pending.as_ref().map(|p| p.from);
             let delivered = router::deliver(self, &mut reg, &mut out, seq, published, sender);
             if let Some((p, id)) = pending.as_ref().and_then(|p| Some((p, p.id.as_ref()?))) {
-                let extra = router::Extra {
+                let extra = Extra {
                     unknown: p.unknown.as_deref(),
                     stored: p.stored.as_deref(),
                 };
-                let frame = router::ack_frame(self, id, seq, delivered, &extra);
+                let frame = ack_frame(self, id, seq, delivered, &extra);
                 reg.queue(&mut out, p.from, &frame);
             }
             self.drop_cut_off(&mut reg, &mut out);

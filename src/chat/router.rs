@@ -19,9 +19,10 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::accounts::Escalated;
-use super::bus::{Publish, Published, Targets};
-use super::history::{AfterDurable, PrivateCopy, Stream};
+use super::bus::{Published, Targets};
+use super::history::{PrivateCopy, Stream};
 use super::messages::{self, Ack, ErrorCode, MessageOut, Problem, To};
+use super::numbered::{publish_and_ack, Extra};
 use super::registry::{fold, Outbox, Registry};
 use super::requests::{self, Deferred};
 use super::wire::{Body, Inbound};
@@ -227,83 +228,6 @@ fn save_topics(reg: &Registry, from: ClientId) -> Option<Deferred> {
     }
     let topics = reg.topics_of(from).into_iter().map(str::to_owned).collect();
     Some(Deferred::Escalate(Escalated::SaveTopics(topics)))
-}
-
-/// What an ack lists besides its seq: names nobody has, and offline
-/// accounts the message waits for.
-#[derive(Default)]
-pub(super) struct Extra<'a> {
-    pub unknown: Option<&'a [String]>,
-    pub stored: Option<&'a [String]>,
-}
-
-/// The ack of a message: its seq, how many took it here, and who did not
-/// get it (unknown) or gets it later (stored).
-pub(super) fn ack_frame(
-    chat: &Chat,
-    id: &Value,
-    seq: u64,
-    delivered: usize,
-    extra: &Extra,
-) -> super::Frame {
-    let ack = Ack {
-        kind_of: "ack",
-        id,
-        seq: Some(seq),
-        delivered: Some(delivered),
-        topic: None,
-        unknown: extra.unknown,
-        stored: extra.stored,
-    };
-    (chat.encode)(&messages::to_json(&ack))
-}
-
-/// Hand a message to the bus; when it is numbered at once, deliver it
-/// here and ack it to the sender.
-fn publish_and_ack(
-    chat: &Chat,
-    reg: &mut Registry,
-    out: &mut Outbox,
-    from: ClientId,
-    id: Option<&Value>,
-    published: Published,
-    extra: Extra,
-) {
-    let token = chat.next_token();
-    match chat.bus.publish(&published, token) {
-        Publish::Now(seq) => {
-            let delivered = deliver(chat, reg, out, seq, &published, Some(from));
-            if let Some(id) = id {
-                let frame = ack_frame(chat, id, seq, delivered, &extra);
-                // --durable-acks: the ack of a kept message waits until it
-                // is committed; the store sends it from its own thread.
-                let held = chat.settings.durable_acks && published.targets.is_kept();
-                match held.then(|| reg.sink_of(from)).flatten() {
-                    Some(sink) => {
-                        let held = Arc::clone(&frame);
-                        let then: AfterDurable = Box::new(move || {
-                            sink.queue(held);
-                            sink.flush();
-                        });
-                        if chat.history.after_durable(seq, then).is_some() {
-                            reg.queue(out, from, &frame);
-                        }
-                    }
-                    None => {
-                        reg.queue(out, from, &frame);
-                    }
-                }
-            }
-        }
-        // The bus delivers it (and the sender sees its own copy) later;
-        // the ack waits for it (numbered.rs).
-        Publish::Later => chat.hold_ack(token, from, id, extra.unknown, extra.stored),
-        Publish::Unavailable => {
-            let why = "the message bus is unavailable; not sent";
-            let problem = Problem::new(ErrorCode::Unavailable, why, id);
-            chat.send(reg, out, from, &messages::error(&problem));
-        }
-    }
 }
 
 /// Deliver a numbered message to the local members it names: encode it
