@@ -88,6 +88,12 @@ SEEDS = {
                             "roles": ["admin", "nope"]}).encode(),
         b"\1" + json.dumps({"sub": 7, "exp": "soon"}).encode(),
     ],
+    "resp": [
+        b"+OK\r\n", b"-ERR wrong type\r\n", b":42\r\n", b"$-1\r\n", b"*-1\r\n",
+        b"$5\r\nhello\r\n", b"*3\r\n$7\r\nmessage\r\n$11\r\nsb:messages\r\n$9\r\n7 {\"a\":1}\r\n",
+        b"*2\r\n*2\r\n$3\r\n7-1\r\n*2\r\n$1\r\nm\r\n$2\r\n{}\r\n:1\r\n",
+        b"$99999999999\r\n", b"*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n",
+    ],
 }
 
 for name, seeds in SEEDS.items():

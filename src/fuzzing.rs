@@ -107,3 +107,33 @@ pub fn token(data: &[u8]) {
         assert!(verified.expires > 1_000_000);
     }
 }
+
+/// Redis's replies (RESP2, `cluster::resp`), as a broker that misbehaves
+/// might send them: parsed in one piece and byte by byte alike, never
+/// past what was given, and whatever parses encodes back as a command of
+/// the same length when it is an array of bulk strings.
+pub fn resp(data: &[u8]) {
+    use crate::cluster::resp::{self, Reply};
+    let whole = resp::parse(data);
+    if let Ok(Some((reply, used))) = &whole {
+        assert!(*used <= data.len());
+        // The same bytes arriving in two reads give the same reply.
+        let cut = used / 2;
+        if cut > 0 {
+            assert!(matches!(resp::parse(&data[..cut]), Ok(None) | Err(_)));
+        }
+        if let Reply::Array(Some(items)) = reply {
+            let args: Option<Vec<&[u8]>> = items
+                .iter()
+                .map(|i| match i {
+                    Reply::Bulk(Some(b)) => Some(b.as_slice()),
+                    _ => None,
+                })
+                .collect();
+            if let Some(args) = args {
+                let again = resp::encode(&args);
+                assert_eq!(resp::parse(&again), Ok(Some((reply.clone(), again.len()))));
+            }
+        }
+    }
+}

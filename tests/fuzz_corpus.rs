@@ -29,12 +29,13 @@ type Target = (&'static str, fn(&[u8]));
 #[test]
 fn the_whole_corpus_of_every_target_runs_clean() {
     use switchboard::fuzzing as f;
-    let targets: [Target; 5] = [
+    let targets: [Target; 6] = [
         ("frame_header", f::frame_header),
         ("session", f::session),
         ("http_head", f::http_head),
         ("chat_json", f::chat_json),
         ("token", f::token),
+        ("resp", f::resp),
     ];
     for (name, target) in targets {
         let ran = replay(name, target);
