@@ -22,8 +22,7 @@ use std::time::Instant;
 use crate::chat::messages::ErrorCode;
 use crate::http::cookie;
 use crate::http::request::{escaped, redacted_target};
-use crate::http::static_files::{self, Source};
-use crate::http::{self, request, Request, Response};
+use crate::http::{request, Request, Response};
 use crate::protocol::handshake;
 
 use super::files;
@@ -32,6 +31,7 @@ use super::gate::{self, SignedIn};
 use super::handlers::Route;
 use super::listener::{self, Admitted, Door};
 use super::narrate;
+use super::routes::{plain_route, Plain};
 use super::shared::Shared;
 use super::socket::{is_timeout, linger_close, read_more, READ_CHUNK};
 use super::tls::TlsConn;
@@ -345,41 +345,6 @@ fn respond(
     transport.write_all(&response.to_bytes(head_only))?;
     linger_close(transport);
     Ok(())
-}
-
-/// A plain route's answer: a response, or a file to stream.
-enum Plain {
-    Response(Response),
-    File(std::fs::File, u64, Response),
-}
-
-/// The routes that are not WebSocket endpoints.
-fn plain_route(path: &str, request: &Request, shared: &Shared) -> Plain {
-    let get_or_head = matches!(request.method.as_str(), "GET" | "HEAD");
-    let not_allowed =
-        || Response::text(405, "method not allowed").with_header("Allow", "GET, HEAD");
-    if path == "/healthz" {
-        return Plain::Response(if get_or_head {
-            http::health::response(shared.degraded())
-        } else {
-            not_allowed()
-        });
-    }
-    let root = shared.config.web_root.as_deref();
-    let found = match (static_files::find(path, root.is_some()), root) {
-        (Some(Source::Embedded(ctype, body)), _) => {
-            Some(Plain::Response(Source::response(ctype, body.to_vec())))
-        }
-        // The web root (development): a regular file inside it, streamed.
-        (Some(Source::File(rel, ctype)), Some(root)) => files::open(root, &rel)
-            .map(|(file, len)| Plain::File(file, len, Source::response(ctype, Vec::new()))),
-        _ => None,
-    };
-    match found {
-        Some(_) if !get_or_head => Plain::Response(not_allowed()),
-        Some(answer) => answer,
-        None => Plain::Response(Response::text(404, "not found")),
-    }
 }
 
 enum Head {
