@@ -79,10 +79,14 @@ export function labelOf(key) {
 /** A message arrived (live, or `replayed`): into its conversation. */
 export function add(m) {
   const key = keyOf(m);
+  const created = !has(key);
   const c = conv(key);
   if (c.seqs.has(m.seq)) return key;
   c.seqs.add(m.seq);
-  const at = c.items.findIndex((item) => item.m && item.era === era && item.m.seq > m.seq);
+  // A live message goes at the end: only older ones (history) are placed.
+  const last = c.items.findLast((item) => item.m);
+  const newest = !last || last.era !== era || last.m.seq < m.seq;
+  const at = newest ? -1 : c.items.findIndex((item) => item.m && item.era === era && item.m.seq > m.seq);
   const item = { m, era };
   if (at < 0) c.items.push(item);
   else c.items.splice(at, 0, item);
@@ -90,7 +94,8 @@ export function add(m) {
   trim(c);
   const mine = m.from === ui.me();
   const looking = key === active && !document.hidden;
-  if ((!m.replayed || catchingUp) && !mine && !looking) {
+  const counted = (!m.replayed || catchingUp) && !mine && !looking;
+  if (counted) {
     c.unread += 1;
     if (c.firstUnread === null) c.firstUnread = m.seq;
   }
@@ -98,7 +103,8 @@ export function add(m) {
     if (at < 0) appendItem(item, c);
     else render();
   }
-  if (!batch) renderList();
+  // The sidebar changes only with a new conversation or a new unread one.
+  if (!batch && (created || counted)) renderList();
   return key;
 }
 
