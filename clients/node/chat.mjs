@@ -402,7 +402,6 @@ export async function main(argv, { stdin = process.stdin, write = (s) => process
   const rl = readline.createInterface({ input: stdin, terminal: false });
   endInput = () => rl.close(); // the session is over: stop reading
   if (finalClose) rl.close();
-  let status = 0;
   for await (const line of rl) {
     if (!(await session.run(line))) break;
   }
@@ -410,7 +409,7 @@ export async function main(argv, { stdin = process.stdin, write = (s) => process
   await new Promise((r) => setTimeout(r, args.linger * 1000));
   closing = true;
   client.close();
-  return status;
+  return 0;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

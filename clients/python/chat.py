@@ -72,7 +72,6 @@ class Session:
         self.raw = raw
         self.lines = []  # every line printed, for --expect
         self.cond = threading.Condition()
-        self.ids = 0
         self.url = url
         self.reconnect = reconnect
         self.stopping = threading.Event()
