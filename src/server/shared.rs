@@ -187,24 +187,29 @@ impl Shared {
     /// WebSocket gets Close 1001; a connection still in its HTTP phase is
     /// cut at once.
     pub fn close_all(&self) {
-        let spread = self.config.restart_spread.as_millis() as u64;
-        let random = std::collections::hash_map::RandomState::new();
         for (transport, outbound, chat) in self.handles() {
             match outbound {
-                Some(out) => {
-                    if chat {
-                        let retry = random.hash_one(out.id()) % spread.saturating_add(1);
-                        let json = crate::chat::messages::restarting(retry);
-                        let frame = frame::encode(OpCode::Text, json.as_bytes());
-                        // Like the Close behind it, past the queue's bounds:
-                        // a full queue must not turn it into a cut-off.
-                        out.queue_last(frame.into());
-                    }
-                    out.close(CloseCode::GoingAway, "server shutdown");
-                }
+                Some(out) => self.goodbye(&out, chat),
                 None => transport.shutdown(Shutdown::Both),
             }
         }
+    }
+
+    /// The server is stopping: a chat client is told when to come back
+    /// (its own random delay within `--restart-spread`), then Close 1001.
+    /// Also for a connection that became a WebSocket while shutdown began.
+    pub fn goodbye(&self, out: &Arc<Outbound>, chat: bool) {
+        if chat {
+            let spread = self.config.restart_spread.as_millis() as u64;
+            let random = std::collections::hash_map::RandomState::new();
+            let retry = random.hash_one(out.id()) % spread.saturating_add(1);
+            let json = crate::chat::messages::restarting(retry);
+            let frame = frame::encode(OpCode::Text, json.as_bytes());
+            // Like the Close behind it, past the queue's bounds: a full
+            // queue must not turn it into a cut-off.
+            out.queue_last(frame.into());
+        }
+        out.close(CloseCode::GoingAway, "server shutdown");
     }
 
     /// Shutdown, second pass: cut off whatever did not close in time.

@@ -106,7 +106,7 @@ pub fn serve(
         )),
     };
     if shared.shutting_down.load(SeqCst) {
-        out.close(CloseCode::GoingAway, "server shutdown");
+        shared.goodbye(&out, route == Route::Chat);
     }
     let ending = FrameLoop {
         transport,
