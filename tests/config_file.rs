@@ -175,9 +175,10 @@ fn sighup_reloads_origins_and_per_address_limits_keeping_connections() {
         "{}",
         server.log_text()
     );
-    assert!(server
+    // The next log line: read from the server's stderr a moment later.
+    assert!(support::eventually(Duration::from_secs(5), || server
         .log_text()
-        .contains("in force only after a restart: max-connections"));
+        .contains("in force only after a restart: max-connections")));
     let (status, _third) = upgrade(addr, "https://app.example");
     assert_eq!(status, 101, "the new origin and the new limit are in force");
     // What waits for a restart is not taken as in force: the next SIGHUP
