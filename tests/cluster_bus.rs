@@ -56,7 +56,9 @@ struct Node {
 
 impl Node {
     fn start(redis: &Redis, name: &str) -> Node {
-        let (bus, loops) = RedisBus::new(Address::parse(&redis.url()).unwrap(), name.to_owned());
+        let address = Address::parse(&redis.url()).unwrap();
+        let epoch = switchboard::cluster::start::epoch(&address, "e1").unwrap();
+        let (bus, loops) = RedisBus::new(address, name.to_owned(), epoch, 0);
         let settings = Settings {
             history: 100,
             max_topics: 10,
@@ -82,12 +84,14 @@ impl Node {
         let loops = Arc::new(loops);
         let stop = Arc::clone(&loops.stop);
         let publisher = {
-            let (loops, chat) = (Arc::clone(&loops), Arc::clone(&chat));
-            std::thread::spawn(move || bus::run_publisher(&loops, &chat))
+            let (loops, chat, bus) = (Arc::clone(&loops), Arc::clone(&chat), Arc::clone(&bus));
+            std::thread::spawn(move || bus::run_publisher(&loops, &bus, &chat))
         };
         let subscriber = {
             let (loops, chat) = (Arc::clone(&loops), Arc::clone(&chat));
-            std::thread::spawn(move || bus::run_subscriber(&loops, &bus, &chat))
+            std::thread::spawn(move || {
+                switchboard::cluster::subscriber::run_subscriber(&loops, &bus, &chat)
+            })
         };
         Node {
             chat,

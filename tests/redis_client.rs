@@ -106,8 +106,9 @@ fn a_stalled_or_vanished_redis_is_an_error_in_bounded_time() {
 #[test]
 fn the_publish_script_gives_one_global_order() {
     use switchboard::cluster::order::Reorder;
-    use switchboard::cluster::script::{self, CHANNEL, LOG_KEY, SEQ_KEY};
+    use switchboard::cluster::script::{self, CHANNEL, EPOCH_KEY, LOG_KEY, SEQ_KEY};
     let Some(redis) = Redis::start() else { return };
+    let mut admin = open(&redis, Duration::from_secs(5));
     let mut sub = open(&redis, Duration::from_secs(5));
     sub.send(&["SUBSCRIBE", CHANNEL]).unwrap();
     assert_eq!(sub.read().unwrap().items()[0].text(), Some("subscribe"));
@@ -117,6 +118,30 @@ fn the_publish_script_gives_one_global_order() {
         .text()
         .unwrap()
         .to_owned();
+    // No epoch in Redis (it lost its data, or another history): refused.
+    let far = "99999999999999";
+    let args = |deadline| {
+        [
+            "EVALSHA", &sha, "3", SEQ_KEY, LOG_KEY, EPOCH_KEY, "x", "10", CHANNEL, "e1", deadline,
+        ]
+    };
+    let refused = admin.call(&args(far)).unwrap();
+    assert!(
+        matches!(refused, Reply::Error(ref e) if e.starts_with("EPOCH")),
+        "{refused:?}"
+    );
+    admin.call(&["SET", EPOCH_KEY, "e1"]).unwrap();
+    // Run after its deadline (its sender was told it failed): refused.
+    let late = admin.call(&args("1000")).unwrap();
+    assert!(
+        matches!(late, Reply::Error(ref e) if e.starts_with("LATE")),
+        "{late:?}"
+    );
+    assert_eq!(
+        admin.call(&["EXISTS", SEQ_KEY]).unwrap().int(),
+        Some(0),
+        "nothing numbered"
+    );
     let (publishers, each) = (4, 250);
     let threads: Vec<_> = (0..publishers)
         .map(|p| {
@@ -128,7 +153,17 @@ fn the_publish_script_gives_one_global_order() {
                     .map(|i| {
                         let payload = format!("p{p}-{i}");
                         let args = [
-                            "EVALSHA", &sha, "2", SEQ_KEY, LOG_KEY, &payload, "100000", CHANNEL,
+                            "EVALSHA",
+                            &sha,
+                            "3",
+                            SEQ_KEY,
+                            LOG_KEY,
+                            EPOCH_KEY,
+                            &payload,
+                            "100000",
+                            CHANNEL,
+                            "e1",
+                            "99999999999999",
                         ];
                         c.call(&args).unwrap().int().unwrap() as u64
                     })
@@ -225,40 +260,53 @@ fn names_are_unique_across_nodes_and_dead_nodes_are_found() {
         !names::release(&mut c, "alice", "b/7").unwrap(),
         "not b's to free"
     );
-    // Refreshed, it outlives its first ttl.
+    let keep = |c: &mut switchboard::cluster::Conn, owner: &str| {
+        names::keep_all(c, ["alice".to_owned()].into_iter(), owner, ttl).unwrap()[0]
+    };
+    // Kept, it outlives its first ttl.
     for _ in 0..4 {
         std::thread::sleep(Duration::from_millis(150));
-        assert!(names::refresh(&mut c, "alice", "a/1", ttl).unwrap());
+        assert!(keep(&mut c, "a/1"));
     }
     assert_eq!(
         names::owner(&mut c, "alice").unwrap().as_deref(),
         Some("a/1")
     );
-    // Not refreshed, it expires and another node may take it; the old
-    // owner's refresh then says it is lost, and does not steal it back.
+    // Not kept, it expires and another node may take it; the old owner's
+    // keep then says it is lost, and does not steal it back.
     std::thread::sleep(Duration::from_millis(400));
     assert!(names::claim(&mut c, "alice", "b/7", ttl).unwrap());
-    assert!(!names::refresh(&mut c, "alice", "a/1", ttl).unwrap());
+    assert!(!keep(&mut c, "a/1"));
     assert_eq!(
         names::owner(&mut c, "alice").unwrap().as_deref(),
         Some("b/7")
     );
     assert!(names::release(&mut c, "alice", "b/7").unwrap());
     assert_eq!(names::owner(&mut c, "alice").unwrap(), None);
+    // A keep of a free name claims it again (a release raced a rejoin).
+    assert!(keep(&mut c, "a/1"));
+    assert_eq!(
+        names::owner(&mut c, "alice").unwrap().as_deref(),
+        Some("a/1")
+    );
 
     // Nodes: a stops beating, b goes on; a is found dead, and forgotten once.
-    names::beat(&mut c, "a", 1, ttl).unwrap();
-    names::beat(&mut c, "b", 1, ttl).unwrap();
-    assert!(names::dead(&mut c).unwrap().is_empty());
+    names::beat(&mut c, "a", "list of a", ttl).unwrap();
+    names::beat(&mut c, "b", "list of b", ttl).unwrap();
+    let (mut alive, dead) = names::nodes(&mut c).unwrap();
+    alive.sort();
+    assert_eq!(alive[0], ("a".to_owned(), "list of a".to_owned()));
+    assert!(dead.is_empty());
     for _ in 0..3 {
         std::thread::sleep(Duration::from_millis(150));
-        names::beat(&mut c, "b", 2, ttl).unwrap();
+        names::beat(&mut c, "b", "list of b", ttl).unwrap();
     }
-    assert_eq!(names::dead(&mut c).unwrap(), ["a"]);
+    let (alive, dead) = names::nodes(&mut c).unwrap();
+    assert_eq!((alive.len(), dead), (1, vec!["a".to_owned()]));
     assert!(names::forget(&mut c, "a").unwrap());
     assert!(
         !names::forget(&mut c, "a").unwrap(),
         "only one node handles it"
     );
-    assert!(names::dead(&mut c).unwrap().is_empty());
+    assert!(names::nodes(&mut c).unwrap().1.is_empty());
 }

@@ -242,9 +242,8 @@ impl Chat {
             reg.accounts.set(accounts.into_iter().map(|(name, _)| name));
             let mut gone = Vec::new();
             let members: Vec<(ClientId, String)> = reg
-                .user_names()
-                .into_iter()
-                .filter_map(|n| Some((reg.find(n)?, n.to_owned())))
+                .local_members()
+                .filter_map(|(n, _)| Some((reg.find(n)?, n.to_owned())))
                 .collect();
             for (id, name) in members {
                 match (reg.standing_of(id), ranks.get(&fold(&name))) {

@@ -75,7 +75,19 @@ pub enum Publish {
     Unavailable,
 }
 
-/// Numbers chat messages.
+/// What a claim of a name across hosts found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// The name is this node's now.
+    Ours,
+    /// A member of another node has it.
+    Taken,
+    /// The broker cannot say (it is away): the name is taken on trust and
+    /// claimed when the broker is back (a clash then renames one side).
+    Unknown,
+}
+
+/// Numbers chat messages, and (across hosts) shares names and presence.
 pub trait Bus: Send + Sync {
     /// Give `published` its place in the order. Called with the registry
     /// lock held: it must not block. `token` names it on this node: a bus
@@ -85,6 +97,18 @@ pub trait Bus: Send + Sync {
     fn publish(&self, published: &Published, token: u64) -> Publish;
     /// The last `seq` given out (the welcome's `seq`).
     fn last_seq(&self) -> u64;
+    /// Does this bus span hosts (names claimed, presence announced)?
+    fn spans_hosts(&self) -> bool {
+        false
+    }
+    /// Claim a guest's `name` across hosts before it is used here. May
+    /// block on the broker: called with no lock held.
+    fn claim(&self, _name: &str) -> Claim {
+        Claim::Ours
+    }
+    /// Tell the other nodes about a change of presence here, the
+    /// `version`th. Called with the registry lock held: never blocks.
+    fn announce(&self, _version: u64, _change: &super::remote::Change) {}
 }
 
 /// One process, one order: the next number, under the registry lock.

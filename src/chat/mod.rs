@@ -26,6 +26,7 @@
 //! | [`history`] | the `History` seam |
 //! | [`ring`] | `Ring`, the in-memory history |
 //! | [`bus`] | the `Bus` seam and `LocalBus`, one process's order |
+//! | [`remote`] | the members of the other nodes of a cluster |
 //! | `numbered.rs` | publishing and acking: numbered at once (one process) or later by a bus across hosts, with the held acks |
 
 mod accounts;
@@ -37,6 +38,7 @@ pub mod messages;
 mod numbered;
 mod outbox;
 pub mod registry;
+pub mod remote;
 pub mod requests;
 pub mod ring;
 pub mod router;
@@ -188,6 +190,10 @@ impl Chat {
     ) -> Client {
         let id = ClientId(self.next_id.fetch_add(1, Relaxed) + 1);
         let mut out = Outbox::default();
+        // Across hosts a guest's name is claimed first (this may wait on
+        // the broker, so before the lock).
+        let claimed = (self.bus.spans_hosts() && !standing.is_account())
+            .then(|| self.claim_free_name(requested));
         let name = {
             let mut reg = self.registry.lock();
             let name = match (standing, requested) {
@@ -195,7 +201,7 @@ impl Chat {
                     self.make_room(&mut reg, &mut out, name);
                     name.to_owned()
                 }
-                _ => reg.free_name(requested),
+                _ => reg.free_name(claimed.as_deref().or(requested)),
             };
             reg.insert(id, name.clone(), standing, address, Arc::clone(&sink));
             for topic in topics {
@@ -281,6 +287,7 @@ impl Chat {
         };
         match deferred {
             Some(Deferred::Escalate(call)) => client.escalated.push(call),
+            Some(Deferred::Rename { id, name }) => self.rename_claimed(client, id, &name),
             Some(deferred) => {
                 let reply = requests::run(self, &deferred);
                 client.send_own(&(self.encode)(&reply));
@@ -315,6 +322,20 @@ impl Chat {
         };
         let frame = (self.encode)(&messages::to_json(&presence));
         reg.queue_everyone(out, &frame, Some(subject));
+        if self.bus.spans_hosts() {
+            let (name, account) = (name.to_owned(), presence.registered);
+            let change = match (event, old) {
+                ("join", _) => remote::Change::Join { name, account },
+                ("rename", Some(old)) => remote::Change::Rename {
+                    old: old.to_owned(),
+                    new: name,
+                    account,
+                },
+                _ => remote::Change::Leave { name },
+            };
+            reg.remote.version += 1;
+            self.bus.announce(reg.remote.version, &change);
+        }
     }
 
     /// Members whose connections were cut off while this batch was queued

@@ -161,6 +161,13 @@ impl Chat {
         delivered
     }
 
+    /// History numbered before this node started, read back from the bus:
+    /// kept, delivered to nobody.
+    pub fn remember(&self, seq: u64, published: &Published) {
+        let reg = self.registry.lock();
+        router::remember(self, &reg, seq, published);
+    }
+
     /// The bus could not number this node's message `token` (its broker is
     /// away): the sender is told, never left waiting.
     pub fn bus_failed(&self, token: u64, why: &str) {

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use super::history::{History, Stream};
 use super::identity::{Directory, Standing};
 pub use super::outbox::Outbox;
+use super::remote::Remote;
 use super::wire::valid_name;
 use super::{ClientId, Frame, Sink};
 
@@ -95,6 +96,8 @@ pub struct Registry {
     /// Subscriptions held by the members of each address (a few
     /// connections must not take every topic slot).
     subscribed_from: HashMap<Arc<str>, usize>,
+    /// The members of the other nodes of a cluster (`remote.rs`).
+    pub remote: Remote,
 }
 
 impl Registry {
@@ -110,6 +113,7 @@ impl Registry {
             guests: 0,
             accounts: Directory::default(),
             subscribed_from: HashMap::new(),
+            remote: Remote::default(),
         }
     }
 
@@ -196,30 +200,37 @@ impl Registry {
     /// `requested-2`, `-3`... if taken (shortened to fit 32 characters),
     /// `guest-N` if missing or invalid.
     pub fn free_name(&mut self, requested: Option<&str>) -> String {
+        self.free_name_avoiding(requested, &[])
+    }
+
+    /// A free name as [`Registry::free_name`], but none of `avoid` (folded:
+    /// names another node claimed first).
+    pub fn free_name_avoiding(&mut self, requested: Option<&str>, avoid: &[String]) -> String {
+        let free = |reg: &Registry, name: &str| reg.is_free(name) && !avoid.contains(&fold(name));
         match requested.filter(|n| valid_name(n)) {
-            Some(name) if self.is_free(name) => name.to_owned(),
+            Some(name) if free(self, name) => name.to_owned(),
             Some(name) => (2u64..)
                 .map(|n| {
                     let suffix = format!("-{n}");
                     let base = &name[..name.len().min(32 - suffix.len())];
                     format!("{base}{suffix}")
                 })
-                .find(|candidate| self.is_free(candidate))
+                .find(|candidate| free(self, candidate))
                 .unwrap_or_default(),
             None => loop {
                 self.guests += 1;
                 let candidate = format!("guest-{}", self.guests);
-                if self.is_free(&candidate) {
+                if free(self, &candidate) {
                     break candidate;
                 }
             },
         }
     }
 
-    /// Nobody is connected under `name` and no account has it: a guest
-    /// may take it.
+    /// Nobody is connected under `name` (here or on another node) and no
+    /// account has it: a guest may take it.
     pub fn is_free(&self, name: &str) -> bool {
-        self.find(name).is_none() && !self.accounts.contains(name)
+        self.find(name).is_none() && !self.accounts.contains(name) && !self.remote.contains(name)
     }
 
     /// Add a member under a free name (or its own account's name).
@@ -382,8 +393,8 @@ impl Registry {
         Some(t.name.clone())
     }
 
-    /// Topics that have subscribers, with how many, sorted by name.
-    pub fn active_topics(&self) -> Vec<(&str, usize)> {
+    /// Topics that have subscribers here, with how many, sorted by name.
+    pub fn local_topics(&self) -> Vec<(&str, usize)> {
         let mut topics: Vec<(&str, usize)> = self
             .topics
             .values()
@@ -405,17 +416,10 @@ impl Registry {
         })
     }
 
-    /// Names of every member, in the order they joined.
-    pub fn user_names(&self) -> Vec<&str> {
-        self.members.values().map(|m| m.name.as_str()).collect()
-    }
-
-    /// Names of the members signed in to accounts, in the order they joined.
-    pub fn account_names(&self) -> Vec<&str> {
+    /// Every member here, in the order they joined: (name, account).
+    pub fn local_members(&self) -> impl Iterator<Item = (&str, bool)> {
         self.members
             .values()
-            .filter(|m| m.standing.is_account())
-            .map(|m| m.name.as_str())
-            .collect()
+            .map(|m| (m.name.as_str(), m.standing.is_account()))
     }
 }

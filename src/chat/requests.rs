@@ -43,6 +43,11 @@ pub enum Deferred {
     },
     /// Not for the chat at all: the server does it (see [`Escalated`]).
     Escalate(Escalated),
+    /// `rename` across hosts: the name is claimed first, with no lock held.
+    Rename {
+        id: Value,
+        name: String,
+    },
 }
 
 /// The most messages one `search` returns.
@@ -96,7 +101,10 @@ pub fn answer(
             Ok(query) => return Some(query),
             Err(reply) => reply,
         },
-        Some("rename") => rename(chat, reg, out, from, &id, &params),
+        Some("rename") => match rename(chat, reg, out, from, &id, &params, false) {
+            Ok(reply) => reply,
+            Err(claim_first) => return Some(claim_first),
+        },
         Some(method) => plain(chat, reg, from, &id, method, params),
     };
     chat.send(reg, out, from, &reply);
@@ -309,7 +317,7 @@ pub fn run(chat: &Chat, deferred: &Deferred) -> String {
             page_response(id, &page.messages, &format!(r#""more":{}"#, page.more))
         }
         // Taken by `Chat::handle` before it runs anything.
-        Deferred::Escalate(_) => {
+        Deferred::Escalate(_) | Deferred::Rename { .. } => {
             messages::response_error(&Value::Null, ErrorCode::BadRequest, "not a query")
         }
     }
@@ -337,42 +345,52 @@ fn page_response(id: &Value, kept: &[Kept], tail: &str) -> String {
     out
 }
 
-fn rename(
+/// `rename`; across hosts a new name must be claimed first (`Err`: the
+/// caller claims it with no lock held, then calls again with `claimed`).
+pub(super) fn rename(
     chat: &Chat,
     reg: &mut Registry,
     out: &mut Outbox,
     from: ClientId,
     id: &Value,
     params: &Value,
-) -> String {
+    claimed: bool,
+) -> Result<String, Deferred> {
     let Some(new) = params.get("name").and_then(Value::as_str) else {
-        return messages::response_error(id, ErrorCode::BadName, "params.name must be a name");
+        let why = "params.name must be a name";
+        return Ok(messages::response_error(id, ErrorCode::BadName, why));
     };
     if !valid_name(new) {
-        return messages::response_error(
-            id,
-            ErrorCode::BadName,
-            "a name is 1-32 letters, digits, _ - .",
-        );
+        let why = "a name is 1-32 letters, digits, _ - .";
+        return Ok(messages::response_error(id, ErrorCode::BadName, why));
     }
     if reg.standing_of(from).is_account() {
-        return messages::response_error(
-            id,
-            ErrorCode::NotAllowed,
-            "an account keeps its name (register another to change it)",
-        );
+        let why = "an account keeps its name (register another to change it)";
+        return Ok(messages::response_error(id, ErrorCode::NotAllowed, why));
     }
     let own = reg.find(new) == Some(from);
     if !own && !reg.is_free(new) {
-        return messages::response_error(id, ErrorCode::NameTaken, &format!("{new:?} is taken"));
+        let why = format!("{new:?} is taken");
+        return Ok(messages::response_error(id, ErrorCode::NameTaken, &why));
+    }
+    if !own && !claimed && chat.bus.spans_hosts() {
+        let (id, name) = (id.clone(), new.to_owned());
+        return Err(Deferred::Rename { id, name });
     }
     let Some(old) = reg.rename(from, new) else {
-        return messages::response_error(id, ErrorCode::BadRequest, "not joined");
+        return Ok(messages::response_error(
+            id,
+            ErrorCode::BadRequest,
+            "not joined",
+        ));
     };
     if old != new {
         chat.presence(reg, out, from, "rename", new, Some(&old), None);
     }
-    messages::response_raw(id, &messages::to_json(&json!({ "name": new })))
+    Ok(messages::response_raw(
+        id,
+        &messages::to_json(&json!({ "name": new })),
+    ))
 }
 
 #[cfg(test)]

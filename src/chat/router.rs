@@ -71,7 +71,7 @@ pub fn route(
             );
             Ok(())
         }
-        Body::Direct { to, text } => match reg.find(&to).and_then(|t| reg.name_of(t)) {
+        Body::Direct { to, text } => match member_named(reg, &to) {
             Some(target) => {
                 let m = publish(Targets::One(target.to_owned()), text);
                 publish_and_ack(chat, reg, out, from, id, m, Extra::default());
@@ -100,10 +100,8 @@ pub fn route(
             let (mut names, mut unknown, mut stored) = (Vec::new(), Vec::new(), Vec::new());
             let (mut seen, mut seen_unknown) = (HashSet::new(), HashSet::new());
             for name in to {
-                match reg.find(&name) {
-                    Some(t) if seen.insert(t) => {
-                        names.push(reg.name_of(t).unwrap_or(&name).to_owned());
-                    }
+                match member_named(reg, &name) {
+                    Some(member) if seen.insert(fold(member)) => names.push(member.to_owned()),
                     Some(_) => {}
                     None if seen_unknown.insert(fold(&name)) => match waits_for(chat, reg, &name) {
                         Some(owner) => {
@@ -189,6 +187,13 @@ pub fn route(
     None
 }
 
+/// The name of the member called `name` (any case), here or on another
+/// node of a cluster.
+fn member_named<'r>(reg: &'r Registry, name: &str) -> Option<&'r str> {
+    let here = reg.find(name).and_then(|t| reg.name_of(t));
+    here.or_else(|| reg.remote.get(name))
+}
+
 fn too_many_topics(chat: &Chat, id: Option<&Value>) -> Problem {
     let why = format!(
         "{} topics exist, each with subscribers",
@@ -242,6 +247,27 @@ pub fn deliver(
     published: &Published,
     sender: Option<ClientId>,
 ) -> usize {
+    let json = message_json(seq, published);
+    let frame = (chat.encode)(&json);
+    let delivered = match &published.targets {
+        Targets::Everyone => reg.queue_everyone(out, &frame, None),
+        Targets::Topic(topic) => reg.queue_subscribers(out, topic, &frame),
+        Targets::One(name) => {
+            let ids = reg.find(name).into_iter().chain(sender);
+            queue_once(reg, out, ids, &frame)
+        }
+        Targets::Many(names) => {
+            let ids: Vec<ClientId> = names.iter().filter_map(|n| reg.find(n)).collect();
+            queue_once(reg, out, ids.into_iter().chain(sender), &frame)
+        }
+    };
+    chat.count_routed(&published.targets, delivered);
+    keep(chat, reg, seq, published, json);
+    delivered
+}
+
+/// A numbered message as it is delivered.
+fn message_json(seq: u64, published: &Published) -> String {
     let m = MessageOut {
         kind_of: "message",
         kind: published.kind(),
@@ -259,21 +285,11 @@ pub fn deliver(
         seq,
         ts: published.ts,
     };
-    let json = messages::to_json(&m);
-    let frame = (chat.encode)(&json);
-    let delivered = match &published.targets {
-        Targets::Everyone => reg.queue_everyone(out, &frame, None),
-        Targets::Topic(topic) => reg.queue_subscribers(out, topic, &frame),
-        Targets::One(name) => {
-            let ids = reg.find(name).into_iter().chain(sender);
-            queue_once(reg, out, ids, &frame)
-        }
-        Targets::Many(names) => {
-            let ids: Vec<ClientId> = names.iter().filter_map(|n| reg.find(n)).collect();
-            queue_once(reg, out, ids.into_iter().chain(sender), &frame)
-        }
-    };
-    chat.count_routed(&published.targets, delivered);
+    messages::to_json(&m)
+}
+
+/// Keep a numbered message in history if its stream keeps history.
+fn keep(chat: &Chat, reg: &Registry, seq: u64, published: &Published, json: String) {
     chat.history.assigned(seq);
     if let Some(stream) = stream_of(&published.targets) {
         chat.history
@@ -284,7 +300,12 @@ pub fn deliver(
             chat.history.append_private(seq, copies, Arc::from(json));
         }
     }
-    delivered
+}
+
+/// Keep a message numbered before this node started (read back from the
+/// bus's stream), delivering it to nobody.
+pub fn remember(chat: &Chat, reg: &Registry, seq: u64, published: &Published) {
+    keep(chat, reg, seq, published, message_json(seq, published));
 }
 
 /// A private message is kept for each account it involves: the sender

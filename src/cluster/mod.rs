@@ -8,15 +8,23 @@
 //! | `conn.rs` | one blocking connection over TCP or a unix socket |
 //! | `script.rs` | the Lua script that gives a message its global `seq` |
 //! | `order.rs` | delivering in `seq` order what arrives out of order |
+//! | `payload.rs` | a chat message as it travels through Redis |
 //! | `bus.rs` | `RedisBus`: the chat's `Bus` across hosts, its publisher and subscriber loops |
+//! | `subscriber.rs` | `ws-bus-in`: delivering in `seq` order, back-filling gaps |
 //! | `names.rs` | names unique across hosts, and which nodes are alive (expiring keys) |
+//! | `presence.rs` | presence across hosts: changes, lists, the beat |
+//! | `start.rs` | joining the cluster: the epoch, and history read back from the stream |
 
 pub mod bus;
 pub mod conn;
 pub mod names;
 pub mod order;
+pub mod payload;
+pub mod presence;
 pub mod resp;
 pub mod script;
+pub mod start;
+pub mod subscriber;
 
 pub use conn::{Address, Conn, Error};
 pub use resp::Reply;

@@ -4,16 +4,17 @@
 //! time-to-live; a live node refreshes them long before that.
 //!
 //! ```text
-//!  {sb}:name:<folded>  = "<node>/<member>"   SET NX PX ttl: the first claim wins
-//!                                            refreshed while the member is here,
-//!                                            released (by its owner only) on leave
-//!  {sb}:node:<node>    = ms                  SET PX ttl, every ttl / 3
+//!  {sb}:name:<folded>  = "<node>"            SET NX PX ttl: the first claim wins
+//!                                            kept (claimed again) every beat while
+//!                                            the member is here, released (by its
+//!                                            owner only) on leave
+//!  {sb}:node:<node>    = its member list      SET PX ttl, every beat (ttl / 5)
 //!  {sb}:nodes          = set of node names   who ever beat: a member whose key
 //!                                            has expired is dead (its users leave)
 //! ```
 //!
-//! Compare-and-refresh and compare-and-delete are Lua scripts, so a node
-//! never extends or frees a name another node has claimed since.
+//! Keep-or-claim and compare-and-delete are Lua scripts, so a node never
+//! extends or frees a name another node has claimed since.
 
 use std::time::Duration;
 
@@ -21,12 +22,15 @@ use super::conn::{Conn, Error};
 use super::resp::Reply;
 
 /// How long a name or a node lives without being refreshed: the longest a
-/// dead node's users stay listed (docs: "within 30 s").
-pub const TTL: Duration = Duration::from_secs(30);
+/// dead node's users stay listed (docs/SCALING.md: "within 15 s", plus one
+/// beat of the node that notices).
+pub const TTL: Duration = Duration::from_secs(15);
 
-const REFRESH: &str = "\
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+const KEEP: &str = "\
+local v = redis.call('GET', KEYS[1])
+if not v or v == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
 end
 return 0";
 
@@ -59,12 +63,24 @@ pub fn claim(conn: &mut Conn, folded: &str, owner: &str, ttl: Duration) -> Resul
     }
 }
 
-/// Keep `folded` for `owner` another `ttl`; false if it is not ours any
-/// more (it expired and someone else took it).
-pub fn refresh(conn: &mut Conn, folded: &str, owner: &str, ttl: Duration) -> Result<bool, Error> {
-    let key = name_key(folded);
-    let kept = conn.call(&["EVAL", REFRESH, "1", &key, owner, &millis(ttl)])?;
-    Ok(kept.int() == Some(1))
+/// Keep each of `folded` for `owner` another `ttl` (claiming it again if
+/// it expired meanwhile), in one round trip; false for each that another
+/// node holds now.
+pub fn keep_all(
+    conn: &mut Conn,
+    folded: impl Iterator<Item = String>,
+    owner: &str,
+    ttl: Duration,
+) -> Result<Vec<bool>, Error> {
+    let ttl = millis(ttl);
+    let mut sent = 0;
+    for name in folded {
+        conn.send(&["EVAL", KEEP, "1", &name_key(&name), owner, &ttl])?;
+        sent += 1;
+    }
+    (0..sent)
+        .map(|_| Ok(conn.read()?.int() == Some(1)))
+        .collect()
 }
 
 /// Free `folded` if `owner` still holds it.
@@ -81,30 +97,34 @@ pub fn owner(conn: &mut Conn, folded: &str) -> Result<Option<String>, Error> {
         .map(str::to_owned))
 }
 
-/// `node` is alive for another `ttl`.
-pub fn beat(conn: &mut Conn, node: &str, now_ms: u64, ttl: Duration) -> Result<(), Error> {
+/// `node` is alive for another `ttl`; `list` is what it shows the others.
+pub fn beat(conn: &mut Conn, node: &str, list: &str, ttl: Duration) -> Result<(), Error> {
     conn.call(&["SADD", NODES, node])?;
-    conn.call(&[
-        "SET",
-        &node_key(node),
-        &now_ms.to_string(),
-        "PX",
-        &millis(ttl),
-    ])?;
+    conn.call(&["SET", &node_key(node), list, "PX", &millis(ttl)])?;
     Ok(())
 }
 
-/// The nodes that beat once and have stopped: their users are gone.
-pub fn dead(conn: &mut Conn) -> Result<Vec<String>, Error> {
+/// The nodes alive, with their lists, and the nodes that beat once and
+/// have stopped (their users are gone).
+pub type Nodes = (Vec<(String, String)>, Vec<String>);
+
+pub fn nodes(conn: &mut Conn) -> Result<Nodes, Error> {
     let members = conn.call(&["SMEMBERS", NODES])?;
-    let mut dead = Vec::new();
+    let (mut alive, mut dead) = (Vec::new(), Vec::new());
     for node in members.items().iter().filter_map(Reply::text) {
-        if conn.call(&["EXISTS", &node_key(node)])?.int() == Some(0) {
-            dead.push(node.to_owned());
+        match conn.call(&["GET", &node_key(node)])?.text() {
+            Some(list) => alive.push((node.to_owned(), list.to_owned())),
+            None => dead.push(node.to_owned()),
         }
     }
     dead.sort();
-    Ok(dead)
+    Ok((alive, dead))
+}
+
+/// `node` stops: its key goes (the others see it leave at their next beat).
+pub fn goodbye(conn: &mut Conn, node: &str) -> Result<(), Error> {
+    conn.call(&["DEL", &node_key(node)])?;
+    Ok(())
 }
 
 /// A dead node's departure has been handled: forget it. True for the one

@@ -52,6 +52,8 @@ pub enum Kind {
     Cidrs,
     /// Any text.
     Text,
+    /// A Redis URL.
+    Url,
     /// No value: present means on.
     Switch,
 }
@@ -71,6 +73,7 @@ impl Kind {
             Kind::Choice(words) => words,
             Kind::Cidrs => "CIDR,...",
             Kind::Text => "TEXT",
+            Kind::Url => "URL",
             Kind::Switch => "",
         }
     }
@@ -93,6 +96,7 @@ fn what_is(kind: Kind, own: &str) -> String {
         Kind::Choice(words) => format!("one of {}", words.replace('|', ", ")),
         Kind::Cidrs => "address blocks (like 127.0.0.1,10.0.0.0/8)".into(),
         Kind::Text => "text".into(),
+        Kind::Url => "a redis URL (like redis://127.0.0.1:6379/0)".into(),
         Kind::Switch => "a switch".into(),
     }
 }

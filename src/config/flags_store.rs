@@ -135,6 +135,16 @@ pub(super) const AUTH: &[Flag] = &[
         },
     },
     Flag {
+        name: "redis",
+        kind: Kind::Url,
+        default: "-",
+        help: "cluster mode: several servers behind a load balancer share one order, names, presence and history through this Redis (`redis://HOST:PORT/DB` or `redis+unix:///PATH?db=N`; see docs/SCALING.md)",
+        set: |c, v| {
+            c.redis = Some(crate::cluster::Address::parse(v)?);
+            Ok(())
+        },
+    },
+    Flag {
         name: "jwt-audience",
         kind: Kind::Text,
         default: "-",

@@ -16,6 +16,7 @@ fn unusual(kind: Kind) -> Option<&'static str> {
         Kind::Choice(words) => words.rsplit('|').next(),
         Kind::Cidrs => Some("10.0.0.0/8"),
         Kind::Text => Some("https://other.example"),
+        Kind::Url => Some("redis://127.0.0.1:6390/1"),
         Kind::Switch => None,
     }
 }
@@ -59,6 +60,7 @@ fn the_table_defaults_are_the_config_defaults() {
     config.listen_plain = None;
     config.redirect_http = None;
     config.metrics_listen = None;
+    config.redis = None;
     assert_eq!(config, Config::default());
 }
 

@@ -137,6 +137,8 @@ pub struct Config {
     pub jwt_secret_file: Option<PathBuf>,
     /// The `aud` a JWT must name.
     pub jwt_audience: Option<String>,
+    /// `--redis`: cluster mode through this Redis (docs/SCALING.md).
+    pub redis: Option<crate::cluster::Address>,
     /// Accept `?token=` on the handshake.
     pub allow_query_token: bool,
     /// Web pages of other origins that may open a WebSocket (our own page
@@ -277,6 +279,7 @@ impl Default for Config {
             session_days: 30,
             jwt_secret_file: None,
             jwt_audience: None,
+            redis: None,
             allow_query_token: false,
             allowed_origins: crate::http::origin::Policy::default(),
             trusted_proxies: Vec::new(),

@@ -14,6 +14,7 @@ use crate::auth::accounts::Accounts;
 use crate::chat::bus::LocalBus;
 use crate::chat::ring::Ring;
 use crate::chat::{self, Chat};
+use crate::cluster::bus::{Loops, RedisBus};
 use crate::config::{AuthMode, SyncMode};
 use crate::protocol::{frame, OpCode};
 use crate::store::{self, SqliteAccounts, SqliteHistory};
@@ -30,12 +31,22 @@ pub(super) fn stop_writer(store: Option<&SqliteHistory>, writer: Option<JoinHand
 }
 
 /// What `chat_for` chose: the chat, the history file (if any) and its
-/// writer thread.
-type Chosen = (Chat, Option<Arc<SqliteHistory>>, Option<JoinHandle<()>>);
+/// writer thread, and in cluster mode the Redis bus and what its threads
+/// need (they start once the chat is shared).
+type Chosen = (
+    Chat,
+    Option<Arc<SqliteHistory>>,
+    Option<JoinHandle<()>>,
+    Option<(Arc<RedisBus>, Loops)>,
+);
+
+/// What the server keeps of the choice: the history file, the Redis bus.
+pub(super) type Kept = (Option<Arc<SqliteHistory>>, Option<Arc<RedisBus>>);
 
 /// The chat, with the implementations this server uses behind its seams:
 /// history in a SQLite file (the default) or in memory (`--db :memory:`),
-/// numbered by the one-process bus from where the file left off.
+/// numbered by the one-process bus from where the file left off; or with
+/// `--redis`, history in memory read back from Redis, numbered by Redis.
 pub(super) fn chat_for(config: &Config, threads: &Threads) -> Result<Chosen, Error> {
     let settings = chat::Settings {
         history: config.history,
@@ -54,6 +65,10 @@ pub(super) fn chat_for(config: &Config, threads: &Threads) -> Result<Chosen, Err
     };
     let encode: fn(&str) -> chat::Frame =
         |json| frame::encode(OpCode::Text, json.as_bytes()).into();
+    if let Some(address) = &config.redis {
+        let (chat, bus, loops) = super::cluster::chat_on(config, address, settings, encode)?;
+        return Ok((chat, None, None, Some((bus, loops))));
+    }
     let Some(path) = config.db_file() else {
         log::info!("history: in memory only (--db :memory:), lost on restart");
         let chat = Chat::new(
@@ -62,7 +77,7 @@ pub(super) fn chat_for(config: &Config, threads: &Threads) -> Result<Chosen, Err
             Arc::new(Ring::new(config.history).bounded(config.history_bytes())),
             Arc::new(LocalBus::default()),
         );
-        return Ok((chat, None, None));
+        return Ok((chat, None, None, None));
     };
     let options = store::Options {
         path: path.to_owned(),
@@ -92,7 +107,7 @@ pub(super) fn chat_for(config: &Config, threads: &Threads) -> Result<Chosen, Err
         )
         .map_err(Error::Spawn)?;
     let chat = Chat::new(settings, encode, history.clone(), Arc::new(bus));
-    Ok((chat, Some(history), Some(writer)))
+    Ok((chat, Some(history), Some(writer), None))
 }
 
 /// How often `ws-accounts` looks for changes made by the CLI.

@@ -51,6 +51,7 @@
 //! | `stats.rs` | counters and their snapshot |
 
 mod choose;
+mod cluster;
 mod connection;
 mod descriptors;
 mod doors;
@@ -94,6 +95,7 @@ use std::time::{Duration, Instant};
 use crate::store::Health;
 use crate::{Config, Error};
 use choose::{chat_for, gate_for, stop_writer, ACCOUNTS_EVERY, WRITER_STACK};
+use cluster::Cluster;
 use listener::Accepted;
 use listener::Door;
 use pool::Pool;
@@ -120,6 +122,8 @@ pub struct Server {
     reject: Mutex<Option<JoinHandle<()>>>,
     /// `ws-history`, when history is kept in a file.
     writer: Mutex<Option<JoinHandle<()>>>,
+    /// The Redis bus's threads, in cluster mode.
+    cluster: Option<Cluster>,
     /// `ws-accounts` and the sender whose drop ends it.
     accounts: Mutex<Option<(crossbeam_channel::Sender<()>, JoinHandle<()>)>>,
     /// `ws-sampler` and the sender whose drop ends it.
@@ -137,7 +141,7 @@ impl Server {
         let threads = Arc::new(Threads::default());
         // The history file first: a file that cannot be used stops the
         // start with one line, before anything listens.
-        let (chat, store, mut writer) = chat_for(&config, &threads)?;
+        let (chat, store, mut writer, bus) = chat_for(&config, &threads)?;
         let chat = Arc::new(chat);
         let gate = match gate_for(&config, &chat) {
             Ok(gate) => gate,
@@ -181,10 +185,23 @@ impl Server {
         // The port the main listener really has (the redirect names it).
         let mut shared_config = config.clone();
         shared_config.listen = addr;
+        // Cluster mode: the bus's threads (stopped and joined when
+        // `cluster` is dropped, should the start fail from here on).
+        let cluster = match bus {
+            Some((bus, loops)) => match Cluster::start(bus, loops, &chat, &threads, WRITER_STACK) {
+                Ok(cluster) => Some(cluster),
+                Err(e) => {
+                    stop_writer(store.as_deref(), writer);
+                    return Err(e);
+                }
+            },
+            None => None,
+        };
+        let redis = cluster.as_ref().map(|c| Arc::clone(&c.bus));
         let shared = Arc::new(Shared::new(
             shared_config,
             chat,
-            store,
+            (store, redis),
             gate,
             Arc::clone(&threads),
             tls,
@@ -269,6 +286,7 @@ impl Server {
             doors: Mutex::new(doors),
             reject: Mutex::new(Some(reject)),
             writer: Mutex::new(writer),
+            cluster,
             accounts: Mutex::new(accounts.map(|handle| (accounts_stop, handle))),
         })
     }
@@ -368,6 +386,10 @@ impl Server {
                 drop(stop);
                 let _ = thread.join();
             }
+        }
+        // Every member has left: the bus sends their leaves, then stops.
+        if let Some(cluster) = &self.cluster {
+            cluster.stop();
         }
         // Every worker is gone: nothing more is appended. The writer
         // commits what is queued, records the last seq, and ends.

@@ -47,6 +47,8 @@ pub(crate) struct Shared {
     pub chat: Arc<Chat>,
     /// The history file, when there is one (for `/healthz`).
     pub store: Option<Arc<SqliteHistory>>,
+    /// The Redis bus in cluster mode (for `/healthz` and `/metrics`).
+    pub redis: Option<Arc<crate::cluster::bus::RedisBus>>,
     /// Sign-in and tokens (`None` with `--auth none`).
     pub gate: Option<Arc<Gate>>,
     pub stats: Arc<Stats>,
@@ -78,7 +80,7 @@ impl Shared {
     pub fn new(
         config: Config,
         chat: Arc<Chat>,
-        store: Option<Arc<SqliteHistory>>,
+        (store, redis): super::choose::Kept,
         gate: Option<Arc<Gate>>,
         threads: Arc<Threads>,
         tls: Option<super::tls_config::Tls>,
@@ -93,6 +95,7 @@ impl Shared {
             config,
             chat,
             store,
+            redis,
             gate,
             stats: Arc::new(Stats::default()),
             threads,
@@ -145,6 +148,9 @@ impl Shared {
 
     /// Why the server is degraded, if it is (`/healthz` says 503).
     pub fn degraded(&self) -> Option<&'static str> {
+        if self.redis.as_ref().is_some_and(|bus| !bus.is_healthy()) {
+            return Some("redis unreachable: messages refused");
+        }
         let store = self.store.as_ref()?;
         (!store.health().writing).then_some("history not persisted")
     }

@@ -76,6 +76,28 @@ impl User {
         }
     }
 
+    /// The next JSON message within `wait` (longer than the usual timeout),
+    /// or None if nothing came.
+    #[allow(dead_code)]
+    pub fn recv_within(&mut self, wait: Duration) -> Option<Value> {
+        self.ws.get_ref().set_read_timeout(Some(wait)).unwrap();
+        let got = loop {
+            match self.ws.read() {
+                Ok(Message::Text(t)) => break Some(serde_json::from_str(&t).expect("JSON")),
+                Ok(Message::Ping(_) | Message::Pong(_)) => {}
+                Ok(other) => panic!("unexpected frame {other:?}"),
+                Err(tungstenite::Error::Io(e))
+                    if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
+                {
+                    break None
+                }
+                Err(e) => panic!("no message: {e}"),
+            }
+        };
+        self.ws.get_ref().set_read_timeout(Some(TIMEOUT)).unwrap();
+        got
+    }
+
     /// The next message of this `type`, skipping presence events.
     pub fn recv_type(&mut self, kind: &str) -> Value {
         loop {

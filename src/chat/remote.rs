@@ -1,0 +1,368 @@
+//! The members of the other nodes of a cluster (issue 18): who is
+//! connected elsewhere, so that names stay unique, `users` and the welcome
+//! list everyone, a direct message can name a member on another host, and
+//! `join`, `leave` and `rename` cross hosts. No I/O: the cluster adapter
+//! feeds it what it reads from the broker.
+//!
+//! ```text
+//!  this node: Chat::presence ─► version += 1 ─► bus.announce(version, change)
+//!  other node: change (fast, may be lost)  ─┐
+//!              snapshot (every beat, whole) ─┼─► Remote ─► presence frames here
+//!              node gone (its key expired)  ─┘
+//! ```
+//!
+//! Each node numbers its presence changes (`version`). A change newer than
+//! what is known is applied at once (a gap marks the node incomplete); a
+//! snapshot replaces the node's list if it is newer, or as new and the
+//! list is incomplete, so a lost change is repaired within one beat and a
+//! late snapshot never undoes a newer change.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde_json::Value;
+
+use super::bus::Claim;
+use super::registry::{fold, Outbox, Registry};
+use super::{messages, requests, Chat};
+
+/// Names a guest's join tries to claim before it takes one on trust.
+const CLAIM_TRIES: usize = 8;
+
+/// One change of presence, as nodes tell each other.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Join {
+        name: String,
+        account: bool,
+    },
+    Leave {
+        name: String,
+    },
+    Rename {
+        old: String,
+        new: String,
+        account: bool,
+    },
+}
+
+/// What a node shows the others of itself, every beat.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub version: u64,
+    /// Names and whether each is an account.
+    pub members: Vec<(String, bool)>,
+    /// Topics with subscribers here, with how many.
+    pub topics: Vec<(String, usize)>,
+}
+
+#[derive(Debug)]
+struct Node {
+    version: u64,
+    /// Every change up to `version` was seen (none skipped).
+    complete: bool,
+    /// Folded name -> (name, account).
+    members: BTreeMap<String, (String, bool)>,
+    topics: Vec<(String, usize)>,
+}
+
+impl Default for Node {
+    /// A node not heard of yet: nothing missed so far.
+    fn default() -> Node {
+        Node {
+            version: 0,
+            complete: true,
+            members: BTreeMap::new(),
+            topics: Vec::new(),
+        }
+    }
+}
+
+/// The other nodes' members and topics.
+#[derive(Debug, Default)]
+pub struct Remote {
+    /// This node's own presence version (bumped per change it announces).
+    pub version: u64,
+    nodes: HashMap<String, Node>,
+}
+
+impl Remote {
+    /// The node and name of a member elsewhere, any case.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        let key = fold(name);
+        self.nodes
+            .values()
+            .find_map(|n| n.members.get(&key).map(|(name, _)| name.as_str()))
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    /// Every member elsewhere: (name, account).
+    pub fn members(&self) -> impl Iterator<Item = (&str, bool)> {
+        self.nodes
+            .values()
+            .flat_map(|n| n.members.values().map(|(name, a)| (name.as_str(), *a)))
+    }
+
+    /// Subscribers elsewhere, by folded topic: (name, count).
+    pub fn topics(&self) -> HashMap<String, (&str, usize)> {
+        let mut all: HashMap<String, (&str, usize)> = HashMap::new();
+        for (name, count) in self.nodes.values().flat_map(|n| n.topics.iter()) {
+            all.entry(fold(name)).or_insert((name, 0)).1 += count;
+        }
+        all
+    }
+
+    pub fn nodes(&self) -> Vec<String> {
+        self.nodes.keys().cloned().collect()
+    }
+
+    /// Apply a change `node` announced; what to show here is returned.
+    pub fn change(&mut self, node: &str, version: u64, change: Change) -> Vec<Change> {
+        let n = self.nodes.entry(node.to_owned()).or_default();
+        if version <= n.version {
+            return Vec::new(); // a snapshot already had it
+        }
+        n.complete = n.complete && version == n.version + 1;
+        n.version = version;
+        match &change {
+            Change::Join { name, account } => {
+                n.members.insert(fold(name), (name.clone(), *account));
+            }
+            Change::Leave { name } => {
+                if n.members.remove(&fold(name)).is_none() {
+                    return Vec::new();
+                }
+            }
+            Change::Rename { old, new, account } => {
+                n.members.remove(&fold(old));
+                n.members.insert(fold(new), (new.clone(), *account));
+            }
+        }
+        vec![change]
+    }
+
+    /// Apply `node`'s whole list; the joins, leaves and renames it implies
+    /// are returned (a member whose case or standing changed is one rename).
+    pub fn snapshot(&mut self, node: &str, snapshot: Snapshot) -> Vec<Change> {
+        let n = self.nodes.entry(node.to_owned()).or_default();
+        n.topics = snapshot.topics;
+        let newer = snapshot.version > n.version || (snapshot.version == n.version && !n.complete);
+        if !newer {
+            return Vec::new();
+        }
+        n.version = snapshot.version;
+        n.complete = true;
+        let members: BTreeMap<String, (String, bool)> = snapshot
+            .members
+            .into_iter()
+            .map(|(name, a)| (fold(&name), (name, a)))
+            .collect();
+        let mut shown = Vec::new();
+        for (key, (name, _)) in &n.members {
+            if !members.contains_key(key) {
+                shown.push(Change::Leave { name: name.clone() });
+            }
+        }
+        for (key, (name, account)) in &members {
+            match n.members.get(key) {
+                None => shown.push(Change::Join {
+                    name: name.clone(),
+                    account: *account,
+                }),
+                Some(was) if was != &(name.clone(), *account) => shown.push(Change::Rename {
+                    old: was.0.clone(),
+                    new: name.clone(),
+                    account: *account,
+                }),
+                Some(_) => {}
+            }
+        }
+        n.members = members;
+        shown
+    }
+
+    /// `node` is gone (its key expired): its members leave.
+    pub fn gone(&mut self, node: &str) -> Vec<Change> {
+        self.nodes.remove(node).map_or_else(Vec::new, |n| {
+            n.members
+                .into_values()
+                .map(|(name, _)| Change::Leave { name })
+                .collect()
+        })
+    }
+}
+
+/// What the protocol lists: the members and topics of every node.
+impl Registry {
+    /// Names of every member: here in the order they joined, then elsewhere.
+    pub fn user_names(&self) -> Vec<&str> {
+        let here = self.local_members().map(|(n, _)| n);
+        here.chain(self.remote.members().map(|(n, _)| n)).collect()
+    }
+
+    /// Names of the members signed in to accounts, here then elsewhere.
+    pub fn account_names(&self) -> Vec<&str> {
+        let here = self.local_members().filter(|(_, a)| *a);
+        let there = self.remote.members().filter(|(_, a)| *a);
+        here.chain(there).map(|(n, _)| n).collect()
+    }
+
+    /// Topics that have subscribers on any node, with how many, by name.
+    pub fn active_topics(&self) -> Vec<(&str, usize)> {
+        let mut there = self.remote.topics();
+        let mut all: Vec<(&str, usize)> = self
+            .local_topics()
+            .into_iter()
+            .map(|(name, n)| (name, n + there.remove(&fold(name)).map_or(0, |t| t.1)))
+            .collect();
+        all.extend(there.into_values());
+        all.sort_unstable_by_key(|(name, _)| fold(name));
+        all
+    }
+}
+
+impl Chat {
+    /// `node` announced `change` (its `version`th): shown to the members here.
+    pub fn remote_change(&self, node: &str, version: u64, change: Change) {
+        self.apply_remote(|remote| remote.change(node, version, change));
+    }
+
+    /// `node`'s whole list, read at a beat.
+    pub fn remote_snapshot(&self, node: &str, snapshot: Snapshot) {
+        self.apply_remote(|remote| remote.snapshot(node, snapshot));
+    }
+
+    /// `node` stopped beating: its members leave.
+    pub fn remote_gone(&self, node: &str) {
+        self.apply_remote(|remote| remote.gone(node));
+    }
+
+    /// The nodes this one knows members of.
+    pub fn remote_nodes(&self) -> Vec<String> {
+        self.registry.lock().remote.nodes()
+    }
+
+    /// This node's list, for the others.
+    pub fn local_snapshot(&self) -> Snapshot {
+        let reg = self.registry.lock();
+        Snapshot {
+            version: reg.remote.version,
+            members: reg
+                .local_members()
+                .map(|(n, a)| (n.to_owned(), a))
+                .collect(),
+            topics: reg
+                .local_topics()
+                .into_iter()
+                .map(|(t, n)| (t.to_owned(), n))
+                .collect(),
+        }
+    }
+
+    /// Another node holds the claim on `name`, which a guest here has (two
+    /// nodes took it at once): the guest here gives way, renamed to a free
+    /// variant.
+    pub fn name_lost(&self, name: &str) {
+        let mut out = Outbox::default();
+        {
+            let mut reg = self.registry.lock();
+            let Some(holder) = reg.find(name) else {
+                return;
+            };
+            if reg.standing_of(holder).is_account() {
+                return; // an account's name is its own
+            }
+            let variant = reg.free_name(Some(name));
+            if let Some(old) = reg.rename(holder, &variant) {
+                log::info!("cluster: {old} is taken on another node; renamed {variant}");
+                self.presence(
+                    &mut reg,
+                    &mut out,
+                    holder,
+                    "rename",
+                    &variant,
+                    Some(&old),
+                    None,
+                );
+            }
+            self.drop_cut_off(&mut reg, &mut out);
+        }
+        out.flush();
+    }
+
+    /// A free name for a guest, claimed across hosts: `requested` or a
+    /// variant (see `Registry::free_name`), skipping what other nodes
+    /// claimed first. Called with no lock held (the claim may wait).
+    pub(super) fn claim_free_name(&self, requested: Option<&str>) -> String {
+        let mut taken = Vec::new();
+        loop {
+            let candidate = self.registry.lock().free_name_avoiding(requested, &taken);
+            if taken.len() >= CLAIM_TRIES || self.bus.claim(&candidate) != Claim::Taken {
+                // After that many clashes the name is used on trust; the
+                // claim made at the next beat settles it (`name_lost`).
+                return candidate;
+            }
+            taken.push(fold(&candidate));
+        }
+    }
+
+    /// `rename` across hosts: claim the name, then rename as on one node.
+    pub(super) fn rename_claimed(&self, client: &mut super::Client, id: Value, name: &str) {
+        let reply = if self.bus.claim(name) == Claim::Taken {
+            let why = format!("{name:?} is taken");
+            messages::response_error(&id, messages::ErrorCode::NameTaken, &why)
+        } else {
+            let mut reg = self.registry.lock();
+            let params = serde_json::json!({ "name": name });
+            let out = &mut client.pending;
+            // Claimed: it answers now (never `Err`).
+            match requests::rename(self, &mut reg, out, client.id, &id, &params, true) {
+                Ok(reply) => reply,
+                Err(_) => return,
+            }
+        };
+        client.send_own(&(self.encode)(&reply));
+    }
+
+    fn apply_remote(&self, apply: impl FnOnce(&mut super::remote::Remote) -> Vec<Change>) {
+        let mut out = Outbox::default();
+        {
+            let mut reg = self.registry.lock();
+            for change in apply(&mut reg.remote) {
+                self.show_remote(&mut reg, &mut out, &change);
+            }
+            self.drop_cut_off(&mut reg, &mut out);
+        }
+        out.flush();
+    }
+
+    /// Show a change elsewhere to every member here. An account that signs
+    /// in elsewhere ends its session here (the later sign-in wins, as on
+    /// one node).
+    fn show_remote(&self, reg: &mut Registry, out: &mut Outbox, change: &Change) {
+        let (event, name, old, account) = match change {
+            Change::Join { name, account } => ("join", name, None, *account),
+            Change::Leave { name } => ("leave", name, None, false),
+            Change::Rename { old, new, account } => ("rename", new, Some(old.as_str()), *account),
+        };
+        if account && event != "leave" && reg.find(name).is_some() {
+            self.make_room(reg, out, name);
+        }
+        let presence = messages::Presence {
+            kind_of: "presence",
+            event,
+            name,
+            old,
+            registered: account,
+            reason: None,
+        };
+        let frame = (self.encode)(&messages::to_json(&presence));
+        reg.queue_everyone(out, &frame, None);
+    }
+}
+
+#[cfg(test)]
+#[path = "remote_tests.rs"]
+mod tests;

@@ -1,0 +1,206 @@
+//! `ws-bus-in` (issue 18): every numbered message delivered on this node
+//! strictly in `seq` order, and the other nodes' presence changes.
+//!
+//! ```text
+//!  SUBSCRIBE sb:messages sb:presence
+//!    "seq payload" ─► Reorder ─► chat.deliver_numbered, in seq order
+//!      a gap (a reconnect, a dropped push, an output-buffer limit) waits
+//!      GAP_GRACE for a late push, then is back-filled with XRANGE
+//!    presence change of another node ─► chat.remote_change
+//! ```
+
+use std::sync::atomic::Ordering::SeqCst;
+use std::time::{Duration, Instant};
+
+use crate::chat::bus::Published;
+use crate::chat::Chat;
+
+use super::bus::{Loops, RedisBus, CALL, POLL, QUEUE};
+use super::conn::{Address, Conn};
+use super::order::Reorder;
+use super::payload::decode;
+use super::presence;
+use super::resp::Reply;
+use super::script::{self, CHANNEL, LOG_KEY, SEQ_KEY};
+
+/// How long a gap may wait for a late push before it is back-filled.
+const GAP_GRACE: Duration = Duration::from_millis(50);
+
+/// `ws-bus-in`: deliver every message, strictly in `seq` order, on this
+/// node. After a reconnect it first back-fills what it missed.
+pub fn run_subscriber(loops: &Loops, bus: &RedisBus, chat: &Chat) {
+    let mut order: Option<Reorder<Item>> = None;
+    let mut backoff = Duration::from_millis(100);
+    while !loops.stop.load(SeqCst) {
+        match subscribe(&loops.address) {
+            Some((sub, fetch, current)) => {
+                backoff = Duration::from_millis(100);
+                // History up to `start_after` was read at start.
+                let order =
+                    order.get_or_insert_with(|| Reorder::starting_after(loops.start_after, QUEUE));
+                if current + 1 < order.next() {
+                    log::error!(
+                        "bus: redis is at seq {current}, this node at {}: redis lost its data",
+                        order.next() - 1
+                    );
+                }
+                bus.subscribed.store(true, SeqCst);
+                let mut session = Session {
+                    loops,
+                    bus,
+                    chat,
+                    fetch,
+                    order,
+                };
+                if current >= session.order.next() {
+                    session.backfill(session.order.next(), current);
+                }
+                session.run(sub);
+                bus.subscribed.store(false, SeqCst);
+            }
+            None => {
+                std::thread::sleep(backoff.min(Duration::from_secs(5)));
+                backoff *= 2;
+            }
+        }
+    }
+}
+
+/// A numbered message as it waits its turn: this node's token if it sent
+/// it, and the message; None for one that could not be read.
+type Item = Option<(Option<u64>, Published)>;
+
+/// A subscriber connection, a second one to fetch with, and the last seq
+/// given out when it subscribed (nothing after it can be missed).
+fn subscribe(address: &Address) -> Option<(Conn, Conn, u64)> {
+    let mut sub = Conn::open(address, CALL).ok()?;
+    sub.send(&["SUBSCRIBE", CHANNEL, presence::CHANNEL]).ok()?;
+    for _ in 0..2 {
+        let confirmed = sub.read().ok()?;
+        if confirmed.items().first().and_then(Reply::text) != Some("subscribe") {
+            return None;
+        }
+    }
+    sub.set_read_timeout(POLL).ok()?;
+    let mut fetch = Conn::open(address, CALL).ok()?;
+    let current = fetch
+        .call(&["GET", SEQ_KEY])
+        .ok()?
+        .int()
+        .unwrap_or(0)
+        .max(0) as u64;
+    log::info!("bus: subscribed through {address} at seq {current}");
+    Some((sub, fetch, current))
+}
+
+struct Session<'a> {
+    loops: &'a Loops,
+    bus: &'a RedisBus,
+    chat: &'a Chat,
+    fetch: Conn,
+    order: &'a mut Reorder<Item>,
+}
+
+impl Session<'_> {
+    /// Read pushes until the connection fails or the bus stops.
+    fn run(&mut self, mut sub: Conn) {
+        let mut gap_since: Option<Instant> = None;
+        // A fetch that failed ends the session: a new one back-fills.
+        while !self.loops.stop.load(SeqCst) && !self.fetch.is_dead() {
+            match sub.read() {
+                Ok(pushed) => {
+                    let data = match pushed.items().get(2) {
+                        Some(Reply::Bulk(Some(data))) => data.clone(),
+                        _ => continue,
+                    };
+                    if pushed.items().get(1).and_then(Reply::text) == Some(presence::CHANNEL) {
+                        self.presence(&data);
+                        continue;
+                    }
+                    match script::split_pushed(&data) {
+                        Some((seq, payload)) => self.offer(seq, payload),
+                        None => log::warn!("bus: a push that is not ours: skipped"),
+                    }
+                }
+                // Quiet: a turn of the loop (to look at `stop` and gaps).
+                Err(super::conn::Error::Io(e)) if is_timeout(&e) && !sub.is_dead() => {}
+                Err(e) => {
+                    log::warn!("bus: subscriber lost ({e}); reconnecting");
+                    return;
+                }
+            }
+            match (self.order.missing(), gap_since) {
+                (Some(_), None) => gap_since = Some(Instant::now()),
+                (Some((from, to)), Some(since))
+                    if since.elapsed() > GAP_GRACE || self.order.overfull() =>
+                {
+                    self.backfill(from, to);
+                    gap_since = None;
+                }
+                (None, _) => gap_since = None,
+                _ => {}
+            }
+        }
+    }
+
+    /// Another node's presence change (our own come back too: skipped).
+    fn presence(&self, data: &[u8]) {
+        match presence::decode_change(data) {
+            Some((node, _, _)) if node == self.loops.node => {}
+            Some((node, version, change)) => self.chat.remote_change(&node, version, change),
+            None => log::warn!("bus: a presence change that is not ours: skipped"),
+        }
+    }
+
+    fn offer(&mut self, seq: u64, payload: &[u8]) {
+        // One that cannot be read still takes its place in the order (as
+        // nothing), so what comes after it is not held back.
+        let item =
+            decode(payload).map(|(node, token, m)| ((node == self.loops.node).then_some(token), m));
+        if item.is_none() {
+            log::warn!("bus: message {seq} could not be read: skipped");
+        }
+        let ready = self.order.offer(seq, item);
+        self.deliver(ready);
+    }
+
+    fn deliver(&mut self, ready: Vec<(u64, Item)>) {
+        for (seq, item) in ready {
+            if let Some((token, m)) = item {
+                self.chat.deliver_numbered(seq, &m, token);
+            }
+            self.bus.last.store(seq, SeqCst);
+        }
+    }
+
+    /// Fetch `from..=to` from the stream; what it no longer has is lost
+    /// (logged), and delivery goes on after it.
+    fn backfill(&mut self, from: u64, to: u64) {
+        let range = self.fetch.call(&[
+            "XRANGE",
+            LOG_KEY,
+            &script::entry_id(from),
+            &script::entry_id(to),
+        ]);
+        let Ok(range) = range else {
+            return; // the next push or gap tries again
+        };
+        let got = script::entries(&range);
+        if got.first().map(|(s, _)| *s) != Some(from) {
+            let resume = got.first().map_or(to + 1, |(s, _)| *s);
+            let (lost, ready) = self.order.skip_to(resume);
+            log::warn!("bus: {lost} messages before {resume} are no longer in the stream");
+            self.deliver(ready);
+        }
+        for (seq, payload) in got {
+            self.offer(seq, &payload);
+        }
+    }
+}
+
+fn is_timeout(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    )
+}
