@@ -340,3 +340,116 @@ fn a_paused_redis_refuses_clearly_and_recovers_in_order() {
     );
     bob.expect_silence(Duration::from_millis(500));
 }
+
+/// Accounts are shared: a user registered on A logs in on B with the
+/// password, and its session token from A opens a session on B; a guest on
+/// B cannot take the name; signing in on B ends the session on A (the
+/// later sign-in wins, as on one node).
+#[test]
+fn a_user_registered_on_one_node_signs_in_on_another() {
+    let Some(redis) = Redis::start() else { return };
+    let dir = TempDir::new("cluster-accounts");
+    let a = node(&dir, "a", &redis, "");
+    let b = node(&dir, "b", &redis, "");
+    let mut on_a = User::join(a.addr, "someone");
+    let r = on_a.request(
+        json!(1),
+        "register",
+        json!({"name": "alice", "password": "correct horse"}),
+    );
+    assert_eq!(r["result"]["name"], "alice", "{r}");
+    let token = r["result"]["token"].as_str().unwrap().to_owned();
+    on_a.recv_type("welcome");
+
+    // A guest on B may not take it (the directory is shared).
+    let guest = User::join(b.addr, "alice");
+    assert_eq!(guest.name(), "alice-2");
+    drop(guest);
+    // The token from A opens a session on B.
+    let mut by_token = User::join(b.addr, "");
+    by_token.send(json!({"type": "auth", "token": token}));
+    let welcome = by_token.recv_type("welcome");
+    assert_eq!(
+        (welcome["name"].as_str(), welcome["guest"].as_bool()),
+        (Some("alice"), Some(false))
+    );
+    // ... and ends the older session on A.
+    assert_eq!(on_a.expect_close(), 4002, "signed in elsewhere");
+    drop(by_token);
+    // The password works on B too.
+    let mut on_b = User::join(b.addr, "x");
+    let r = on_b.request(
+        json!(2),
+        "login",
+        json!({"name": "alice", "password": "correct horse"}),
+    );
+    assert_eq!(r["result"]["name"], "alice", "{r}");
+    let wrong = User::join(b.addr, "y").request(
+        json!(3),
+        "login",
+        json!({"name": "alice", "password": "wrong horse!"}),
+    );
+    assert!(wrong["error"].is_object(), "{wrong}");
+}
+
+/// Redis killed and started again (with the append-only file synced at
+/// every write, docs/SCALING.md) while users send: sends get `unavailable`
+/// while it is away, `/healthz` says degraded; afterwards the order goes
+/// on from where it was, nothing twice, and history still resumes.
+#[test]
+fn a_restarted_redis_loses_nothing_acked_and_the_order_goes_on() {
+    let Some(mut redis) = Redis::start_durable() else {
+        return;
+    };
+    let dir = TempDir::new("cluster-restart");
+    let a = node(&dir, "a", &redis, "");
+    let b = node(&dir, "b", &redis, "");
+    let mut ann = User::join(a.addr, "ann");
+    let mut bob = User::join(b.addr, "bob");
+    let mut acked = Vec::new();
+    for i in 0..3 {
+        ann.send(json!({"type": "broadcast", "text": format!("before {i}"), "id": i}));
+        acked.push(skip_to(&mut ann, "ack")["seq"].as_u64().unwrap());
+    }
+    let first = collect(&mut bob, |got| got.len() >= 3);
+    let healthz = |addr| support::http(addr, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").0;
+
+    // Away: a send is refused clearly, and both nodes say degraded.
+    redis.stop();
+    ann.send(json!({"type": "broadcast", "text": "while away", "id": "w"}));
+    let refused = next(&mut ann);
+    assert_eq!(
+        (refused["type"].as_str(), refused["code"].as_str()),
+        (Some("error"), Some("unavailable")),
+        "{refused}"
+    );
+    assert!(support::eventually(Duration::from_secs(10), || healthz(
+        a.addr
+    ) == 503
+        && healthz(b.addr) == 503));
+
+    redis.start_again();
+    assert!(support::eventually(Duration::from_secs(20), || healthz(
+        a.addr
+    ) == 200
+        && healthz(b.addr) == 200));
+    ann.send(json!({"type": "broadcast", "text": "after", "id": "after"}));
+    let after = skip_to(&mut ann, "ack")["seq"].as_u64().unwrap();
+    assert_eq!(
+        after,
+        acked[2] + 1,
+        "the order goes on: nothing acked was lost"
+    );
+    let got = collect(&mut bob, |got| !got.is_empty());
+    assert_eq!(got[0]["text"], "after", "nothing twice, nothing refused");
+    bob.expect_silence(Duration::from_millis(300));
+    let page = bob.request(json!(1), "history", json!({"after": first[0]["seq"]}));
+    let texts: Vec<&str> = page["result"]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["before 1", "before 2", "after"]);
+    assert_eq!(page["result"]["complete"], true);
+}

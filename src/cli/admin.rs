@@ -39,6 +39,7 @@ usage: switchboard user add NAME [--role admin|moderator|user] [--password-file 
        switchboard user delete NAME [--db PATH]
        switchboard user list [--db PATH]
        switchboard user role NAME admin|moderator|user [--db PATH]
+Every form takes --redis URL instead of --db for the accounts of a cluster.
 The password is asked for (without echo) unless --password-file gives it (its
 first line) or stdin is not a terminal (then its first line is read). --db
 defaults to switchboard.db. A running server sees the change within seconds.";
@@ -50,11 +51,13 @@ pub fn user(args: Vec<String>) -> Result<(), String> {
     use switchboard::auth::{password, Role};
     let (mut db, mut password_file, mut role, mut words) =
         ("switchboard.db".to_owned(), None, None, Vec::new());
+    let mut redis = None;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
         match arg.as_str() {
             "--db" => db = value("--db")?,
+            "--redis" => redis = Some(value("--redis")?),
             "--password-file" => password_file = Some(value("--password-file")?),
             "--role" => role = Some(value("--role")?),
             flag if flag.starts_with("--") => {
@@ -66,7 +69,22 @@ pub fn user(args: Vec<String>) -> Result<(), String> {
     let words: Vec<&str> = words.iter().map(String::as_str).collect();
     let parse_role =
         |r: &str| Role::parse(r).ok_or(format!("no role {r:?} (admin, moderator, user)"));
-    let accounts = switchboard::store::admin::open(db.as_ref())?;
+    // A cluster's accounts are in its Redis (`--redis`), else in the file.
+    let cluster = match &redis {
+        Some(url) => Some(switchboard::cluster::accounts::RedisAccounts::new(
+            switchboard::cluster::Address::parse(url)?,
+        )),
+        None => None,
+    };
+    let file = match cluster {
+        Some(_) => None,
+        None => Some(switchboard::store::admin::open(db.as_ref())?),
+    };
+    let accounts: &dyn Accounts = match (&cluster, &file) {
+        (Some(cluster), _) => cluster,
+        (None, Some(file)) => file,
+        (None, None) => return Err(USER_USAGE.to_owned()),
+    };
     let fail = |e: switchboard::auth::accounts::StoreError| e.to_string();
     let hash = |name: &str| -> Result<String, String> {
         let secret = read_password(name, password_file.as_deref())?;
@@ -137,7 +155,9 @@ pub fn user(args: Vec<String>) -> Result<(), String> {
         }
         _ => return Err(USER_USAGE.to_owned()),
     }
-    accounts.changed().map_err(fail)
+    // A server on the file sees the change at its next look; servers on a
+    // Redis see it through the generation each change bumps.
+    file.map_or(Ok(()), |file| file.changed().map_err(fail))
 }
 
 /// A password: the first line of `file`, or asked on the terminal without

@@ -32,6 +32,7 @@ use crate::counter::AtomicU64;
 use super::conn::{Address, Conn, Error};
 use super::names;
 use super::payload::encode;
+use super::pool::Pool;
 use super::presence;
 use super::resp::Reply;
 use super::script::{self, CHANNEL, EPOCH_KEY, LOG_KEY, SEQ_KEY};
@@ -58,9 +59,8 @@ pub struct RedisBus {
     tx: Sender<Out>,
     pub(super) last: AtomicU64,
     node: String,
-    address: Address,
-    /// Idle connections for claims, taken and given back (no lock).
-    claims: (Sender<Conn>, Receiver<Conn>),
+    /// Connections for claims, made on the joining worker.
+    claims: Pool,
     /// The publisher and the subscriber are connected (`/healthz`).
     publishing: AtomicBool,
     pub(super) subscribed: AtomicBool,
@@ -92,8 +92,7 @@ impl RedisBus {
             tx,
             last: AtomicU64::new(start_after),
             node: node.clone(),
-            address: address.clone(),
-            claims: crossbeam_channel::bounded(CLAIM_POOL),
+            claims: Pool::new(address.clone(), CLAIM_POOL, CALL),
             publishing: AtomicBool::new(false),
             subscribed: AtomicBool::new(false),
         });
@@ -138,22 +137,12 @@ impl Bus for RedisBus {
     }
 
     fn claim(&self, name: &str) -> Claim {
-        let conn = match self.claims.1.try_recv() {
-            Ok(conn) => Ok(conn),
-            Err(_) => Conn::open(&self.address, CALL),
-        };
-        let Ok(mut conn) = conn else {
-            return Claim::Unknown;
-        };
-        match names::claim(&mut conn, &fold(name), &self.node, names::TTL) {
-            Ok(ours) => {
-                let _ = self.claims.0.try_send(conn);
-                if ours {
-                    Claim::Ours
-                } else {
-                    Claim::Taken
-                }
-            }
+        let claimed = self
+            .claims
+            .with(|c| names::claim(c, &fold(name), &self.node, names::TTL));
+        match claimed {
+            Ok(true) => Claim::Ours,
+            Ok(false) => Claim::Taken,
             Err(_) => Claim::Unknown,
         }
     }

@@ -6,6 +6,8 @@
 //! |---|---|
 //! | `resp.rs` | RESP2, the protocol, with no I/O |
 //! | `conn.rs` | one blocking connection over TCP or a unix socket |
+//! | `pool.rs` | idle connections for calls made on a worker (claims, sign-ins) |
+//! | `accounts.rs` | `RedisAccounts`: accounts, sessions, sanctions shared by every node |
 //! | `script.rs` | the Lua script that gives a message its global `seq` |
 //! | `order.rs` | delivering in `seq` order what arrives out of order |
 //! | `payload.rs` | a chat message as it travels through Redis |
@@ -15,11 +17,13 @@
 //! | `presence.rs` | presence across hosts: changes, lists, the beat |
 //! | `start.rs` | joining the cluster: the epoch, and history read back from the stream |
 
+pub mod accounts;
 pub mod bus;
 pub mod conn;
 pub mod names;
 pub mod order;
 pub mod payload;
+pub mod pool;
 pub mod presence;
 pub mod resp;
 pub mod script;

@@ -14,6 +14,7 @@ use crate::auth::accounts::Accounts;
 use crate::chat::bus::LocalBus;
 use crate::chat::ring::Ring;
 use crate::chat::{self, Chat};
+use crate::cluster::accounts::RedisAccounts;
 use crate::cluster::bus::{Loops, RedisBus};
 use crate::config::{AuthMode, SyncMode};
 use crate::protocol::{frame, OpCode};
@@ -114,15 +115,18 @@ pub(super) fn chat_for(config: &Config, threads: &Threads) -> Result<Chosen, Err
 pub(super) const ACCOUNTS_EVERY: Duration = Duration::from_secs(2);
 
 /// The sign-in machinery (`None` with `--auth none`): accounts in the
-/// history file, or in memory with `--db :memory:`. Names and bans are
+/// history file, or in memory with `--db :memory:`, or in Redis with
+/// `--redis`. Names and bans are
 /// loaded before anything listens.
 pub(super) fn gate_for(config: &Config, chat: &Chat) -> Result<Option<Arc<gate::Gate>>, Error> {
     if config.auth == AuthMode::None {
         return Ok(None);
     }
-    let accounts: Arc<dyn Accounts> = match config.db_file() {
-        Some(path) => Arc::new(SqliteAccounts::open(path)),
-        None => Arc::new(SqliteAccounts::in_memory().map_err(Error::Config)?),
+    let accounts: Arc<dyn Accounts> = match (&config.redis, config.db_file()) {
+        // A cluster's accounts are shared by every node.
+        (Some(address), _) => Arc::new(RedisAccounts::new(address.clone())),
+        (None, Some(path)) => Arc::new(SqliteAccounts::open(path)),
+        (None, None) => Arc::new(SqliteAccounts::in_memory().map_err(Error::Config)?),
     };
     let gate = gate::Gate::new(config, accounts).map_err(Error::Config)?;
     gate.refresh(chat);
