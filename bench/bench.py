@@ -211,6 +211,15 @@ def catch_up(db, args, result):
         result["persisted_per_s"] = round(messages / (burst + after))
 
 
+def merged(stdout):
+    """The loadgen's JSON lines as one result (None if there is none)."""
+    result = {}
+    for line in stdout.splitlines():
+        if line.startswith("{"):
+            result.update(json.loads(line))
+    return result or None
+
+
 def run_one(server, scenario, quick):
     args = scenario_args(scenario, quick)
     folder = tempfile.mkdtemp(prefix="switchboard-bench-")
@@ -223,8 +232,7 @@ def run_one(server, scenario, quick):
             url = ["--url", "wss://" + addr, "--cafile", os.path.join(TLS_DIR, "ca.crt")]
         out = subprocess.run([LOADGEN] + args + url + ["--pid", str(proc.pid)],
                              capture_output=True, text=True, timeout=300)
-        line = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
-        result = json.loads(line) if line.startswith("{") else {"error": out.stderr[-300:]}
+        result = merged(out.stdout) or {"error": out.stderr[-300:]}
         if scenario == "burst" and "{db}" in SERVERS[server] and "error" not in result:
             catch_up(db, args, result)
     except subprocess.TimeoutExpired:

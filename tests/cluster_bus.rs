@@ -17,7 +17,7 @@ use switchboard::chat::bus::Bus;
 use switchboard::chat::identity::Standing;
 use switchboard::chat::ring::Ring;
 use switchboard::chat::{Chat, Frame, Settings, Sink};
-use switchboard::cluster::bus::{self, RedisBus};
+use switchboard::cluster::bus::RedisBus;
 use switchboard::cluster::Address;
 
 /// A member's connection that keeps every frame it is sent.
@@ -85,7 +85,9 @@ impl Node {
         let stop = Arc::clone(&loops.stop);
         let publisher = {
             let (loops, chat, bus) = (Arc::clone(&loops), Arc::clone(&chat), Arc::clone(&bus));
-            std::thread::spawn(move || bus::run_publisher(&loops, &bus, &chat))
+            std::thread::spawn(move || {
+                switchboard::cluster::publisher::run_publisher(&loops, &bus, &chat)
+            })
         };
         let subscriber = {
             let (loops, chat) = (Arc::clone(&loops), Arc::clone(&chat));

@@ -7,6 +7,12 @@
 //! loadgen slow    --url ... --pid PID --clients 100 --senders 10 --messages 1000   (fanout + 1 client that never reads)
 //! ```
 //!
+//! A cluster: `--also ws://...` (repeated) adds nodes, the connections are
+//! dealt to the nodes in turn; `--also-pid PID` adds their CPU to the
+//! server's; `--redis-pid PID` reports Redis's own CPU per message sent.
+//! Deliveries that carry a `"seq"` are checked to arrive in increasing
+//! order on every connection (`out_of_order`).
+//!
 //! It must never be the bottleneck, so unlike the server it is not
 //! thread-per-connection: `--threads` event loops (mio/epoll) each drive a
 //! share of the connections, non-blocking. Every message body carries a
@@ -93,6 +99,10 @@ struct Args {
     addr: SocketAddr,
     host: String,
     pid: Option<u32>,
+    /// More nodes of a cluster (`--also`), and their processes.
+    more: Vec<SocketAddr>,
+    more_pids: Vec<u32>,
+    redis_pid: Option<u32>,
     clients: usize,
     senders: usize,
     messages: usize,
@@ -127,6 +137,9 @@ fn parse_args() -> Result<Args, String> {
         addr: "127.0.0.1:8080".parse().unwrap(),
         host: "127.0.0.1:8080".into(),
         pid: None,
+        more: Vec::new(),
+        more_pids: Vec::new(),
+        redis_pid: None,
         clients: 100,
         senders: 10,
         messages: 1000,
@@ -161,6 +174,13 @@ fn parse_args() -> Result<Args, String> {
                     .map_err(|_| format!("--url: need ws://IP:PORT, got {v}"))?;
             }
             "--pid" => a.pid = Some(num(&v)? as u32),
+            "--also" => a.more.push(
+                v.strip_prefix("ws://")
+                    .and_then(|r| r.split('/').next()?.parse().ok())
+                    .ok_or(format!("--also: need ws://IP:PORT, got {v}"))?,
+            ),
+            "--also-pid" => a.more_pids.push(num(&v)? as u32),
+            "--redis-pid" => a.redis_pid = Some(num(&v)? as u32),
             "--clients" => a.clients = num(&v)? as usize,
             "--senders" => a.senders = num(&v)? as usize,
             "--messages" => a.messages = num(&v)? as usize,
@@ -216,6 +236,19 @@ fn body(epoch: Instant, size: usize) -> Vec<u8> {
     b
 }
 
+/// The number after the first `"seq":` in a payload, if any.
+fn seq_of(payload: &[u8]) -> Option<u64> {
+    let at = payload.windows(6).position(|w| w == b"\"seq\":")? + 6;
+    let digits = payload[at..]
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    std::str::from_utf8(&payload[at..at + digits])
+        .ok()?
+        .parse()
+        .ok()
+}
+
 /// Find `t=<16 hex>` in a payload.
 fn token(payload: &[u8]) -> Option<u64> {
     let at = payload.windows(2).position(|w| w == b"t=")?;
@@ -243,6 +276,8 @@ struct Conn {
     in_flight: Option<Instant>,
     /// Next time a paced sender may send.
     next_send: Instant,
+    /// The last `"seq"` delivered here (each must be higher).
+    last_seq: u64,
 }
 
 /// Counters shared by the loops.
@@ -258,6 +293,8 @@ struct Shared {
     sent: AtomicU64,
     /// Bytes received so far (to see when connect-time traffic is over).
     received: AtomicU64,
+    /// Deliveries whose `"seq"` was not above the one before.
+    out_of_order: AtomicU64,
     hist: Mutex<Histogram>,
 }
 
@@ -265,6 +302,7 @@ struct Shared {
 fn event_loop(
     args: Args,
     shared: Arc<Shared>,
+    first: usize,
     count: usize,
     senders: usize,
     path: String,
@@ -275,8 +313,11 @@ fn event_loop(
     let mut conns: Vec<Conn> = Vec::with_capacity(count);
     let mut hist = Histogram::new();
     let request = upgrade_request(&args.host, &path);
+    let nodes: Vec<SocketAddr> = std::iter::once(args.addr)
+        .chain(args.more.iter().copied())
+        .collect();
     for i in 0..count {
-        let mut stream = match TcpStream::connect(args.addr) {
+        let mut stream = match TcpStream::connect(nodes[(first + i) % nodes.len()]) {
             Ok(s) => s,
             Err(_) => {
                 shared.failed.fetch_add(1, Relaxed);
@@ -302,6 +343,7 @@ fn event_loop(
             to_send: if i < senders { args.messages } else { 0 },
             in_flight: None,
             next_send: Instant::now(),
+            last_seq: 0,
         });
     }
     let echo = args.scenario == "echo";
@@ -447,6 +489,12 @@ fn event_loop(
                             .extend(encode_masked(true, OpCode::Pong, payload, [9, 9, 9, 9]))
                     }
                     OpCode::Text | OpCode::Binary if go => {
+                        if let Some(seq) = seq_of(payload) {
+                            if seq <= c.last_seq {
+                                shared.out_of_order.fetch_add(1, Relaxed);
+                            }
+                            c.last_seq = seq;
+                        }
                         if let Some(t) = token(payload) {
                             let now_ns = shared.epoch.elapsed().as_nanos() as u64;
                             hist.add(now_ns.saturating_sub(t) / 1000);
@@ -544,6 +592,7 @@ fn traffic(args: &Args, pid: Option<&str>) {
         last_delivery_ns: AtomicU64::new(0),
         sent: AtomicU64::new(0),
         received: AtomicU64::new(0),
+        out_of_order: AtomicU64::new(0),
         hist: Mutex::new(Histogram::new()),
     });
     let path = if echo {
@@ -560,13 +609,15 @@ fn traffic(args: &Args, pid: Option<&str>) {
     let interval =
         (args.rate > 0.0 && !echo).then(|| Duration::from_secs_f64(senders as f64 / args.rate));
     let mut loops = Vec::new();
+    let mut first = 0;
     for t in 0..args.threads {
         let count = args.clients / args.threads + usize::from(t < args.clients % args.threads);
         let s = senders / args.threads + usize::from(t < senders % args.threads);
         let (a, sh, p) = (args.clone(), Arc::clone(&shared), path.clone());
         loops.push(std::thread::spawn(move || {
-            event_loop(a, sh, count, s, p, interval)
+            event_loop(a, sh, first, count, s, p, interval)
         }));
+        first += count;
     }
     // The slow consumer: a plain socket that completes the handshake and never reads.
     let slow = (args.scenario == "slow").then(|| {
@@ -597,7 +648,10 @@ fn traffic(args: &Args, pid: Option<&str>) {
         }
     }
     let opened = shared.open.load(Relaxed);
-    let cpu0 = pid.map_or((0.0, 0.0), cpu_seconds);
+    let cpu0 = servers_cpu(args, pid);
+    let redis0 = args
+        .redis_pid
+        .map_or((0.0, 0.0), |p| cpu_seconds(&p.to_string()));
     let self0 = cpu_seconds("self");
     let started = Instant::now();
     let started_ns = shared.epoch.elapsed().as_nanos() as u64;
@@ -631,7 +685,10 @@ fn traffic(args: &Args, pid: Option<&str>) {
         let last = shared.last_delivery_ns.load(Relaxed);
         Duration::from_nanos(last.saturating_sub(started_ns)).max(Duration::from_millis(1))
     };
-    let cpu1 = pid.map_or((0.0, 0.0), cpu_seconds);
+    let cpu1 = servers_cpu(args, pid);
+    let redis1 = args
+        .redis_pid
+        .map_or((0.0, 0.0), |p| cpu_seconds(&p.to_string()));
     let self1 = cpu_seconds("self");
     shared.stop.store(true, Relaxed);
     for l in loops {
@@ -692,6 +749,25 @@ fn traffic(args: &Args, pid: Option<&str>) {
         per_delivery_us(loadgen_cpu),
         cut_off.map_or("null".to_owned(), |c| c.to_string()),
     );
+    // Cluster figures: a second line the harness merges into the first.
+    let sent = shared.sent.load(Relaxed).max(1);
+    let redis_cpu = (redis1.0 + redis1.1) - (redis0.0 + redis0.1);
+    println!(
+        "{{\"out_of_order\":{},\"redis_cpu_s\":{:.2},\"redis_cpu_us_per_message\":{:.1}}}",
+        shared.out_of_order.load(Relaxed),
+        redis_cpu,
+        redis_cpu * 1e6 / sent as f64
+    );
+}
+
+/// The CPU of the server, or of every node of a cluster: (user, kernel).
+fn servers_cpu(args: &Args, pid: Option<&str>) -> (f64, f64) {
+    let mut total = pid.map_or((0.0, 0.0), cpu_seconds);
+    for p in &args.more_pids {
+        let (u, k) = cpu_seconds(&p.to_string());
+        total = (total.0 + u, total.1 + k);
+    }
+    total
 }
 
 /// A blocking connection of the connect scenario, plain or TLS.

@@ -97,6 +97,9 @@ pub trait Bus: Send + Sync {
     fn publish(&self, published: &Published, token: u64) -> Publish;
     /// The last `seq` given out (the welcome's `seq`).
     fn last_seq(&self) -> u64;
+    /// A message numbered `seq` by this bus was delivered here (called with
+    /// the registry lock held, so a welcome's `seq` never lags behind).
+    fn delivered(&self, _seq: u64) {}
     /// Does this bus span hosts (names claimed, presence announced)?
     fn spans_hosts(&self) -> bool {
         false

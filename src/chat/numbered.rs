@@ -140,24 +140,48 @@ impl Chat {
     /// message's own token when this node sent it: its sender gets the
     /// ack, with the number of members of this node that took it.
     pub fn deliver_numbered(&self, seq: u64, published: &Published, token: Option<u64>) -> usize {
+        self.deliver_numbered_all([(seq, published, token)])
+    }
+
+    /// Several numbered messages in a row (`seq` order), under one lock and
+    /// with one flush per recipient; the deliveries are counted.
+    pub fn deliver_numbered_all<'a>(
+        &self,
+        messages: impl IntoIterator<Item = (u64, &'a Published, Option<u64>)>,
+    ) -> usize {
         let mut out = Outbox::default();
-        let delivered = {
+        let mut delivered = 0;
+        {
             let mut reg = self.registry.lock();
-            let pending = token.and_then(|t| self.pending.lock().remove(&t));
-            let sender = pending.as_ref().map(|p| p.from);
-            let delivered = router::deliver(self, &mut reg, &mut out, seq, published, sender);
-            if let Some((p, id)) = pending.as_ref().and_then(|p| Some((p, p.id.as_ref()?))) {
-                let extra = Extra {
-                    unknown: p.unknown.as_deref(),
-                    stored: p.stored.as_deref(),
-                };
-                let frame = ack_frame(self, id, seq, delivered, &extra);
-                reg.queue(&mut out, p.from, &frame);
+            for (seq, published, token) in messages {
+                delivered += self.deliver_one(&mut reg, &mut out, seq, published, token);
             }
             self.drop_cut_off(&mut reg, &mut out);
-            delivered
-        };
+        }
         out.flush();
+        delivered
+    }
+
+    fn deliver_one(
+        &self,
+        reg: &mut Registry,
+        out: &mut Outbox,
+        seq: u64,
+        published: &Published,
+        token: Option<u64>,
+    ) -> usize {
+        let pending = token.and_then(|t| self.pending.lock().remove(&t));
+        let sender = pending.as_ref().map(|p| p.from);
+        let delivered = router::deliver(self, reg, out, seq, published, sender);
+        if let Some((p, id)) = pending.as_ref().and_then(|p| Some((p, p.id.as_ref()?))) {
+            let extra = Extra {
+                unknown: p.unknown.as_deref(),
+                stored: p.stored.as_deref(),
+            };
+            let frame = ack_frame(self, id, seq, delivered, &extra);
+            reg.queue(out, p.from, &frame);
+        }
+        self.bus.delivered(seq);
         delivered
     }
 

@@ -7,9 +7,9 @@
 //! ```text
 //!  router (lock) ─► publish(m, token): queue it, answer Later (never blocks)
 //!                      │ channel (bounded: full = Unavailable at once)
-//!  ws-bus-out ─────────┴─► EVALSHA publish ─► Redis: INCR, XADD, PUBLISH
+//!  ws-bus-out ─────────┴─► EVALSHA publish ─► Redis: INCR, XADD, PUBLISH  (publisher.rs)
 //!                          Redis away: chat.bus_failed(token) ("unavailable")
-//!  ws-bus-in  ◄── SUBSCRIBE sb:messages ◄── "seq payload", in seq order
+//!  ws-bus-in  ◄── SUBSCRIBE sb:messages ◄── "seq payload", in seq order  (subscriber.rs)
 //!     Reorder: a gap (a reconnect, a dropped push) is back-filled with
 //!     XRANGE from the stream before anything after it is delivered
 //!     └─► chat.deliver_numbered(seq, m, our token?) ─► local members, ack
@@ -21,21 +21,16 @@
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::chat::bus::{Bus, Claim, Publish, Published};
 use crate::chat::registry::fold;
 use crate::chat::remote::Change;
-use crate::chat::Chat;
 use crate::counter::AtomicU64;
 
-use super::conn::{Address, Conn, Error};
+use super::conn::Address;
 use super::names;
-use super::payload::encode;
 use super::pool::Pool;
-use super::presence;
-use super::resp::Reply;
-use super::script::{self, CHANNEL, EPOCH_KEY, LOG_KEY, SEQ_KEY};
 
 /// Messages waiting for `ws-bus-out`; more is `unavailable`.
 pub(super) const QUEUE: usize = 4096;
@@ -49,7 +44,7 @@ pub const KEEP: u64 = 100_000;
 const CLAIM_POOL: usize = 4;
 
 /// What `ws-bus-out` sends: a message to number, or a presence change.
-enum Out {
+pub(super) enum Out {
     Message(u64, Published),
     Presence(u64, Change),
 }
@@ -62,7 +57,7 @@ pub struct RedisBus {
     /// Connections for claims, made on the joining worker.
     claims: Pool,
     /// The publisher and the subscriber are connected (`/healthz`).
-    publishing: AtomicBool,
+    pub(super) publishing: AtomicBool,
     pub(super) subscribed: AtomicBool,
 }
 
@@ -75,7 +70,7 @@ pub struct Loops {
     pub epoch: String,
     /// The last seq already in this node's history when it started.
     pub start_after: u64,
-    rx: Receiver<Out>,
+    pub(super) rx: Receiver<Out>,
     pub stop: Arc<AtomicBool>,
 }
 
@@ -132,6 +127,10 @@ impl Bus for RedisBus {
         self.last.load(SeqCst)
     }
 
+    fn delivered(&self, seq: u64) {
+        self.last.store(seq, SeqCst);
+    }
+
     fn spans_hosts(&self) -> bool {
         true
     }
@@ -151,134 +150,4 @@ impl Bus for RedisBus {
         // Full: lost, and repaired by the next beat's list.
         let _ = self.tx.try_send(Out::Presence(version, change.clone()));
     }
-}
-
-/// `ws-bus-out`: number this node's messages, one script call each, and
-/// publish its presence changes. While Redis is away each message is
-/// answered `unavailable` at once (after one failed try per reconnect
-/// interval), never silently dropped.
-pub fn run_publisher(loops: &Loops, bus: &RedisBus, chat: &Chat) {
-    const DOWN: &str = "the message bus is unavailable; not sent";
-    let mut conn: Option<(Conn, String)> = None;
-    let mut retry_at = Instant::now();
-    while !loops.stop.load(SeqCst) {
-        if conn.is_none() && Instant::now() >= retry_at {
-            conn = connect_publisher(&loops.address);
-            bus.publishing.store(conn.is_some(), SeqCst);
-            if conn.is_none() {
-                retry_at = Instant::now() + Duration::from_secs(1);
-            }
-        }
-        let Ok(out) = loops.rx.recv_timeout(POLL) else {
-            continue;
-        };
-        let Some((c, sha)) = conn.as_mut() else {
-            if let Out::Message(token, _) = out {
-                chat.bus_failed(token, DOWN);
-            }
-            continue;
-        };
-        let sent = match &out {
-            Out::Message(token, m) => number(c, sha, loops, *token, m, chat),
-            Out::Presence(version, change) => announce(c, loops, *version, change),
-        };
-        if let Err(e) = sent {
-            // Down: refused at once until a reconnect (tried at most once a
-            // second) works. (A call that timed out may still be run by a
-            // Redis that was only slow: its sender was told "unavailable",
-            // and it is delivered all the same.)
-            log::warn!("bus: {e}; messages are refused until redis is back");
-            conn = None;
-            bus.publishing.store(false, SeqCst);
-            if let Out::Message(token, _) = out {
-                chat.bus_failed(token, DOWN);
-            }
-        }
-    }
-    // Stopping: the changes still queued (the last members' leaves) go
-    // out; a message still queued is refused.
-    while let Ok(out) = loops.rx.try_recv() {
-        match (out, conn.as_mut()) {
-            (Out::Presence(version, change), Some((c, _))) => {
-                if announce(c, loops, version, &change).is_err() {
-                    conn = None;
-                }
-            }
-            (Out::Message(token, _), _) => chat.bus_failed(token, DOWN),
-            (Out::Presence(..), None) => {}
-        }
-    }
-}
-
-/// One message through the publish script.
-fn number(
-    c: &mut Conn,
-    sha: &str,
-    loops: &Loops,
-    token: u64,
-    m: &Published,
-    chat: &Chat,
-) -> Result<(), Error> {
-    let payload = encode(&loops.node, token, m);
-    let keep = KEEP.to_string();
-    // Run after this, the script refuses: the sender has been told.
-    let deadline = (crate::chat::unix_ms() + CALL.as_millis() as u64).to_string();
-    let args = [
-        "EVALSHA",
-        sha,
-        "3",
-        SEQ_KEY,
-        LOG_KEY,
-        EPOCH_KEY,
-        &payload,
-        &keep,
-        CHANNEL,
-        &loops.epoch,
-        &deadline,
-    ];
-    match c.call(&args)? {
-        Reply::Int(_) => {}
-        Reply::Error(e) if e.starts_with("LATE") => {
-            log::warn!("bus: redis ran a message after its deadline: refused");
-            chat.bus_failed(token, "the message bus is unavailable; not sent");
-        }
-        Reply::Error(e) if e.starts_with("EPOCH") => {
-            log::error!(
-                "bus: redis lost its data (epoch {} is gone): restart every node to begin a new epoch",
-                loops.epoch
-            );
-            chat.bus_failed(
-                token,
-                "the message bus lost its history; this server must restart",
-            );
-        }
-        other => {
-            log::warn!("bus: redis refused a message: {other:?}");
-            chat.bus_failed(token, "the message bus refused the message");
-        }
-    }
-    Ok(())
-}
-
-/// One presence change to the other nodes; a name that left is freed.
-fn announce(c: &mut Conn, loops: &Loops, version: u64, change: &Change) -> Result<(), Error> {
-    let json = presence::encode_change(&loops.node, version, change);
-    c.call(&["PUBLISH", presence::CHANNEL, &json])?;
-    let freed = match change {
-        Change::Leave { name } => Some(name),
-        Change::Rename { old, .. } => Some(old),
-        Change::Join { .. } => None,
-    };
-    if let Some(name) = freed {
-        names::release(c, &fold(name), &loops.node)?;
-    }
-    Ok(())
-}
-
-fn connect_publisher(address: &Address) -> Option<(Conn, String)> {
-    let mut conn = Conn::open(address, CALL).ok()?;
-    let sha = conn.call(&["SCRIPT", "LOAD", script::PUBLISH]).ok()?;
-    let sha = sha.text()?.to_owned();
-    log::info!("bus: publishing through {address}");
-    Some((conn, sha))
 }

@@ -225,6 +225,18 @@ impl Conn {
         }
     }
 
+    /// A reply already received whole, without reading the socket (the
+    /// rest of a burst of pushes, taken together).
+    pub fn buffered(&mut self) -> Option<Reply> {
+        match resp::parse(&self.buf) {
+            Ok(Some((reply, used))) => {
+                self.buf.drain(..used);
+                Some(reply)
+            }
+            _ => None,
+        }
+    }
+
     /// Change how long a read may wait (a subscriber waits longer).
     pub fn set_read_timeout(&mut self, timeout: Duration) -> Result<(), Error> {
         let result = match self.stream.as_ref().ok_or(Error::Dead)? {

@@ -12,6 +12,7 @@
 //! | `order.rs` | delivering in `seq` order what arrives out of order |
 //! | `payload.rs` | a chat message as it travels through Redis |
 //! | `bus.rs` | `RedisBus`: the chat's `Bus` across hosts, its publisher and subscriber loops |
+//! | `publisher.rs` | `ws-bus-out`: numbering this node's messages, pipelined |
 //! | `subscriber.rs` | `ws-bus-in`: delivering in `seq` order, back-filling gaps |
 //! | `names.rs` | names unique across hosts, and which nodes are alive (expiring keys) |
 //! | `presence.rs` | presence across hosts: changes, lists, the beat |
@@ -25,6 +26,7 @@ pub mod order;
 pub mod payload;
 pub mod pool;
 pub mod presence;
+pub mod publisher;
 pub mod resp;
 pub mod script;
 pub mod start;

@@ -73,9 +73,12 @@ pub fn keep_all(
     ttl: Duration,
 ) -> Result<Vec<bool>, Error> {
     let ttl = millis(ttl);
+    // By its SHA: Redis then neither receives nor hashes the text per name.
+    let sha = conn.call(&["SCRIPT", "LOAD", KEEP])?;
+    let sha = sha.text().unwrap_or_default().to_owned();
     let mut sent = 0;
     for name in folded {
-        conn.send(&["EVAL", KEEP, "1", &name_key(&name), owner, &ttl])?;
+        conn.send(&["EVALSHA", &sha, "1", &name_key(&name), owner, &ttl])?;
         sent += 1;
     }
     (0..sent)
@@ -85,8 +88,13 @@ pub fn keep_all(
 
 /// Free `folded` if `owner` still holds it.
 pub fn release(conn: &mut Conn, folded: &str, owner: &str) -> Result<bool, Error> {
-    let key = name_key(folded);
-    Ok(conn.call(&["EVAL", RELEASE, "1", &key, owner])?.int() == Some(1))
+    Ok(conn.call(&release_command(folded, owner))?.int() == Some(1))
+}
+
+/// The command of [`release`], to send in a pipeline.
+pub fn release_command(folded: &str, owner: &str) -> [String; 5] {
+    let (script, key) = (RELEASE.to_owned(), name_key(folded));
+    ["EVAL".into(), script, "1".into(), key, owner.to_owned()]
 }
 
 /// Who holds `folded` now.

@@ -109,18 +109,14 @@ impl Session<'_> {
         while !self.loops.stop.load(SeqCst) && !self.fetch.is_dead() {
             match sub.read() {
                 Ok(pushed) => {
-                    let data = match pushed.items().get(2) {
-                        Some(Reply::Bulk(Some(data))) => data.clone(),
-                        _ => continue,
-                    };
-                    if pushed.items().get(1).and_then(Reply::text) == Some(presence::CHANNEL) {
-                        self.presence(&data);
-                        continue;
+                    // This push and every one already received behind it,
+                    // delivered in one go (one flush per member).
+                    let mut ready = Vec::new();
+                    self.take(&pushed, &mut ready);
+                    while let Some(pushed) = sub.buffered() {
+                        self.take(&pushed, &mut ready);
                     }
-                    match script::split_pushed(&data) {
-                        Some((seq, payload)) => self.offer(seq, payload),
-                        None => log::warn!("bus: a push that is not ours: skipped"),
-                    }
+                    self.deliver(ready);
                 }
                 // Quiet: a turn of the loop (to look at `stop` and gaps).
                 Err(super::conn::Error::Io(e)) if is_timeout(&e) && !sub.is_dead() => {}
@@ -143,6 +139,23 @@ impl Session<'_> {
         }
     }
 
+    /// One push: a numbered message joins `ready` once its turn comes; a
+    /// presence change is applied after what is ready before it.
+    fn take(&mut self, pushed: &Reply, ready: &mut Vec<(u64, Item)>) {
+        let Some(Reply::Bulk(Some(data))) = pushed.items().get(2) else {
+            return;
+        };
+        if pushed.items().get(1).and_then(Reply::text) == Some(presence::CHANNEL) {
+            self.deliver(std::mem::take(ready));
+            self.presence(data);
+            return;
+        }
+        match script::split_pushed(data) {
+            Some((seq, payload)) => ready.extend(self.offer(seq, payload)),
+            None => log::warn!("bus: a push that is not ours: skipped"),
+        }
+    }
+
     /// Another node's presence change (our own come back too: skipped).
     fn presence(&self, data: &[u8]) {
         match presence::decode_change(data) {
@@ -152,7 +165,7 @@ impl Session<'_> {
         }
     }
 
-    fn offer(&mut self, seq: u64, payload: &[u8]) {
+    fn offer(&mut self, seq: u64, payload: &[u8]) -> Vec<(u64, Item)> {
         // One that cannot be read still takes its place in the order (as
         // nothing), so what comes after it is not held back.
         let item =
@@ -160,17 +173,20 @@ impl Session<'_> {
         if item.is_none() {
             log::warn!("bus: message {seq} could not be read: skipped");
         }
-        let ready = self.order.offer(seq, item);
-        self.deliver(ready);
+        self.order.offer(seq, item)
     }
 
+    /// Deliver what is ready, in one go.
     fn deliver(&mut self, ready: Vec<(u64, Item)>) {
-        for (seq, item) in ready {
-            if let Some((token, m)) = item {
-                self.chat.deliver_numbered(seq, &m, token);
-            }
-            self.bus.last.store(seq, SeqCst);
-        }
+        let Some(&(last, _)) = ready.last() else {
+            return;
+        };
+        let messages = ready
+            .iter()
+            .filter_map(|(seq, item)| item.as_ref().map(|(token, m)| (*seq, m, *token)));
+        self.chat.deliver_numbered_all(messages);
+        // Past any that could not be read, too.
+        self.bus.last.fetch_max(last, SeqCst);
     }
 
     /// Fetch `from..=to` from the stream; what it no longer has is lost
@@ -192,9 +208,11 @@ impl Session<'_> {
             log::warn!("bus: {lost} messages before {resume} are no longer in the stream");
             self.deliver(ready);
         }
+        let mut ready = Vec::new();
         for (seq, payload) in got {
-            self.offer(seq, &payload);
+            ready.extend(self.offer(seq, &payload));
         }
+        self.deliver(ready);
     }
 }
 

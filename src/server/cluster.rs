@@ -18,8 +18,8 @@ use super::threads::Threads;
 use crate::chat::bus::Bus;
 use crate::chat::ring::{new_epoch, Ring};
 use crate::chat::{self, Chat};
-use crate::cluster::bus::{self, Loops, RedisBus, KEEP};
-use crate::cluster::{presence, start, subscriber, Address};
+use crate::cluster::bus::{Loops, RedisBus, KEEP};
+use crate::cluster::{presence, publisher, start, subscriber, Address};
 use crate::{Config, Error};
 
 /// A node reads back at most this many times `--history` messages of the
@@ -75,7 +75,7 @@ impl Cluster {
         };
         type Body = fn(&Loops, &RedisBus, &Chat);
         let bodies: [(&str, Body); 3] = [
-            ("ws-bus-out", bus::run_publisher),
+            ("ws-bus-out", publisher::run_publisher),
             ("ws-bus-in", subscriber::run_subscriber),
             ("ws-beat", |loops, _, chat| presence::run_beats(loops, chat)),
         ];
