@@ -322,9 +322,19 @@ fn a_paused_redis_refuses_clearly_and_recovers_in_order() {
     assert!(support::eventually(Duration::from_secs(10), || {
         support::http(a.addr, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").0 == 503
     }));
+    let metrics = || {
+        let (_, _, body) = support::http(a.addr, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+        String::from_utf8(body).unwrap()
+    };
+    assert!(metrics().contains("\nswitchboard_cluster_connected 0\n"));
     redis.signal("CONT");
     assert!(support::eventually(Duration::from_secs(20), || {
         support::http(a.addr, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").0 == 200
+    }));
+    let now = metrics();
+    assert!(now.contains("\nswitchboard_cluster_connected 1\n"), "{now}");
+    assert!(support::eventually(Duration::from_secs(10), || {
+        metrics().contains("\nswitchboard_cluster_nodes 2\n")
     }));
     for text in ["after 1", "after 2"] {
         ann.send(json!({"type": "broadcast", "text": text, "id": text}));

@@ -191,6 +191,7 @@ pub fn render(shared: &Shared) -> String {
         s.bytes_written.get(),
     );
     history(&mut out, shared);
+    cluster(&mut out, shared);
     if let Some(gate) = &shared.gate {
         out.by(
             "switchboard_auth_failures_total",
@@ -250,6 +251,31 @@ fn history(out: &mut Out, shared: &Shared) {
         "gauge",
         "1 while the last commit succeeded, else 0.",
         u8::from(h.writing),
+    );
+}
+
+/// Cluster mode's figures (`--redis`; without it there are none).
+fn cluster(out: &mut Out, shared: &Shared) {
+    let Some(bus) = &shared.redis else {
+        return;
+    };
+    out.one(
+        "switchboard_cluster_connected",
+        "gauge",
+        "1 while both connections to Redis are up (else messages are refused), else 0.",
+        u8::from(bus.is_healthy()),
+    );
+    out.one(
+        "switchboard_cluster_delivered_seq",
+        "gauge",
+        "The highest global seq delivered on this node.",
+        crate::chat::bus::Bus::last_seq(bus.as_ref()),
+    );
+    out.one(
+        "switchboard_cluster_nodes",
+        "gauge",
+        "Nodes of the cluster this one knows of, itself included.",
+        shared.chat.remote_nodes().len() + 1,
     );
 }
 
