@@ -131,7 +131,9 @@ test("the unread line stays while history loads; topics are one whatever their c
     // missed, then caught up on return, counted as unread in the room.
     await context.setOffline(true);
     await page.evaluate(() => window.switchboard.ws.close(3000));
-    await page.locator('#state[data-state="reconnecting"]').waitFor();
+    // Away: the indicator leaves "open" (it goes between "reconnecting" and
+    // "connecting" while the network is gone; either may be brief).
+    await page.locator('#state:not([data-state="open"])').waitFor();
     talker.send(JSON.stringify({ type: "broadcast", text: "said while max was away", id: 9 }));
     await new Promise((resolve) => talker.on("message", (d) => JSON.parse(d).type === "ack" && resolve()));
     await context.setOffline(false);
