@@ -5,7 +5,9 @@
 #   bench/run.sh            quick mode (under 2 minutes)
 #   bench/run.sh full       full mode (under 15 minutes), written to bench/results/DATE.md
 #
-# Installs what it needs: Debian's libpoco-dev and libboost-dev (when missing), the npm
+# Then the cluster's cost (bench/cluster.py: one node vs three and a Redis).
+#
+# Installs what it needs: Debian's libpoco-dev, libboost-dev and redis-server (when missing), the npm
 # package ws into bench/peers/node, and websockets into bench/.venv.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -54,3 +56,14 @@ if [ "$mode" = full ]; then
 fi
 echo "== running ($mode)"
 python3 "$here/bench.py" "$mode" "${out[@]}" "$@"
+
+# The cluster's cost (issue 18): one node vs three nodes and one Redis.
+if ! command -v redis-server >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+fi
+cluster_out=()
+if [ "$mode" = full ]; then
+  cluster_out=(--out "$here/results/$(date -u +%Y-%m-%d)-cluster.md")
+fi
+echo "== cluster ($mode)"
+python3 "$here/cluster.py" "$mode" "${cluster_out[@]}"

@@ -207,22 +207,28 @@ fn two_nodes_one_order() {
     }
     assert!(amy_sink.of("ack").is_empty());
 
-    // Redis paused: a message is refused with `unavailable`, not lost in
-    // silence; resumed, messages flow again, in order, on both nodes.
+    // Redis paused: a message sent to it is in doubt (its sender waits);
+    // one sent once the node knows Redis is away is refused with
+    // `unavailable`, not lost in silence; resumed, the one in doubt is
+    // refused too (Redis ran it past its deadline), and messages flow
+    // again, in order, on both nodes.
     redis.signal("STOP");
-    amy.on_text(
-        &a.chat,
-        r#"{"type":"broadcast","text":"while paused","id":"p"}"#,
-    )
-    .unwrap();
-    amy.flush();
-    wait_for("an unavailable error", || {
+    let unavailable = |id: &str| {
         amy_sink
             .of("error")
             .iter()
-            .any(|e| e["code"] == "unavailable" && e["id"] == "p")
-    });
+            .any(|e| e["code"] == "unavailable" && e["id"] == id)
+    };
+    for id in ["p", "q"] {
+        let msg = format!(r#"{{"type":"broadcast","text":"while paused","id":"{id}"}}"#);
+        amy.on_text(&a.chat, &msg).unwrap();
+        amy.flush();
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    wait_for("an unavailable error", || unavailable("q"));
+    assert!(!unavailable("p"), "in doubt while Redis is paused");
     redis.signal("CONT");
+    wait_for("the one in doubt refused", || unavailable("p"));
     let mut resumed = false;
     for attempt in 0..50 {
         let msg = format!(r#"{{"type":"broadcast","text":"after {attempt}","id":"r{attempt}"}}"#);

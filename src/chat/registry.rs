@@ -206,7 +206,9 @@ impl Registry {
     /// A free name as [`Registry::free_name`], but none of `avoid` (folded:
     /// names another node claimed first).
     pub fn free_name_avoiding(&mut self, requested: Option<&str>, avoid: &[String]) -> String {
-        let free = |reg: &Registry, name: &str| reg.is_free(name) && !avoid.contains(&fold(name));
+        let free = |reg: &Registry, name: &str| {
+            reg.is_free(name) && (avoid.is_empty() || !avoid.contains(&fold(name)))
+        };
         match requested.filter(|n| valid_name(n)) {
             Some(name) if free(self, name) => name.to_owned(),
             Some(name) => (2u64..)

@@ -17,7 +17,7 @@
 //! list is incomplete, so a lost change is repaired within one beat and a
 //! late snapshot never undoes a newer change.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use serde_json::Value;
 
@@ -63,7 +63,14 @@ struct Node {
     /// Folded name -> (name, account).
     members: BTreeMap<String, (String, bool)>,
     topics: Vec<(String, usize)>,
+    /// The changes applied since the last snapshot, oldest first: a
+    /// snapshot older than the newest of them is replayed forward with
+    /// them, so a node that never stops changing still converges.
+    recent: VecDeque<(u64, Change)>,
 }
+
+/// Changes kept per node between snapshots (a beat's worth of a busy node).
+const RECENT: usize = 4096;
 
 impl Default for Node {
     /// A node not heard of yet: nothing missed so far.
@@ -73,6 +80,7 @@ impl Default for Node {
             complete: true,
             members: BTreeMap::new(),
             topics: Vec::new(),
+            recent: VecDeque::new(),
         }
     }
 }
@@ -88,6 +96,9 @@ pub struct Remote {
 impl Remote {
     /// The node and name of a member elsewhere, any case.
     pub fn get(&self, name: &str) -> Option<&str> {
+        if self.nodes.is_empty() {
+            return None; // one node, or none heard of yet: no allocation
+        }
         let key = fold(name);
         self.nodes
             .values()
@@ -126,59 +137,51 @@ impl Remote {
         }
         n.complete = n.complete && version == n.version + 1;
         n.version = version;
-        match &change {
-            Change::Join { name, account } => {
-                n.members.insert(fold(name), (name.clone(), *account));
-            }
-            Change::Leave { name } => {
-                if n.members.remove(&fold(name)).is_none() {
-                    return Vec::new();
-                }
-            }
-            Change::Rename { old, new, account } => {
-                n.members.remove(&fold(old));
-                n.members.insert(fold(new), (new.clone(), *account));
-            }
+        if n.recent.len() == RECENT {
+            n.recent.pop_front();
         }
-        vec![change]
+        n.recent.push_back((version, change.clone()));
+        if apply(&mut n.members, &change) {
+            vec![change]
+        } else {
+            Vec::new()
+        }
     }
 
-    /// Apply `node`'s whole list; the joins, leaves and renames it implies
-    /// are returned (a member whose case or standing changed is one rename).
+    /// Apply `node`'s whole list (written at its `version`); the joins,
+    /// leaves and renames it implies are returned (a member whose case or
+    /// standing changed is one rename). A list newer than what is known
+    /// replaces it; an older one, when a change was missed, replaces it
+    /// and the changes since are replayed on top.
     pub fn snapshot(&mut self, node: &str, snapshot: Snapshot) -> Vec<Change> {
         let n = self.nodes.entry(node.to_owned()).or_default();
         n.topics = snapshot.topics;
-        let newer = snapshot.version > n.version || (snapshot.version == n.version && !n.complete);
-        if !newer {
-            return Vec::new();
+        while n
+            .recent
+            .front()
+            .is_some_and(|(v, _)| *v <= snapshot.version)
+        {
+            n.recent.pop_front();
         }
-        n.version = snapshot.version;
-        n.complete = true;
-        let members: BTreeMap<String, (String, bool)> = snapshot
+        if snapshot.version <= n.version && n.complete {
+            return Vec::new(); // nothing missed, and this is older
+        }
+        let mut members: BTreeMap<String, (String, bool)> = snapshot
             .members
             .into_iter()
             .map(|(name, a)| (fold(&name), (name, a)))
             .collect();
-        let mut shown = Vec::new();
-        for (key, (name, _)) in &n.members {
-            if !members.contains_key(key) {
-                shown.push(Change::Leave { name: name.clone() });
-            }
+        // Replay what came after it; complete if no version is missing.
+        let mut expected = snapshot.version + 1;
+        let mut complete = true;
+        for (v, change) in &n.recent {
+            complete &= *v == expected;
+            expected = v + 1;
+            apply(&mut members, change);
         }
-        for (key, (name, account)) in &members {
-            match n.members.get(key) {
-                None => shown.push(Change::Join {
-                    name: name.clone(),
-                    account: *account,
-                }),
-                Some(was) if was != &(name.clone(), *account) => shown.push(Change::Rename {
-                    old: was.0.clone(),
-                    new: name.clone(),
-                    account: *account,
-                }),
-                Some(_) => {}
-            }
-        }
+        n.version = n.version.max(snapshot.version);
+        n.complete = complete && expected == n.version + 1;
+        let shown = differences(&n.members, &members);
         n.members = members;
         shown
     }
@@ -194,12 +197,57 @@ impl Remote {
     }
 }
 
+/// Apply one change to a node's members; false if it changed nothing.
+fn apply(members: &mut BTreeMap<String, (String, bool)>, change: &Change) -> bool {
+    match change {
+        Change::Join { name, account } => {
+            members.insert(fold(name), (name.clone(), *account));
+            true
+        }
+        Change::Leave { name } => members.remove(&fold(name)).is_some(),
+        Change::Rename { old, new, account } => {
+            members.remove(&fold(old));
+            members.insert(fold(new), (new.clone(), *account));
+            true
+        }
+    }
+}
+
+/// The changes that turn `was` into `now`.
+fn differences(
+    was: &BTreeMap<String, (String, bool)>,
+    now: &BTreeMap<String, (String, bool)>,
+) -> Vec<Change> {
+    let mut shown = Vec::new();
+    for (key, (name, _)) in was {
+        if !now.contains_key(key) {
+            shown.push(Change::Leave { name: name.clone() });
+        }
+    }
+    for (key, (name, account)) in now {
+        match was.get(key) {
+            None => shown.push(Change::Join {
+                name: name.clone(),
+                account: *account,
+            }),
+            Some(old) if old != &(name.clone(), *account) => shown.push(Change::Rename {
+                old: old.0.clone(),
+                new: name.clone(),
+                account: *account,
+            }),
+            Some(_) => {}
+        }
+    }
+    shown
+}
+
 /// What the protocol lists: the members and topics of every node.
 impl Registry {
     /// Names of every member: here in the order they joined, then elsewhere.
     pub fn user_names(&self) -> Vec<&str> {
-        let here = self.local_members().map(|(n, _)| n);
-        here.chain(self.remote.members().map(|(n, _)| n)).collect()
+        let mut names: Vec<&str> = self.local_members().map(|(n, _)| n).collect();
+        names.extend(self.remote.members().map(|(n, _)| n));
+        names
     }
 
     /// Names of the members signed in to accounts, here then elsewhere.
@@ -211,6 +259,9 @@ impl Registry {
 
     /// Topics that have subscribers on any node, with how many, by name.
     pub fn active_topics(&self) -> Vec<(&str, usize)> {
+        if self.remote.nodes.is_empty() {
+            return self.local_topics();
+        }
         let mut there = self.remote.topics();
         let mut all: Vec<(&str, usize)> = self
             .local_topics()
@@ -242,6 +293,11 @@ impl Chat {
     /// The nodes this one knows members of.
     pub fn remote_nodes(&self) -> Vec<String> {
         self.registry.lock().remote.nodes()
+    }
+
+    /// Is `name` a member here now (a name this node must keep claimed)?
+    pub fn is_here(&self, name: &str) -> bool {
+        self.registry.lock().find(name).is_some()
     }
 
     /// This node's list, for the others.

@@ -70,3 +70,21 @@ fn a_gone_node_takes_its_members_and_topics_with_it() {
     assert_eq!(r.nodes(), vec!["a".to_owned()]);
     assert!(r.gone("b").is_empty());
 }
+
+#[test]
+fn a_node_that_never_stops_changing_still_converges_after_a_lost_change() {
+    let mut r = Remote::default();
+    r.change("a", 1, join("ann"));
+    // Change 2 (ann leaves) is lost; 3 and 4 arrive before the snapshot
+    // written at 2 is read, and 5 right after it.
+    r.change("a", 3, join("bob"));
+    r.change("a", 4, join("cy"));
+    assert!(r.contains("ann"), "the ghost, for now");
+    let shown = r.snapshot("a", snap(2, &[]));
+    assert_eq!(shown, vec![Change::Leave { name: "ann".into() }]);
+    assert!(r.contains("bob") && r.contains("cy"), "replayed on top");
+    // Complete now: an older list changes nothing, a newer change applies.
+    assert!(r.snapshot("a", snap(3, &["bob"])).is_empty());
+    r.change("a", 5, join("dee"));
+    assert_eq!(r.members().count(), 3);
+}

@@ -19,6 +19,8 @@
 //! `stop` is set, within one read timeout.
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
+use parking_lot::Mutex;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +28,7 @@ use std::time::Duration;
 use crate::chat::bus::{Bus, Claim, Publish, Published};
 use crate::chat::registry::fold;
 use crate::chat::remote::Change;
+use crate::chat::Chat;
 use crate::counter::AtomicU64;
 
 use super::conn::Address;
@@ -38,8 +41,9 @@ pub(super) const QUEUE: usize = 4096;
 pub const CALL: Duration = Duration::from_millis(1500);
 /// How long the subscriber waits for a push before it looks at `stop`.
 pub(super) const POLL: Duration = Duration::from_millis(250);
-/// Messages kept in the stream for back-fill and history (docs/SCALING.md).
-pub const KEEP: u64 = 100_000;
+/// Messages kept in the stream with `--retain-messages 0` (no limit asked:
+/// still a bound, so Redis's memory is).
+pub const KEEP_MOST: u64 = 10_000_000;
 /// Connections kept for claims (more joins at once open their own).
 const CLAIM_POOL: usize = 4;
 
@@ -59,6 +63,13 @@ pub struct RedisBus {
     /// The publisher and the subscriber are connected (`/healthz`).
     pub(super) publishing: AtomicBool,
     pub(super) subscribed: AtomicBool,
+    /// Redis went back behind what this node delivered (it lost data):
+    /// messages are refused until the node restarts.
+    pub(super) diverged: AtomicBool,
+    /// This node's messages that Redis numbered and that were not yet
+    /// delivered here: seq -> token (so a seq skipped as lost, or below
+    /// what was delivered, tells its sender instead of leaving it waiting).
+    numbered: Mutex<BTreeMap<u64, u64>>,
 }
 
 /// What the loops share.
@@ -70,6 +81,8 @@ pub struct Loops {
     pub epoch: String,
     /// The last seq already in this node's history when it started.
     pub start_after: u64,
+    /// Messages the stream keeps (`--retain-messages`).
+    pub keep: u64,
     pub(super) rx: Receiver<Out>,
     pub stop: Arc<AtomicBool>,
 }
@@ -82,6 +95,7 @@ impl RedisBus {
         epoch: String,
         start_after: u64,
     ) -> (Arc<RedisBus>, Loops) {
+        let keep = 100_000;
         let (tx, rx) = crossbeam_channel::bounded(QUEUE);
         let bus = Arc::new(RedisBus {
             tx,
@@ -90,6 +104,8 @@ impl RedisBus {
             claims: Pool::new(address.clone(), CLAIM_POOL, CALL),
             publishing: AtomicBool::new(false),
             subscribed: AtomicBool::new(false),
+            diverged: AtomicBool::new(false),
+            numbered: Mutex::new(BTreeMap::new()),
         });
         let stop = Arc::new(AtomicBool::new(false));
         let loops = Loops {
@@ -97,6 +113,7 @@ impl RedisBus {
             node,
             epoch,
             start_after,
+            keep,
             rx,
             stop,
         };
@@ -111,7 +128,40 @@ impl RedisBus {
 
     /// Both connections to Redis are up (else `/healthz` says degraded).
     pub fn is_healthy(&self) -> bool {
-        self.publishing.load(SeqCst) && self.subscribed.load(SeqCst)
+        self.publishing.load(SeqCst) && self.subscribed.load(SeqCst) && !self.diverged.load(SeqCst)
+    }
+
+    /// Redis numbered this node's message `token` as `seq`. One at or below
+    /// what was delivered here will never be (Redis went back): its sender
+    /// is told now. (One the subscriber already delivered has no sender
+    /// waiting: telling is then a no-op.)
+    pub(super) fn numbered(&self, seq: u64, token: u64, chat: &Chat) {
+        if seq <= self.last.load(SeqCst) {
+            chat.bus_failed(token, "the message bus is unavailable; not sent");
+        } else {
+            self.numbered.lock().insert(seq, token);
+        }
+    }
+
+    /// Everything up to `last` was delivered (or passed over) here.
+    pub(super) fn delivered_up_to(&self, last: u64) {
+        let mut numbered = self.numbered.lock();
+        *numbered = numbered.split_off(&last.saturating_add(1));
+    }
+
+    /// The seqs below `resume` are lost: their senders here are told.
+    pub(super) fn lost_below(&self, resume: u64, chat: &Chat) {
+        let lost: Vec<u64> = {
+            let mut numbered = self.numbered.lock();
+            let kept = numbered.split_off(&resume);
+            std::mem::replace(&mut *numbered, kept)
+                .into_values()
+                .collect()
+        };
+        // No lock of ours is held while the chat takes its own.
+        for token in lost {
+            chat.bus_failed(token, "the message bus lost the message; not sent");
+        }
     }
 }
 

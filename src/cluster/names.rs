@@ -50,6 +50,11 @@ fn node_key(node: &str) -> String {
 
 const NODES: &str = "{sb}:nodes";
 
+/// An error reply as an error (the connection itself is fine).
+fn refused(e: String) -> Error {
+    Error::Io(std::io::Error::other(format!("redis refused: {e}")))
+}
+
 fn millis(ttl: Duration) -> String {
     ttl.as_millis().max(1).to_string()
 }
@@ -59,7 +64,11 @@ pub fn claim(conn: &mut Conn, folded: &str, owner: &str, ttl: Duration) -> Resul
     let key = name_key(folded);
     match conn.call(&["SET", &key, owner, "NX", "PX", &millis(ttl)])? {
         Reply::Status(_) => Ok(true),
-        _ => Ok(conn.call(&["GET", &key])?.text() == Some(owner)),
+        Reply::Error(e) => Err(refused(e)),
+        _ => match conn.call(&["GET", &key])? {
+            Reply::Error(e) => Err(refused(e)),
+            holder => Ok(holder.text() == Some(owner)),
+        },
     }
 }
 
@@ -81,8 +90,10 @@ pub fn keep_all(
         conn.send(&["EVALSHA", &sha, "1", &name_key(&name), owner, &ttl])?;
         sent += 1;
     }
+    // Only a clear 0 says another node holds it; an error reply (out of
+    // memory, say) says nothing, and nobody is renamed for it.
     (0..sent)
-        .map(|_| Ok(conn.read()?.int() == Some(1)))
+        .map(|_| Ok(conn.read()?.int() != Some(0)))
         .collect()
 }
 

@@ -42,7 +42,8 @@ impl<T> Reorder<T> {
     /// One message: those that can be delivered now, in order. One
     /// already delivered or already waiting is dropped.
     pub fn offer(&mut self, seq: u64, item: T) -> Vec<(u64, T)> {
-        if seq < self.next || self.waiting.contains_key(&seq) {
+        // (u64::MAX is never a real seq: after it there is no next.)
+        if seq < self.next || seq == u64::MAX || self.waiting.contains_key(&seq) {
             return Vec::new();
         }
         self.waiting.insert(seq, item);
@@ -80,6 +81,13 @@ impl<T> Reorder<T> {
         self.next = seq;
         out.extend(self.release());
         (lost, out)
+    }
+
+    /// Drop what waits above `last` (seqs nobody gave out: not ours);
+    /// how many were dropped.
+    pub fn drop_above(&mut self, last: u64) -> usize {
+        let above = self.waiting.split_off(&last.saturating_add(1));
+        above.len()
     }
 
     fn release(&mut self) -> Vec<(u64, T)> {

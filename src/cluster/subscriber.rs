@@ -25,6 +25,8 @@ use super::script::{self, CHANNEL, LOG_KEY, SEQ_KEY};
 
 /// How long a gap may wait for a late push before it is back-filled.
 const GAP_GRACE: Duration = Duration::from_millis(50);
+/// Stream entries fetched (and delivered under one lock) at a time.
+const PAGE: u64 = 1000;
 
 /// `ws-bus-in`: deliver every message, strictly in `seq` order, on this
 /// node. After a reconnect it first back-fills what it missed.
@@ -40,9 +42,11 @@ pub fn run_subscriber(loops: &Loops, bus: &RedisBus, chat: &Chat) {
                     order.get_or_insert_with(|| Reorder::starting_after(loops.start_after, QUEUE));
                 if current + 1 < order.next() {
                     log::error!(
-                        "bus: redis is at seq {current}, this node at {}: redis lost its data",
+                        "bus: redis is at seq {current}, this node at {}: redis lost data; \
+                         messages are refused until this node restarts",
                         order.next() - 1
                     );
+                    bus.diverged.store(true, SeqCst);
                 }
                 bus.subscribed.store(true, SeqCst);
                 let mut session = Session {
@@ -59,8 +63,8 @@ pub fn run_subscriber(loops: &Loops, bus: &RedisBus, chat: &Chat) {
                 bus.subscribed.store(false, SeqCst);
             }
             None => {
-                std::thread::sleep(backoff.min(Duration::from_secs(5)));
-                backoff *= 2;
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(5));
             }
         }
     }
@@ -83,12 +87,7 @@ fn subscribe(address: &Address) -> Option<(Conn, Conn, u64)> {
     }
     sub.set_read_timeout(POLL).ok()?;
     let mut fetch = Conn::open(address, CALL).ok()?;
-    let current = fetch
-        .call(&["GET", SEQ_KEY])
-        .ok()?
-        .int()
-        .unwrap_or(0)
-        .max(0) as u64;
+    let current = tail(&mut fetch)?;
     log::info!("bus: subscribed through {address} at seq {current}");
     Some((sub, fetch, current))
 }
@@ -187,32 +186,62 @@ impl Session<'_> {
         self.chat.deliver_numbered_all(messages);
         // Past any that could not be read, too.
         self.bus.last.fetch_max(last, SeqCst);
+        self.bus.delivered_up_to(last);
     }
 
-    /// Fetch `from..=to` from the stream; what it no longer has is lost
-    /// (logged), and delivery goes on after it.
+    /// Fetch `from..=to` from the stream, a page at a time; what it no
+    /// longer has is lost (logged, and the senders here of what was lost
+    /// are told), and delivery goes on after it. A gap beyond the last seq
+    /// Redis gave out is no gap: what waits above it is not ours (dropped).
     fn backfill(&mut self, from: u64, to: u64) {
-        let range = self.fetch.call(&[
-            "XRANGE",
-            LOG_KEY,
-            &script::entry_id(from),
-            &script::entry_id(to),
-        ]);
-        let Ok(range) = range else {
+        let Some(last) = tail(&mut self.fetch) else {
             return; // the next push or gap tries again
         };
-        let got = script::entries(&range);
-        if got.first().map(|(s, _)| *s) != Some(from) {
-            let resume = got.first().map_or(to + 1, |(s, _)| *s);
-            let (lost, ready) = self.order.skip_to(resume);
-            log::warn!("bus: {lost} messages before {resume} are no longer in the stream");
+        if from > last {
+            let dropped = self.order.drop_above(last);
+            log::warn!(
+                "bus: {dropped} pushes above seq {last}, which redis never gave out: dropped"
+            );
+            return;
+        }
+        let (mut from, to) = (from, to.min(last));
+        while from <= to {
+            let page_end = to.min(from.saturating_add(PAGE - 1));
+            let range = self.fetch.call(&[
+                "XRANGE",
+                LOG_KEY,
+                &script::entry_id(from),
+                &script::entry_id(page_end),
+            ]);
+            // A failed call, or an error reply (loading, busy): try again
+            // at the next push or gap.
+            let Ok(range @ Reply::Array(_)) = range else {
+                return;
+            };
+            let got = script::entries(&range);
+            if got.first().map(|(s, _)| *s) != Some(from) {
+                let resume = got.first().map_or(page_end + 1, |(s, _)| *s);
+                let (lost, ready) = self.order.skip_to(resume);
+                log::warn!("bus: {lost} messages before {resume} are no longer in the stream");
+                self.bus.lost_below(resume, self.chat);
+                self.deliver(ready);
+            }
+            let mut ready = Vec::new();
+            for (seq, payload) in got {
+                ready.extend(self.offer(seq, &payload));
+            }
             self.deliver(ready);
+            from = page_end + 1;
         }
-        let mut ready = Vec::new();
-        for (seq, payload) in got {
-            ready.extend(self.offer(seq, &payload));
-        }
-        self.deliver(ready);
+    }
+}
+
+/// The last seq Redis gave out; None if it cannot say.
+fn tail(conn: &mut Conn) -> Option<u64> {
+    match conn.call(&["GET", SEQ_KEY]).ok()? {
+        Reply::Bulk(None) => Some(0),
+        reply @ Reply::Bulk(Some(_)) => reply.int().map(|n| n.max(0) as u64),
+        _ => None,
     }
 }
 

@@ -55,7 +55,7 @@ pub(super) const STORE: &[Flag] = &[
         name: "retain-messages",
         kind: Kind::Count,
         default: "100000",
-        help: "messages kept per history stream in the file; older ones are deleted in small batches (0: no limit)",
+        help: "messages kept per history stream in the file; older ones are deleted in small batches (0: no limit); with `--redis`, messages kept in Redis's stream, all streams together",
         set: |c, v| {
             c.retain_messages = count(v)?;
             Ok(())

@@ -18,7 +18,7 @@ use super::threads::Threads;
 use crate::chat::bus::Bus;
 use crate::chat::ring::{new_epoch, Ring};
 use crate::chat::{self, Chat};
-use crate::cluster::bus::{Loops, RedisBus, KEEP};
+use crate::cluster::bus::{Loops, RedisBus, KEEP_MOST};
 use crate::cluster::{presence, publisher, start, subscriber, Address};
 use crate::{Config, Error};
 
@@ -45,13 +45,18 @@ pub(super) fn chat_on(
     let node = format!("{}-{}", std::process::id(), new_epoch());
     let ring = Ring::with_epoch(config.history, epoch.clone()).bounded(config.history_bytes());
     let (bus, mut loops) = RedisBus::new(address.clone(), node.clone(), epoch.clone(), 0);
+    // The stream keeps what a history file would (`--retain-messages`).
+    loops.keep = match config.retain_messages {
+        0 => KEEP_MOST,
+        n => n.min(KEEP_MOST),
+    };
     let chat = Chat::new(
         settings,
         encode,
         Arc::new(ring),
         bus.clone() as Arc<dyn Bus>,
     );
-    let count = (config.history as u64 * READ_BACK_SHARE).min(KEEP);
+    let count = (config.history as u64 * READ_BACK_SHARE).min(loops.keep);
     let last = start::read_back(address, &chat, count).map_err(unreachable)?;
     bus.started_after(&mut loops, last);
     log::info!("cluster: node {node} through {address}, epoch {epoch}, at seq {last}");
