@@ -527,3 +527,88 @@ fn a_cut_subscription_is_back_filled_in_order() {
     }
     bob.expect_silence(Duration::from_millis(300));
 }
+
+/// Moderation reaches every node: a moderator on A kicks a guest on B,
+/// mutes and then bans an account connected to B; the ban holds on A too.
+/// The moderator's account is made with `switchboard user --redis`.
+#[test]
+fn a_moderator_on_one_node_acts_on_users_of_another() {
+    let Some(redis) = Redis::start() else { return };
+    let dir = TempDir::new("cluster-moderation");
+    let secret = dir.join("pw");
+    std::fs::write(&secret, "moderator-pw\n").unwrap();
+    let made = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args([
+            "user",
+            "add",
+            "mod",
+            "--role",
+            "moderator",
+            "--redis",
+            &redis.url(),
+        ])
+        .arg("--password-file")
+        .arg(&secret)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let a = node(&dir, "a", &redis, "");
+    let b = node(&dir, "b", &redis, "");
+    let mut m = User::join(a.addr, "x");
+    let r = m.request(
+        json!(1),
+        "login",
+        json!({"name": "mod", "password": "moderator-pw"}),
+    );
+    assert_eq!(r["result"]["name"], "mod", "{r}");
+    let mut gus = User::join(b.addr, "gus");
+    let mut bob = User::join(b.addr, "y");
+    let r = bob.request(
+        json!(2),
+        "register",
+        json!({"name": "bob", "password": "password-1"}),
+    );
+    assert_eq!(r["result"]["name"], "bob", "{r}");
+    presence(&mut m, "rename", "bob", Duration::from_secs(5));
+
+    // kick a guest of node b: Close 4000 there.
+    let r = m.request(
+        json!(3),
+        "kick",
+        json!({"name": "gus", "reason": "cool off"}),
+    );
+    assert_eq!(r["result"], json!({}), "{r}");
+    assert_eq!(gus.expect_close(), 4000);
+    // mute an account of node b: its messages are refused there.
+    let r = m.request(json!(4), "mute", json!({"name": "bob", "seconds": 60}));
+    assert!(r["result"]["until_ms"].is_u64(), "{r}");
+    // (The order reaches node b through Redis: try a few times.)
+    let muted = (0..20).any(|i| {
+        std::thread::sleep(Duration::from_millis(100));
+        bob.send(json!({"type": "broadcast", "text": "let me speak", "id": i}));
+        loop {
+            let reply = next(&mut bob);
+            match reply["type"].as_str() {
+                Some("error") => break reply["code"] == "muted",
+                Some("ack") => break false,
+                _ => {}
+            }
+        }
+    });
+    assert!(muted, "bob is muted on node b");
+    // ban it: Close 4003 on node b, and no sign-in on node a.
+    let r = m.request(json!(6), "ban", json!({"name": "bob", "reason": "again"}));
+    assert!(r["error"].is_null(), "{r}");
+    assert_eq!(bob.expect_close(), 4003);
+    let mut again = User::join(a.addr, "z");
+    let r = again.request(
+        json!(7),
+        "login",
+        json!({"name": "bob", "password": "password-1"}),
+    );
+    assert_eq!(r["error"]["code"], "banned", "{r}");
+}

@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use super::identity::{Rank, Standing};
 use super::registry::{fold, Outbox, Registry};
+use super::remote::Order;
 use super::{Chat, Client, ClientId};
 
 /// What the chat cannot do itself and hands back to the server.
@@ -167,6 +168,18 @@ impl Chat {
     /// `reason`; the others get `leave` presence with the reason. False if
     /// nobody has that name.
     pub fn remove(&self, name: &str, code: u16, reason: &str) -> bool {
+        let here = self.remove_here(name, code, reason);
+        let elsewhere = self.bus.spans_hosts() && self.registry.lock().remote.contains(name);
+        self.order(Order::Remove {
+            name: name.to_owned(),
+            code,
+            reason: reason.to_owned(),
+        });
+        here || elsewhere
+    }
+
+    /// [`Chat::remove`] on this node only.
+    pub(super) fn remove_here(&self, name: &str, code: u16, reason: &str) -> bool {
         let mut out = Outbox::default();
         let found = {
             let mut reg = self.registry.lock();
@@ -184,6 +197,16 @@ impl Chat {
 
     /// Close every member connected from `address` (a ban); how many.
     pub fn remove_address(&self, address: &str, code: u16, reason: &str) -> usize {
+        self.order(Order::RemoveAddress {
+            address: address.to_owned(),
+            code,
+            reason: reason.to_owned(),
+        });
+        self.remove_address_here(address, code, reason)
+    }
+
+    /// [`Chat::remove_address`] on this node only.
+    pub(super) fn remove_address_here(&self, address: &str, code: u16, reason: &str) -> usize {
         let mut out = Outbox::default();
         let n = {
             let mut reg = self.registry.lock();
@@ -218,6 +241,22 @@ impl Chat {
     /// Mute the member called `name` until `until` (Unix ms; 0 lifts it).
     /// False if nobody has that name.
     pub fn set_muted(&self, name: &str, until: u64) -> bool {
+        self.order(Order::Mute {
+            name: name.to_owned(),
+            until,
+        });
+        self.mute_here(name, until)
+    }
+
+    /// On a cluster, the other nodes carry out the same order.
+    fn order(&self, order: Order) {
+        if self.bus.spans_hosts() {
+            self.bus.enforce(&order);
+        }
+    }
+
+    /// [`Chat::set_muted`] on this node only.
+    pub(super) fn mute_here(&self, name: &str, until: u64) -> bool {
         let mut reg = self.registry.lock();
         match reg.find(name) {
             Some(id) => {

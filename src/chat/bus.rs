@@ -112,6 +112,8 @@ pub trait Bus: Send + Sync {
     /// Tell the other nodes about a change of presence here, the
     /// `version`th. Called with the registry lock held: never blocks.
     fn announce(&self, _version: u64, _change: &super::remote::Change) {}
+    /// Have the other nodes carry out a moderator's order. Never blocks.
+    fn enforce(&self, _order: &super::remote::Order) {}
 }
 
 /// One process, one order: the next number, under the registry lock.

@@ -45,6 +45,26 @@ pub enum Change {
     },
 }
 
+/// A moderator's order, carried out on every node (a kick, a ban or a mute
+/// reaches the member wherever it is connected).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Order {
+    /// Close the member called `name`.
+    Remove {
+        name: String,
+        code: u16,
+        reason: String,
+    },
+    /// Close every member connected from `address`.
+    RemoveAddress {
+        address: String,
+        code: u16,
+        reason: String,
+    },
+    /// Mute the member called `name` until then (Unix ms; 0 lifts it).
+    Mute { name: String, until: u64 },
+}
+
 /// What a node shows the others of itself, every beat.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Snapshot {
@@ -293,6 +313,34 @@ impl Chat {
     /// The nodes this one knows members of.
     pub fn remote_nodes(&self) -> Vec<String> {
         self.registry.lock().remote.nodes()
+    }
+
+    /// Carry out another node's moderation order on the members here.
+    pub fn enforce_here(&self, order: &Order) {
+        match order {
+            Order::Remove { name, code, reason } => {
+                self.remove_here(name, *code, reason);
+            }
+            Order::RemoveAddress {
+                address,
+                code,
+                reason,
+            } => {
+                self.remove_address_here(address, *code, reason);
+            }
+            Order::Mute { name, until } => {
+                self.mute_here(name, *until);
+            }
+        }
+    }
+
+    /// A member of another node called `name` (any case): its name and
+    /// whether it is signed in to an account.
+    pub fn remote_member(&self, name: &str) -> Option<(String, bool)> {
+        let reg = self.registry.lock();
+        let found = reg.remote.get(name)?.to_owned();
+        let account = reg.remote.members().any(|(n, a)| n == found && a);
+        Some((found, account))
     }
 
     /// Is `name` a member here now (a name this node must keep claimed)?

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use crate::chat::bus::{Bus, Claim, Publish, Published};
 use crate::chat::registry::fold;
-use crate::chat::remote::Change;
+use crate::chat::remote::{Change, Order};
 use crate::chat::Chat;
 use crate::counter::AtomicU64;
 
@@ -51,6 +51,7 @@ const CLAIM_POOL: usize = 4;
 pub(super) enum Out {
     Message(u64, Published),
     Presence(u64, Change),
+    Enforce(Order),
 }
 
 /// The bus as the chat sees it.
@@ -193,6 +194,13 @@ impl Bus for RedisBus {
             Ok(true) => Claim::Ours,
             Ok(false) => Claim::Taken,
             Err(_) => Claim::Unknown,
+        }
+    }
+
+    fn enforce(&self, order: &Order) {
+        // Full: the order is carried out here only (logged).
+        if self.tx.try_send(Out::Enforce(order.clone())).is_err() {
+            log::warn!("bus: a moderation order could not be sent to the other nodes");
         }
     }
 

@@ -18,7 +18,7 @@ use std::sync::atomic::Ordering::SeqCst;
 use std::time::{Duration, Instant};
 
 use crate::chat::registry::fold;
-use crate::chat::remote::{Change, Snapshot};
+use crate::chat::remote::{Change, Order, Snapshot};
 use crate::chat::Chat;
 
 use super::bus::Loops;
@@ -63,6 +63,51 @@ pub fn decode_change(payload: &[u8]) -> Option<(String, u64, Change)> {
         _ => return None,
     };
     Some((text("node")?, v.get("v")?.as_u64()?, change))
+}
+
+/// A moderator's order as it travels (on the presence channel).
+pub fn encode_order(node: &str, order: &Order) -> String {
+    let body = match order {
+        Order::Remove { name, code, reason } => {
+            json!({"kind": "remove", "name": name, "code": code, "reason": reason})
+        }
+        Order::RemoveAddress {
+            address,
+            code,
+            reason,
+        } => json!({"kind": "remove_address", "address": address, "code": code, "reason": reason}),
+        Order::Mute { name, until } => json!({"kind": "mute", "name": name, "until": until}),
+    };
+    json!({"node": node, "event": "enforce", "order": body}).to_string()
+}
+
+/// An order back, with its node; None if the payload is not one.
+pub fn decode_order(payload: &[u8]) -> Option<(String, Order)> {
+    let v: Value = serde_json::from_slice(payload).ok()?;
+    if v.get("event")?.as_str()? != "enforce" {
+        return None;
+    }
+    let o = v.get("order")?;
+    let text = |key: &str| o.get(key)?.as_str().map(str::to_owned);
+    let code = || u16::try_from(o.get("code")?.as_u64()?).ok();
+    let order = match o.get("kind")?.as_str()? {
+        "remove" => Order::Remove {
+            name: text("name")?,
+            code: code()?,
+            reason: text("reason")?,
+        },
+        "remove_address" => Order::RemoveAddress {
+            address: text("address")?,
+            code: code()?,
+            reason: text("reason")?,
+        },
+        "mute" => Order::Mute {
+            name: text("name")?,
+            until: o.get("until")?.as_u64()?,
+        },
+        _ => return None,
+    };
+    Some((v.get("node")?.as_str()?.to_owned(), order))
 }
 
 pub fn encode_snapshot(s: &Snapshot) -> String {
@@ -180,6 +225,26 @@ mod tests {
             let back = decode_change(encode_change("n1", 9, &change).as_bytes());
             assert_eq!(back, Some(("n1".to_owned(), 9, change)));
         }
+        for order in [
+            Order::Remove {
+                name: "ann".into(),
+                code: 4003,
+                reason: "banned: spam".into(),
+            },
+            Order::RemoveAddress {
+                address: "10.0.0.7".into(),
+                code: 4003,
+                reason: "x".into(),
+            },
+            Order::Mute {
+                name: "bob".into(),
+                until: 99,
+            },
+        ] {
+            let back = decode_order(encode_order("n1", &order).as_bytes());
+            assert_eq!(back, Some(("n1".to_owned(), order)));
+        }
+        assert!(decode_order(br#"{"node":"n","event":"enforce","order":{"kind":"remove","name":"a","code":70000,"reason":""}}"#).is_none());
         let s = Snapshot {
             version: 3,
             members: vec![("ann".into(), true), ("bob".into(), false)],

@@ -210,6 +210,10 @@ fn pipeline(
                     &deadline().to_string(),
                 ])
             }
+            Out::Enforce(order) => {
+                let json = presence::encode_order(&loops.node, order);
+                c.send(&["PUBLISH", presence::CHANNEL, &json])
+            }
             Out::Presence(version, change) => {
                 let json = presence::encode_change(&loops.node, *version, change);
                 c.send(&["PUBLISH", presence::CHANNEL, &json])
@@ -246,6 +250,9 @@ fn pipeline(
                 if releases[i] {
                     c.read().map_err(|e| failed(e, i + 1))?;
                 }
+            }
+            Out::Enforce(_) => {
+                c.read().map_err(|e| failed(e, i + 1))?;
             }
         }
     }

@@ -157,6 +157,12 @@ impl Session<'_> {
 
     /// Another node's presence change (our own come back too: skipped).
     fn presence(&self, data: &[u8]) {
+        if let Some((node, order)) = presence::decode_order(data) {
+            if node != self.loops.node {
+                self.chat.enforce_here(&order);
+            }
+            return;
+        }
         match presence::decode_change(data) {
             Some((node, _, _)) if node == self.loops.node => {}
             Some((node, version, change)) => self.chat.remote_change(&node, version, change),

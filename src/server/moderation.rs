@@ -122,6 +122,17 @@ impl Act<'_> {
         Ok(())
     }
 
+    /// The account called `name`, as registered: from the chat's directory,
+    /// or from the store for one made moments ago (on a cluster, on another
+    /// node, before this one reloaded its directory).
+    fn registered(&self, name: &str) -> Result<Option<String>, Refused> {
+        if let Some(name) = self.h.chat.registered(name) {
+            return Ok(Some(name));
+        }
+        let account = self.h.gate()?.accounts.find(name).map_err(unavailable)?;
+        Ok(account.map(|a| a.name))
+    }
+
     fn stored_role(&self, name: &str) -> Result<Option<Role>, Refused> {
         let account = self.h.gate()?.accounts.find(name).map_err(unavailable)?;
         Ok(account.map(|a| a.role))
@@ -151,35 +162,47 @@ impl Act<'_> {
     }
 
     fn kick(self, name: &str) -> Result<Value, Refused> {
-        let member = self.h.chat.member(name).ok_or_else(|| {
-            Refused::new(ErrorCode::UnknownUser, format!("nobody is called {name:?}"))
-        })?;
-        self.may_act_on(&member.name, Some(member.standing))?;
+        // Here, or (on a cluster) on another node: an account's rank is
+        // then read from the store.
+        let (target, standing) = match self.h.chat.member(name) {
+            Some(member) => (member.name, Some(member.standing)),
+            None => match self.h.chat.remote_member(name) {
+                Some((found, account)) => (found, (!account).then_some(Standing::Guest)),
+                None => {
+                    let why = format!("nobody is called {name:?}");
+                    return Err(Refused::new(ErrorCode::UnknownUser, why));
+                }
+            },
+        };
+        self.may_act_on(&target, standing)?;
         let why = if self.reason.is_empty() {
             "kicked by a moderator"
         } else {
             &self.reason
         };
-        self.h.chat.remove(&member.name, 4000, why);
-        self.record("kick", &member.name, None)?;
+        self.h.chat.remove(&target, 4000, why);
+        self.record("kick", &target, None)?;
         Ok(json!({}))
     }
 
     fn mute(self, name: &str, seconds: u64) -> Result<Value, Refused> {
         let until = unix_ms() + seconds * 1000;
         let member = self.h.chat.member(name);
-        let registered = self.h.chat.registered(name);
-        let shown = match (&member, &registered) {
-            (_, Some(account)) => account.clone(),
-            (Some(member), None) => member.name.clone(),
-            (None, None) => {
+        let registered = self.registered(name)?;
+        let elsewhere = self.h.chat.remote_member(name);
+        let (shown, standing) = match (&member, &registered, elsewhere) {
+            (_, Some(account), _) => (account.clone(), member.as_ref().map(|m| m.standing)),
+            (Some(member), None, _) => (member.name.clone(), Some(member.standing)),
+            // A guest on another node of a cluster.
+            (None, None, Some((guest, _))) => (guest, Some(Standing::Guest)),
+            (None, None, None) => {
                 return Err(Refused::new(
                     ErrorCode::UnknownUser,
                     format!("nobody is called {name:?}"),
                 ))
             }
         };
-        self.may_act_on(&shown, member.as_ref().map(|m| m.standing))?;
+        self.may_act_on(&shown, standing)?;
         if registered.is_some() {
             let active = Active {
                 until: Some(until),
@@ -220,7 +243,7 @@ impl Act<'_> {
         let address = match whom {
             Whom::Name(name) => {
                 let member = self.h.chat.member(&name);
-                match self.h.chat.registered(&name) {
+                match self.registered(&name)? {
                     Some(account) => {
                         self.may_act_on(&account, member.as_ref().map(|m| m.standing))?;
                         let target = Target::Account(account.clone());
@@ -236,6 +259,12 @@ impl Act<'_> {
                         Some(member) => {
                             self.may_act_on(&member.name, Some(member.standing))?;
                             member.address.to_string()
+                        }
+                        // Its address is known to its own node only.
+                        None if self.h.chat.remote_member(&name).is_some() => {
+                            return Err(not_allowed(
+                                "that guest is connected to another server: kick it, or ban its address there",
+                            ))
                         }
                         None => {
                             return Err(Refused::new(
