@@ -20,6 +20,15 @@ fn node(dir: &TempDir, name: &str, redis: &Redis, flags: &str) -> Binary {
     Binary::start(&db, &format!("--redis {} {flags}", redis.url()), "")
 }
 
+/// A Redis of its own, a temp folder and `N` nodes on them (a, b, c...).
+fn cluster<const N: usize>(name: &str) -> Option<(Redis, TempDir, [Binary; N])> {
+    let redis = Redis::start()?;
+    let dir = TempDir::new(name);
+    let nodes =
+        std::array::from_fn(|i| node(&dir, &((b'a' + i as u8) as char).to_string(), &redis, ""));
+    Some((redis, dir, nodes))
+}
+
 /// Read until `done` says so (or 20 s pass), keeping every `message`.
 fn collect(user: &mut User, mut done: impl FnMut(&[Value]) -> bool) -> Vec<Value> {
     let mut got = Vec::new();
@@ -222,10 +231,9 @@ fn three_nodes_deliver_every_kind_of_message_in_one_order() {
 /// the TTL; a user who comes back elsewhere resumes with `history after`.
 #[test]
 fn names_are_unique_presence_crosses_and_a_dead_node_leaves() {
-    let Some(redis) = Redis::start() else { return };
-    let dir = TempDir::new("cluster-names");
-    let mut a = node(&dir, "a", &redis, "");
-    let b = node(&dir, "b", &redis, "");
+    let Some((_redis, _dir, [mut a, b])) = cluster("cluster-names") else {
+        return;
+    };
     let mut zed = User::join(a.addr, "zed");
     assert_eq!(zed.name(), "zed");
     let mut other = User::join(b.addr, "ZED");
@@ -299,10 +307,9 @@ fn a_node_started_later_has_the_same_history() {
 /// everything goes on in one order with no duplicates.
 #[test]
 fn a_paused_redis_refuses_clearly_and_recovers_in_order() {
-    let Some(redis) = Redis::start() else { return };
-    let dir = TempDir::new("cluster-pause");
-    let a = node(&dir, "a", &redis, "");
-    let b = node(&dir, "b", &redis, "");
+    let Some((redis, _dir, [a, b])) = cluster("cluster-pause") else {
+        return;
+    };
     let mut ann = User::join(a.addr, "ann");
     let mut bob = User::join(b.addr, "bob");
     ann.send(json!({"type": "broadcast", "text": "before", "id": 0}));
@@ -373,10 +380,9 @@ fn a_paused_redis_refuses_clearly_and_recovers_in_order() {
 /// later sign-in wins, as on one node).
 #[test]
 fn a_user_registered_on_one_node_signs_in_on_another() {
-    let Some(redis) = Redis::start() else { return };
-    let dir = TempDir::new("cluster-accounts");
-    let a = node(&dir, "a", &redis, "");
-    let b = node(&dir, "b", &redis, "");
+    let Some((_redis, _dir, [a, b])) = cluster("cluster-accounts") else {
+        return;
+    };
     let mut on_a = User::join(a.addr, "someone");
     let r = on_a.request(
         json!(1),
@@ -487,10 +493,9 @@ fn a_restarted_redis_loses_nothing_acked_and_the_order_goes_on() {
 #[test]
 fn a_cut_subscription_is_back_filled_in_order() {
     use switchboard::cluster::{Address, Conn};
-    let Some(redis) = Redis::start() else { return };
-    let dir = TempDir::new("cluster-backfill");
-    let a = node(&dir, "a", &redis, "");
-    let b = node(&dir, "b", &redis, "");
+    let Some((redis, _dir, [a, b])) = cluster("cluster-backfill") else {
+        return;
+    };
     let mut ann = User::join(a.addr, "ann");
     let mut bob = User::join(b.addr, "bob");
     const N: usize = 300;
@@ -533,8 +538,9 @@ fn a_cut_subscription_is_back_filled_in_order() {
 /// The moderator's account is made with `switchboard user --redis`.
 #[test]
 fn a_moderator_on_one_node_acts_on_users_of_another() {
-    let Some(redis) = Redis::start() else { return };
-    let dir = TempDir::new("cluster-moderation");
+    let Some((redis, dir, [a, b])) = cluster("cluster-moderation") else {
+        return;
+    };
     let secret = dir.join("pw");
     std::fs::write(&secret, "moderator-pw\n").unwrap();
     let made = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
@@ -556,8 +562,6 @@ fn a_moderator_on_one_node_acts_on_users_of_another() {
         "{}",
         String::from_utf8_lossy(&made.stderr)
     );
-    let a = node(&dir, "a", &redis, "");
-    let b = node(&dir, "b", &redis, "");
     let mut m = User::join(a.addr, "x");
     let r = m.request(
         json!(1),
