@@ -27,9 +27,11 @@
 //! | [`ring`] | `Ring`, the in-memory history |
 //! | [`bus`] | the `Bus` seam and `LocalBus`, one process's order |
 //! | [`remote`] | the members of the other nodes of a cluster |
+//! | `across.rs` | what the other nodes' changes and orders do here; claiming a guest's name |
 //! | `numbered.rs` | publishing and acking: numbered at once (one process) or later by a bus across hosts, with the held acks |
 
 mod accounts;
+mod across;
 pub mod bus;
 mod client;
 pub mod history;

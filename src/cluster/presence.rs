@@ -184,7 +184,7 @@ fn beat(conn: &mut Conn, node: &str, chat: &Chat) -> Result<(), Error> {
         .filter(|n| !alive.iter().any(|(a, _)| a == n) && !gone.contains(n))
         .collect();
     for other in vanished {
-        chat.remote_gone(&other);
+        gone_node(conn, chat, &other)?;
     }
     for (other, list) in alive {
         if other == node {
@@ -199,8 +199,19 @@ fn beat(conn: &mut Conn, node: &str, chat: &Chat) -> Result<(), Error> {
         if names::forget(conn, &other)? {
             log::info!("cluster: node {other} stopped beating; its users leave");
         }
-        chat.remote_gone(&other);
+        gone_node(conn, chat, &other)?;
     }
+    Ok(())
+}
+
+/// A node is gone: the names its members held are freed first (only if
+/// that node still holds them), so that when its users see the `leave`
+/// they can take their names back on another node at once.
+fn gone_node(conn: &mut Conn, chat: &Chat, node: &str) -> Result<(), Error> {
+    for name in chat.remote_names_of(node) {
+        names::release(conn, &fold(&name), node)?;
+    }
+    chat.remote_gone(node);
     Ok(())
 }
 

@@ -355,6 +355,7 @@ pub fn with_stdin(command: &mut std::process::Command, input: &str) -> std::proc
 
 pub mod binary;
 pub mod chat;
+pub mod cluster;
 pub mod redis;
 
 /// A fresh folder under the system's temp folder, removed on drop.
