@@ -10,6 +10,8 @@ three behind one Redis, in alternating runs on this machine.
   client, each client's seqs must only go up (one order), and the cluster's
   p99 must be at most 2x the single node's from the same run.
 - burst: 100 clients, 10 senders flat out: fan-out deliveries/s.
+- numbering: 6 clients, all sending flat out: messages/s through the one
+  order (each message reaches all 6), and Redis's CPU per message.
 
 Both use `--db :memory:` (history in memory; with --redis the history is
 Redis's stream anyway). Redis's own CPU per message comes from
@@ -40,6 +42,9 @@ SCENARIOS = {
     "steady": (["fanout", "--clients", "1000", "--senders", "10", "--rate", "100", "--messages", "40"],
                {"--messages": "20"}),
     "burst": (["fanout", "--clients", "100", "--senders", "10", "--messages", "1000"], {"--messages": "300"}),
+    # Few clients, all sending flat out: how many messages/s the cluster
+    # numbers and delivers (the global order's rate on this machine).
+    "numbering": (["fanout", "--clients", "6", "--senders", "6", "--messages", "5000"], {"--messages": "2000"}),
 }
 
 
@@ -167,6 +172,13 @@ def main():
     row("burst: deliveries/s", "burst", "per_second", "%.0f")
     row("burst: out-of-order deliveries", "burst", "out_of_order", "%d")
     row("burst: Redis CPU per message, µs", "burst", "redis_cpu_us_per_message", "%.1f")
+    for res in results.values():
+        for x in res:
+            if x.get("per_second") and x.get("clients"):
+                x["messages_per_second"] = x["per_second"] / x["clients"]
+    row("numbering: messages/s (6 clients, all sending)", "numbering", "messages_per_second", "%.0f")
+    row("numbering: out-of-order deliveries", "numbering", "out_of_order", "%d")
+    row("numbering: Redis CPU per message, µs", "numbering", "redis_cpu_us_per_message", "%.1f")
     one, three = m("steady", False, "p99_ms"), m("steady", True, "p99_ms")
     lost = m("steady", True, "loss")
     order = m("steady", True, "out_of_order")
