@@ -69,25 +69,16 @@ fn a_moderator_on_one_node_acts_on_users_of_another() {
     };
     let secret = dir.join("pw");
     std::fs::write(&secret, "moderator-pw\n").unwrap();
-    let made = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args([
-            "user",
-            "add",
-            "mod",
-            "--role",
-            "moderator",
-            "--redis",
-            &redis.url(),
-        ])
-        .arg("--password-file")
-        .arg(&secret)
-        .output()
-        .unwrap();
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+    for (name, role) in [("mod", "moderator"), ("boss", "admin")] {
+        let made = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(["user", "add", name, "--role", role, "--redis", &redis.url()])
+            .arg("--password-file")
+            .arg(&secret)
+            .output()
+            .unwrap();
+        let why = String::from_utf8_lossy(&made.stderr);
+        assert!(made.status.success(), "{why}");
+    }
     let mut m = User::join(a.addr, "x");
     let r = m.request(
         json!(1),
@@ -141,4 +132,22 @@ fn a_moderator_on_one_node_acts_on_users_of_another() {
         json!({"name": "bob", "password": "password-1"}),
     );
     assert_eq!(r["error"]["code"], "banned", "{r}");
+
+    // A moderator's address ban reaches a guest of node b on that address,
+    // and spares the admin connected from it there.
+    let mut boss = User::join_from(2, b.addr, "y");
+    let r = boss.request(
+        json!(8),
+        "login",
+        json!({"name": "boss", "password": "moderator-pw"}),
+    );
+    assert_eq!(r["result"]["name"], "boss", "{r}");
+    boss.recv_type("welcome");
+    let mut guest = User::join_from(2, b.addr, "guest2");
+    presence(&mut m, "join", "guest2", Duration::from_secs(5));
+    let r = m.request(json!(9), "ban", json!({"address": "127.0.0.2"}));
+    assert!(r["error"].is_null(), "{r}");
+    assert_eq!(guest.expect_close(), 4003);
+    let still = boss.request(json!(10), "whoami", json!({}));
+    assert_eq!(still["result"]["name"], "boss", "the admin stays");
 }

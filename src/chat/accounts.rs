@@ -195,22 +195,42 @@ impl Chat {
         found
     }
 
-    /// Close every member connected from `address` (a ban); how many.
-    pub fn remove_address(&self, address: &str, code: u16, reason: &str) -> usize {
+    /// Close every member connected from `address` (a ban); how many here.
+    /// `spare_admins`: a moderator's ban leaves admins connected (the
+    /// caller checked this node; on a cluster the others spare theirs).
+    pub fn remove_address(
+        &self,
+        address: &str,
+        code: u16,
+        reason: &str,
+        spare_admins: bool,
+    ) -> usize {
         self.order(Order::RemoveAddress {
             address: address.to_owned(),
             code,
             reason: reason.to_owned(),
+            spare_admins,
         });
-        self.remove_address_here(address, code, reason)
+        self.remove_address_here(address, code, reason, spare_admins)
     }
 
     /// [`Chat::remove_address`] on this node only.
-    pub(super) fn remove_address_here(&self, address: &str, code: u16, reason: &str) -> usize {
+    pub(super) fn remove_address_here(
+        &self,
+        address: &str,
+        code: u16,
+        reason: &str,
+        spare_admins: bool,
+    ) -> usize {
         let mut out = Outbox::default();
         let n = {
             let mut reg = self.registry.lock();
-            let ids = reg.at_address(address);
+            let admin = Standing::Account(Rank::Admin);
+            let ids: Vec<ClientId> = reg
+                .at_address(address)
+                .into_iter()
+                .filter(|id| !(spare_admins && reg.standing_of(*id) == admin))
+                .collect();
             for id in &ids {
                 self.remove_member(&mut reg, &mut out, *id, code, reason);
             }

@@ -58,8 +58,9 @@ impl Chat {
                 address,
                 code,
                 reason,
+                spare_admins,
             } => {
-                self.remove_address_here(address, *code, reason);
+                self.remove_address_here(address, *code, reason, *spare_admins);
             }
             Order::Mute { name, until } => {
                 self.mute_here(name, *until);

@@ -50,11 +50,13 @@ pub enum Order {
         code: u16,
         reason: String,
     },
-    /// Close every member connected from `address`.
+    /// Close every member connected from `address` (but admins, when a
+    /// moderator banned it).
     RemoveAddress {
         address: String,
         code: u16,
         reason: String,
+        spare_admins: bool,
     },
     /// Mute the member called `name` until then (Unix ms; 0 lifts it).
     Mute { name: String, until: u64 },

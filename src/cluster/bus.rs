@@ -137,30 +137,28 @@ impl RedisBus {
     /// is told now. (One the subscriber already delivered has no sender
     /// waiting: telling is then a no-op.)
     pub(super) fn numbered(&self, seq: u64, token: u64, chat: &Chat) {
-        if seq <= self.last.load(SeqCst) {
+        self.numbered.lock().insert(seq, token);
+        // Checked after listing it: if the subscriber passed `seq` before
+        // it was listed, nobody else will answer it.
+        if seq <= self.last.load(SeqCst) && self.numbered.lock().remove(&seq).is_some() {
             chat.bus_failed(token, "the message bus is unavailable; not sent");
-        } else {
-            self.numbered.lock().insert(seq, token);
         }
     }
 
-    /// Everything up to `last` was delivered (or passed over) here.
-    pub(super) fn delivered_up_to(&self, last: u64) {
-        let mut numbered = self.numbered.lock();
-        *numbered = numbered.split_off(&last.saturating_add(1));
-    }
-
-    /// The seqs below `resume` are lost: their senders here are told.
-    pub(super) fn lost_below(&self, resume: u64, chat: &Chat) {
-        let lost: Vec<u64> = {
+    /// Everything up to `last` was delivered (or passed over) here. A
+    /// token still listed at or below it is told it was not sent: one that
+    /// was delivered has no sender waiting any more (a no-op), one that was
+    /// passed over (listed just as it was skipped) must not wait forever.
+    pub(super) fn delivered_up_to(&self, last: u64, chat: &Chat) {
+        let passed: Vec<u64> = {
             let mut numbered = self.numbered.lock();
-            let kept = numbered.split_off(&resume);
+            let kept = numbered.split_off(&last.saturating_add(1));
             std::mem::replace(&mut *numbered, kept)
                 .into_values()
                 .collect()
         };
         // No lock of ours is held while the chat takes its own.
-        for token in lost {
+        for token in passed {
             chat.bus_failed(token, "the message bus lost the message; not sent");
         }
     }

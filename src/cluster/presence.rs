@@ -75,7 +75,9 @@ pub fn encode_order(node: &str, order: &Order) -> String {
             address,
             code,
             reason,
-        } => json!({"kind": "remove_address", "address": address, "code": code, "reason": reason}),
+            spare_admins,
+        } => json!({"kind": "remove_address", "address": address, "code": code, "reason": reason,
+                    "spare_admins": spare_admins}),
         Order::Mute { name, until } => json!({"kind": "mute", "name": name, "until": until}),
     };
     json!({"node": node, "event": "enforce", "order": body}).to_string()
@@ -100,6 +102,7 @@ pub fn decode_order(payload: &[u8]) -> Option<(String, Order)> {
             address: text("address")?,
             code: code()?,
             reason: text("reason")?,
+            spare_admins: o.get("spare_admins")?.as_bool()?,
         },
         "mute" => Order::Mute {
             name: text("name")?,
@@ -246,6 +249,7 @@ mod tests {
                 address: "10.0.0.7".into(),
                 code: 4003,
                 reason: "x".into(),
+                spare_admins: true,
             },
             Order::Mute {
                 name: "bob".into(),

@@ -97,8 +97,16 @@ const LOST: &str = "the message bus lost its history; this server must restart";
 
 fn refuse(batch: &[Out], chat: &Chat, why: &str) {
     for out in batch {
-        if let Out::Message(token, _) = out {
-            chat.bus_failed(*token, why);
+        match out {
+            Out::Message(token, _) => chat.bus_failed(*token, why),
+            // Carried out on this node only; said once, in the log.
+            Out::Enforce(order) => {
+                log::warn!(
+                    "bus: redis is away: a moderation order reached this node only: {order:?}"
+                )
+            }
+            // Repaired by the next beat's list.
+            Out::Presence(..) => {}
         }
     }
 }
@@ -123,6 +131,9 @@ impl InDoubt {
             if let Out::Message(token, _) = out {
                 self.tokens.push(*token);
                 self.deadline = self.deadline.max(deadline());
+                // A later deadline: the point of certainty must be found
+                // again (a seq read before may be below this one's).
+                self.settle_at = None;
             }
         }
     }
@@ -143,8 +154,15 @@ impl InDoubt {
             if now_ms <= self.deadline {
                 return Ok(());
             }
-            let last = c.call(&["GET", SEQ_KEY])?;
-            self.settle_at = Some(last.int().unwrap_or(0).max(0) as u64);
+            // An error reply (loading, busy) says nothing: ask again later.
+            match c.call(&["GET", SEQ_KEY])? {
+                Reply::Bulk(None) => self.settle_at = Some(0),
+                last @ Reply::Bulk(Some(_)) => match last.int() {
+                    Some(n) => self.settle_at = Some(n.max(0) as u64),
+                    None => return Ok(()),
+                },
+                _ => return Ok(()),
+            }
         }
         if self
             .settle_at

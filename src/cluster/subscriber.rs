@@ -191,8 +191,14 @@ impl Session<'_> {
             .filter_map(|(seq, item)| item.as_ref().map(|(token, m)| (*seq, m, *token)));
         self.chat.deliver_numbered_all(messages);
         // Past any that could not be read, too.
+        self.passed(last);
+    }
+
+    /// Everything up to `last` is behind this node now (delivered, or
+    /// lost): the welcome's seq, and the senders of what was lost.
+    fn passed(&self, last: u64) {
         self.bus.last.fetch_max(last, SeqCst);
-        self.bus.delivered_up_to(last);
+        self.bus.delivered_up_to(last, self.chat);
     }
 
     /// Fetch `from..=to` from the stream, a page at a time; what it no
@@ -229,8 +235,11 @@ impl Session<'_> {
                 let resume = got.first().map_or(page_end + 1, |(s, _)| *s);
                 let (lost, ready) = self.order.skip_to(resume);
                 log::warn!("bus: {lost} messages before {resume} are no longer in the stream");
-                self.bus.lost_below(resume, self.chat);
+                // What waited below `resume` is delivered now; the rest
+                // below it is lost, and its senders here are told (by
+                // `delivered_up_to`, once `last` has passed them).
                 self.deliver(ready);
+                self.passed(resume - 1);
             }
             let mut ready = Vec::new();
             for (seq, payload) in got {

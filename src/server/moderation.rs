@@ -292,7 +292,12 @@ impl Act<'_> {
             .set_sanction(Sanction::Ban, &Target::Address(address.clone()), &active)
             .map_err(unavailable)?;
         gate.note_address_ban(&address, Some(active));
-        self.h.chat.remove_address(&address, 4003, &why);
+        // An admin is spared by a moderator's ban on every node (this one
+        // was checked above; the others check their own).
+        let spare_admins = self.rank != Rank::Admin;
+        self.h
+            .chat
+            .remove_address(&address, 4003, &why, spare_admins);
         self.record("ban", &address, until)?;
         Ok(json!({ "until_ms": until }))
     }
