@@ -129,18 +129,29 @@ test("the unread line stays while history loads; topics are one whatever their c
 
     // Away (the connection drops and the network is gone): a broadcast is
     // missed, then caught up on return, counted as unread in the room.
-    // Every state the client goes through is recorded, so a brief one is
-    // not missed between two looks.
+    // "The network is gone" is a WebSocket that fails at once, put in the
+    // client's place: the connection itself is closed while online, so its
+    // close comes at once (Chromium's offline mode could hold it back), and
+    // every state is recorded, so a brief one is not missed between looks.
     await page.evaluate(() => {
       window.seenStates = [];
       window.switchboard.on("state", ({ state }) => window.seenStates.push(state));
+      window.realWebSocket = window.switchboard.WebSocket;
+      window.switchboard.WebSocket = class {
+        constructor() {
+          setTimeout(() => this.onclose?.({ code: 1006, reason: "" }), 10);
+        }
+        send() {}
+        close() {}
+      };
+      window.switchboard.ws.close(3000);
     });
-    await context.setOffline(true);
-    await page.evaluate(() => window.switchboard.ws.close(3000));
     await page.waitForFunction(() => window.seenStates.some((s) => s !== "open"));
     talker.send(JSON.stringify({ type: "broadcast", text: "said while max was away", id: 9 }));
     await new Promise((resolve) => talker.on("message", (d) => JSON.parse(d).type === "ack" && resolve()));
-    await context.setOffline(false);
+    await page.evaluate(() => {
+      window.switchboard.WebSocket = window.realWebSocket;
+    });
     await page.locator('#state[data-state="open"]').waitFor({ timeout: 30000 });
     await page.locator('#conversations li[data-key="*"] .unread', { hasText: "1" }).waitFor();
     await page.locator('#conversations li[data-key="*"]').click();
