@@ -140,7 +140,12 @@ pub(super) const AUTH: &[Flag] = &[
         default: "-",
         help: "cluster mode: several servers behind a load balancer share one order, names, presence and history through this Redis (`redis://HOST:PORT/DB` or `redis+unix:///PATH?db=N`; see docs/SCALING.md)",
         set: |c, v| {
-            c.redis = Some(crate::cluster::Address::parse(v)?);
+            // Its own words after "--redis: "URL" is not ...".
+            let address = crate::cluster::Address::parse(v).map_err(|e| {
+                let why = e.split_once(": ").map_or(e.as_str(), |(_, why)| why);
+                format!("a usable redis URL: {why}")
+            })?;
+            c.redis = Some(address);
             Ok(())
         },
     },

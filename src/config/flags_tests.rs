@@ -127,3 +127,17 @@ fn the_readme_shows_the_table_as_it_is() {
         "README.md's configuration table differs from config::flags(); it should read:\n{table}"
     );
 }
+
+#[test]
+fn a_redis_url_that_cannot_be_used_says_why_once() {
+    let mut config = Config::default();
+    let e = config.set("redis", Some("rediss://x:1/0")).unwrap_err();
+    assert_eq!(
+        e,
+        "--redis: \"rediss://x:1/0\" is not a usable redis URL: TLS to Redis (rediss://) is not supported (redis://HOST:PORT/DB or redis+unix:///PATH?db=N)"
+    );
+    config
+        .set("redis", Some("redis+unix:///run/redis.sock?db=2"))
+        .unwrap();
+    assert!(config.redis.is_some());
+}
