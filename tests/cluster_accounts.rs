@@ -150,4 +150,41 @@ fn a_moderator_on_one_node_acts_on_users_of_another() {
     assert_eq!(guest.expect_close(), 4003);
     let still = boss.request(json!(10), "whoami", json!({}));
     assert_eq!(still["result"]["name"], "boss", "the admin stays");
+
+    // The CLI on the cluster's accounts: list them, delete one; the deleted
+    // one no longer signs in anywhere, and its name is free to register.
+    let user = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .arg("user")
+            .args(args)
+            .args(["--redis", &redis.url()])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let listed = user(&["list"]);
+    assert!(
+        listed.contains("boss\tadmin") && listed.contains("bob\tuser"),
+        "{listed}"
+    );
+    user(&["delete", "bob"]);
+    assert!(!user(&["list"]).contains("bob"));
+    let mut gone = User::join(a.addr, "w");
+    let r = gone.request(
+        json!(11),
+        "login",
+        json!({"name": "bob", "password": "password-1"}),
+    );
+    assert_eq!(r["error"]["code"], "bad_credentials", "{r}");
+    let r = gone.request(
+        json!(12),
+        "register",
+        json!({"name": "bob", "password": "password-2"}),
+    );
+    assert_eq!(r["result"]["name"], "bob", "{r}");
 }

@@ -205,7 +205,16 @@ fn a_scripted_session_shows_in_the_counters() {
     raw.send_raw(&[0x81, 0x01, b'x']);
     raw.expect_close(1002);
 
-    let after = scrape(metrics);
+    // The /echo connection's worker ends just after its Close: wait for it
+    // (the counters below do not move meanwhile).
+    let mut after = scrape(metrics);
+    for _ in 0..250 {
+        if value(&after, "switchboard_websockets_open", None) == 3.0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        after = scrape(metrics);
+    }
     let grew = |name: &str, label: Option<(&str, &str)>| {
         value(&after, name, label) - value(&before, name, label)
     };

@@ -72,6 +72,30 @@ end
 redis.call('DEL', KEYS[1])
 return 1";
 
+/// Delete an account with its sessions (its sanctions stay).
+const DELETE: &str = "\
+for _, s in ipairs(redis.call('ZRANGE', KEYS[4], 0, -1)) do
+  redis.call('DEL', '{sb}:session:' .. s)
+end
+redis.call('DEL', KEYS[4])
+local gone = redis.call('DEL', KEYS[1])
+redis.call('SREM', KEYS[2], ARGV[1])
+redis.call('INCR', KEYS[3])
+return gone";
+
+/// Put a sanction in force (replacing one of the same kind), expiring with
+/// it; an address ban joins the list every node reloads.
+const SET_SANCTION: &str = "\
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'reason', ARGV[1])
+if ARGV[2] ~= '' then
+  redis.call('HSET', KEYS[1], 'until', ARGV[2])
+  redis.call('PEXPIREAT', KEYS[1], ARGV[2])
+end
+if ARGV[3] ~= '' then redis.call('SADD', KEYS[2], ARGV[3]) end
+redis.call('INCR', KEYS[3])
+return 1";
+
 /// Add a session; keep the account's newest `max` (by expiry).
 const ADD_SESSION: &str = "\
 redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[3])
@@ -192,13 +216,11 @@ impl Accounts for RedisAccounts {
 
     fn delete(&self, name: &str) -> Result<bool> {
         let folded = fold(name);
-        self.revoke_all(name)?;
-        self.with(|c| {
-            let gone = ok(c.call(&["DEL", &account_key(&folded)])?)?.int() == Some(1);
-            ok(c.call(&["SREM", DIRECTORY, &folded])?)?;
-            ok(c.call(&["INCR", GENERATION])?)?;
-            Ok(gone)
-        })
+        let (account, index) = (account_key(&folded), sessions_key(&folded));
+        let args = [
+            "EVAL", DELETE, "4", &account, DIRECTORY, GENERATION, &index, &folded,
+        ];
+        self.with(|c| Ok(ok(c.call(&args)?)?.int() == Some(1)))
     }
 
     fn set_topics(&self, name: &str, topics: &[String]) -> Result<()> {
@@ -269,18 +291,23 @@ impl Accounts for RedisAccounts {
 
     fn set_sanction(&self, kind: Sanction, target: &Target, active: &Active) -> Result<()> {
         let key = sanction_key(kind, target);
-        self.with(|c| {
-            ok(c.call(&["DEL", &key])?)?;
-            ok(c.call(&["HSET", &key, "reason", &active.reason])?)?;
-            if let Some(until) = active.until {
-                ok(c.call(&["HSET", &key, "until", &until.to_string()])?)?;
-                ok(c.call(&["PEXPIREAT", &key, &until.to_string()])?)?;
-            }
-            if let (Sanction::Ban, Target::Address(ip)) = (kind, target) {
-                ok(c.call(&["SADD", ADDRESS_BANS, ip])?)?;
-            }
-            ok(c.call(&["INCR", GENERATION])?).map(|_| ())
-        })
+        let until = active.until.map_or(String::new(), |u| u.to_string());
+        let ip = match (kind, target) {
+            (Sanction::Ban, Target::Address(ip)) => ip.as_str(),
+            _ => "",
+        };
+        let args = [
+            "EVAL",
+            SET_SANCTION,
+            "3",
+            &key,
+            ADDRESS_BANS,
+            GENERATION,
+            &active.reason,
+            &until,
+            ip,
+        ];
+        self.with(|c| ok(c.call(&args)?).map(|_| ()))
     }
 
     fn lift(&self, kind: Sanction, target: &Target) -> Result<bool> {
