@@ -72,9 +72,8 @@ impl Chat {
     /// whether it is signed in to an account.
     pub fn remote_member(&self, name: &str) -> Option<(String, bool)> {
         let reg = self.registry.lock();
-        let found = reg.remote.get(name)?.to_owned();
-        let account = reg.remote.members().any(|(n, a)| n == found && a);
-        Some((found, account))
+        let (found, account) = reg.remote.find(name)?;
+        Some((found.to_owned(), account))
     }
 
     /// Is `name` a member here now (a name this node must keep claimed)?

@@ -113,13 +113,18 @@ pub struct Remote {
 impl Remote {
     /// The node and name of a member elsewhere, any case.
     pub fn get(&self, name: &str) -> Option<&str> {
+        self.find(name).map(|(name, _)| name)
+    }
+
+    /// A member elsewhere, any case: its name and whether it is an account.
+    pub fn find(&self, name: &str) -> Option<(&str, bool)> {
         if self.nodes.is_empty() {
             return None; // one node, or none heard of yet: no allocation
         }
         let key = fold(name);
         self.nodes
             .values()
-            .find_map(|n| n.members.get(&key).map(|(name, _)| name.as_str()))
+            .find_map(|n| n.members.get(&key).map(|(name, a)| (name.as_str(), *a)))
     }
 
     pub fn contains(&self, name: &str) -> bool {

@@ -152,6 +152,13 @@ impl RedisBus {
     pub(super) fn delivered_up_to(&self, last: u64, chat: &Chat) {
         let passed: Vec<u64> = {
             let mut numbered = self.numbered.lock();
+            // Most batches pass nothing still listed: no new map for them.
+            if numbered
+                .first_key_value()
+                .is_none_or(|(seq, _)| *seq > last)
+            {
+                return;
+            }
             let kept = numbered.split_off(&last.saturating_add(1));
             std::mem::replace(&mut *numbered, kept)
                 .into_values()

@@ -155,13 +155,9 @@ impl InDoubt {
                 return Ok(());
             }
             // An error reply (loading, busy) says nothing: ask again later.
-            match c.call(&["GET", SEQ_KEY])? {
-                Reply::Bulk(None) => self.settle_at = Some(0),
-                last @ Reply::Bulk(Some(_)) => match last.int() {
-                    Some(n) => self.settle_at = Some(n.max(0) as u64),
-                    None => return Ok(()),
-                },
-                _ => return Ok(()),
+            match script::last_seq(c)? {
+                Some(last) => self.settle_at = Some(last),
+                None => return Ok(()),
             }
         }
         if self

@@ -24,6 +24,7 @@
 //! (`XRANGE {sb}:log from-1 to-1`). The keys share the hash tag `{sb}`, so
 //! they live in one slot should Redis Cluster ever hold them.
 
+use super::conn::{Conn, Error};
 use super::resp::Reply;
 
 /// The script's text.
@@ -75,6 +76,16 @@ pub fn entries(range: &Reply) -> Vec<(u64, Vec<u8>)> {
         }
     }
     got
+}
+
+/// The last seq Redis gave out (0 before the first). `Ok(None)`: Redis
+/// answered with an error (loading, busy) and cannot say now.
+pub fn last_seq(conn: &mut Conn) -> Result<Option<u64>, Error> {
+    Ok(match conn.call(&["GET", SEQ_KEY])? {
+        Reply::Bulk(None) => Some(0),
+        reply @ Reply::Bulk(Some(_)) => reply.int().map(|n| n.max(0) as u64),
+        _ => None,
+    })
 }
 
 /// The stream id of a seq.

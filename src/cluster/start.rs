@@ -16,7 +16,7 @@ use crate::chat::Chat;
 use super::conn::{Address, Conn, Error};
 use super::payload::decode;
 use super::resp::Reply;
-use super::script::{entries, entry_id, EPOCH_KEY, LOG_KEY, SEQ_KEY};
+use super::script::{entries, entry_id, last_seq, EPOCH_KEY, LOG_KEY};
 
 /// Entries fetched per `XRANGE`.
 const PAGE: u64 = 1000;
@@ -37,7 +37,8 @@ pub fn epoch(address: &Address, candidate: &str) -> Result<String, Error> {
 /// history; the last seq given out is returned (the bus goes on after it).
 pub fn read_back(address: &Address, chat: &Chat, count: u64) -> Result<u64, Error> {
     let mut conn = Conn::open(address, Duration::from_secs(5))?;
-    let last = conn.call(&["GET", SEQ_KEY])?.int().unwrap_or(0).max(0) as u64;
+    let last = last_seq(&mut conn)?
+        .ok_or_else(|| Error::Io(std::io::Error::other("redis cannot say its last seq now")))?;
     let mut from = last.saturating_sub(count) + 1;
     let mut kept = 0;
     while from <= last {

@@ -21,7 +21,7 @@ use super::order::Reorder;
 use super::payload::decode;
 use super::presence;
 use super::resp::Reply;
-use super::script::{self, CHANNEL, LOG_KEY, SEQ_KEY};
+use super::script::{self, CHANNEL, LOG_KEY};
 
 /// How long a gap may wait for a late push before it is back-filled.
 const GAP_GRACE: Duration = Duration::from_millis(50);
@@ -253,11 +253,7 @@ impl Session<'_> {
 
 /// The last seq Redis gave out; None if it cannot say.
 fn tail(conn: &mut Conn) -> Option<u64> {
-    match conn.call(&["GET", SEQ_KEY]).ok()? {
-        Reply::Bulk(None) => Some(0),
-        reply @ Reply::Bulk(Some(_)) => reply.int().map(|n| n.max(0) as u64),
-        _ => None,
-    }
+    script::last_seq(conn).ok().flatten()
 }
 
 fn is_timeout(e: &std::io::Error) -> bool {
