@@ -314,9 +314,15 @@ export async function main(argv, { stdin = process.stdin, write = (s) => process
   let endInput = () => {};
   const signedIn = (w) => `signed in as ${w.name} (${(w.roles || []).join(", ") || "user"}); users: ${w.users.join(", ")}`;
   const opened = new Promise((resolve) => {
+    // Input starts once the welcome's history is shown (for an account
+    // that is after a whoami), so a command's reply cannot come before it.
+    let welcomed = null;
     client.on("welcome", (w) => {
       if (started && !again && !args.json) session.emit(signedIn(w)); // a sign-in on this connection
-      resolve({ welcome: w });
+      welcomed = w;
+    });
+    client.on("caughtup", () => {
+      if (welcomed) resolve({ welcome: welcomed });
     });
     client.on("auth_required", (frame) => {
       if (!client.authPending) resolve({ required: frame });

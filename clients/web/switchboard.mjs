@@ -281,10 +281,12 @@ export class SwitchboardClient {
       } else {
         await this.catchUp();
       }
-      this.emit("caughtup", { lastSeq: this.lastSeq });
     } catch (e) {
       this.emit("error", { type: "error", code: "client", message: String(e.message || e) });
     }
+    // Caught up as far as it will go (also after a failed request): what
+    // was missed is shown, and input may follow it.
+    this.emit("caughtup", { lastSeq: this.lastSeq });
   }
 
   /** Fetch what was missed while away, from every stream we follow. */
