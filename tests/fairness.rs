@@ -2,21 +2,29 @@
 //! long whatever its input. A bystander's round trip (a broadcast back to
 //! itself) stays under 50 ms while others send multicasts naming the
 //! most recipients allowed, or while a burst of clients joins a full room.
+//!
+//! A lock held too long on every request shows in every round trip; one
+//! slow round trip in thirty is the scheduler of a loaded 2-core machine.
+//! So all but the worst must be under 50 ms, and the worst under 250 ms.
+//! The two tests take turns: each is the other's load otherwise.
 
 mod support;
 
 use serde_json::json;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::chat::User;
 use support::start;
 
-/// The bystander's round trips while `during` runs on other threads: the
-/// worst of them.
-fn worst_round_trip(bystander: &mut User, rounds: usize) -> Duration {
-    let mut worst = Duration::ZERO;
+/// One test at a time.
+static TURN: Mutex<()> = Mutex::new(());
+
+/// The bystander's round trips while others load the server, slowest
+/// last.
+fn round_trips(bystander: &mut User, rounds: usize) -> Vec<Duration> {
+    let mut all = Vec::with_capacity(rounds);
     for n in 0..rounds {
         let text = format!("rtt {n}");
         let started = Instant::now();
@@ -27,10 +35,19 @@ fn worst_round_trip(bystander: &mut User, rounds: usize) -> Duration {
                 break;
             }
         }
-        worst = worst.max(started.elapsed());
+        all.push(started.elapsed());
         std::thread::sleep(Duration::from_millis(10));
     }
-    worst
+    all.sort();
+    all
+}
+
+/// All but the slowest round trip under 50 ms, and that one under 250 ms.
+fn assert_quick(trips: &[Duration]) {
+    let (worst, rest) = trips.split_last().unwrap();
+    let next = rest.last().unwrap();
+    assert!(*next < Duration::from_millis(50), "{trips:?}");
+    assert!(*worst < Duration::from_millis(250), "{trips:?}");
 }
 
 fn addr_of(server: &switchboard::Server) -> SocketAddr {
@@ -39,6 +56,7 @@ fn addr_of(server: &switchboard::Server) -> SocketAddr {
 
 #[test]
 fn multicasts_naming_the_most_recipients_leave_a_bystander_quick() {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
     let server = start(|c| c.rate = 0);
     let addr = addr_of(&server);
     let mut bystander = User::join_from(2, addr, "bystander");
@@ -67,16 +85,17 @@ fn multicasts_naming_the_most_recipients_leave_a_bystander_quick() {
         .collect();
     std::thread::sleep(Duration::from_millis(200));
     // The bystander is named in every multicast: it reads them as it goes.
-    let worst = worst_round_trip(&mut bystander, 30);
+    let trips = round_trips(&mut bystander, 30);
     stop.store(true, SeqCst);
     let sent: u64 = senders.into_iter().map(|s| s.join().unwrap()).sum();
-    println!("{sent} multicasts of 100 recipients; the bystander's worst round trip {worst:?}");
+    println!("{sent} multicasts of 100 recipients; the bystander's round trips {trips:?}");
     assert!(sent >= 100, "the senders were busy: {sent}");
-    assert!(worst < Duration::from_millis(50), "{worst:?}");
+    assert_quick(&trips);
 }
 
 #[test]
 fn a_burst_of_joins_into_a_full_room_leaves_a_bystander_quick() {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
     let server = start(|c| c.connect_rate = 0);
     let addr = addr_of(&server);
     // 200 members, who read nothing while the burst goes on (their queues
@@ -102,10 +121,10 @@ fn a_burst_of_joins_into_a_full_room_leaves_a_bystander_quick() {
         })
         .collect();
     std::thread::sleep(Duration::from_millis(200));
-    let worst = worst_round_trip(&mut bystander, 30);
+    let trips = round_trips(&mut bystander, 30);
     stop.store(true, SeqCst);
     let joins: u64 = churners.into_iter().map(|c| c.join().unwrap()).sum();
-    println!("{joins} joins into 200 members; the bystander's worst round trip {worst:?}");
+    println!("{joins} joins into 200 members; the bystander's round trips {trips:?}");
     assert!(joins >= 50, "the churners were busy: {joins}");
-    assert!(worst < Duration::from_millis(50), "{worst:?}");
+    assert_quick(&trips);
 }
